@@ -1,3 +1,105 @@
-#include <napi.h>
-Napi::Object Init(Napi::Env env, Napi::Object exports) { return exports; }
-NODE_API_MODULE(mirai_nng, Init)
+// The addon entry point and the per-environment Addon (see addon.h).
+#include <mbedtls/version.h>
+#include <nng/nng.h>
+
+#include <vector>
+
+#include "addon.h"
+#include "errors.h"
+
+namespace mirai {
+
+Addon::Addon(Napi::Env env, Napi::Object exports) {
+  env_ = env;
+  tsfn_ = Tsfn::New(env, "mirai.nng", 0, 1, nullptr);
+  tsfn_.Unref(env);
+  napi_add_env_cleanup_hook(env, Cleanup, this);
+
+  InitErrors(env, exports, this);
+  InitMessage(env, exports, this);
+  InitSocket(env, exports, this);
+  InitEndpoint(env, exports, this);
+  InitContext(env, exports, this);
+  InitTls(env, exports, this);
+  InitCert(env, exports, this);
+  DefineAddon(exports, {
+      InstanceMethod("setErrorClass", &Addon::SetErrorClass),
+      InstanceMethod("setExternalBuffers", &Addon::SetExternalBuffers),
+      InstanceMethod("versions", &Addon::Versions),
+      InstanceMethod("pending", &Addon::Pending),
+  });
+}
+
+Addon::~Addon() = default;
+
+// Runs before the Addon is deleted, on the JS thread, while the environment still exists:
+// close every live socket so NNG stops calling back, then let the TSFN go.
+void Addon::Cleanup(void* arg) {
+  auto* self = static_cast<Addon*>(arg);
+  self->closing_ = true;
+  std::vector<Closable*> all(self->live_.begin(), self->live_.end());
+  for (Closable* c : all) c->CloseNow();
+  self->live_.clear();
+  self->tsfn_.Release();
+}
+
+bool Addon::Post(Completion* c) {
+  if (closing_.load(std::memory_order_relaxed)) {
+    c->Drop();
+    return false;
+  }
+  napi_status st = tsfn_.NonBlockingCall(c);
+  if (st != napi_ok) {
+    c->Drop();
+    return false;
+  }
+  return true;
+}
+
+void Addon::CallJs(Napi::Env env, Napi::Function, std::nullptr_t*, Completion* c) {
+  if (c == nullptr) return;
+  if (env == nullptr) {
+    c->Drop();
+    return;
+  }
+  Napi::HandleScope scope(env);
+  c->Deliver(env);
+}
+
+void Addon::Hold() {
+  if (holds_++ == 0 && !closing_) tsfn_.Ref(Napi::Env(env_));
+}
+
+void Addon::Release() {
+  if (holds_ > 0 && --holds_ == 0 && !closing_) tsfn_.Unref(Napi::Env(env_));
+}
+
+void Addon::Track(Closable* c) { live_.insert(c); }
+void Addon::Untrack(Closable* c) { live_.erase(c); }
+
+Napi::Value Addon::SetErrorClass(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) return ThrowType(info.Env(), "setErrorClass expects a constructor");
+  error_ctor = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Value Addon::SetExternalBuffers(const Napi::CallbackInfo& info) {
+  external_buffers = info[0].ToBoolean();
+  return info.Env().Undefined();
+}
+
+Napi::Value Addon::Versions(const Napi::CallbackInfo& info) {
+  Napi::Object v = Napi::Object::New(info.Env());
+  v.Set("nng", nng_version());
+  v.Set("mbedtls", MBEDTLS_VERSION_STRING);
+  return v;
+}
+
+Napi::Value Addon::Pending(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), holds_);
+}
+
+}  // namespace mirai
+
+using MiraiAddon = mirai::Addon;
+NODE_API_NAMED_ADDON(mirai_nng, MiraiAddon)

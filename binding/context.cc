@@ -1,0 +1,4 @@
+#include "addon.h"
+namespace mirai {
+void InitContext(Napi::Env, Napi::Object, Addon*) {}
+}  // namespace mirai
