@@ -31,7 +31,8 @@ class Addon : public Napi::Addon<Addon> {
   Addon(Napi::Env env, Napi::Object exports);
   ~Addon();
 
-  // From any thread. Returns false (and drops c) once the environment is shutting down.
+  // From any thread. Returns false once the environment is shutting down; c then still
+  // belongs to the caller.
   bool Post(Completion* c);
 
   // JS thread only: count of operations that must keep the event loop alive.
@@ -41,6 +42,7 @@ class Addon : public Napi::Addon<Addon> {
   // Native objects that must be closed when the environment is torn down.
   void Track(Closable* c);
   void Untrack(Closable* c);
+  bool closing() const { return closing_.load(); }
 
   Napi::FunctionReference error_ctor;      // NngError, set by lib/nng at load time
   Napi::FunctionReference message_ctor;
@@ -58,6 +60,8 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value SetExternalBuffers(const Napi::CallbackInfo& info);
   Napi::Value Versions(const Napi::CallbackInfo& info);
   Napi::Value Pending(const Napi::CallbackInfo& info);
+  Napi::Value HoldJs(const Napi::CallbackInfo& info);     // lib/nng/cv.ts: a waiter is pending
+  Napi::Value ReleaseJs(const Napi::CallbackInfo& info);
 
   using Tsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, Completion, CallJs>;
   Tsfn tsfn_;

@@ -27,6 +27,8 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
       InstanceMethod("setExternalBuffers", &Addon::SetExternalBuffers),
       InstanceMethod("versions", &Addon::Versions),
       InstanceMethod("pending", &Addon::Pending),
+      InstanceMethod("hold", &Addon::HoldJs),
+      InstanceMethod("release", &Addon::ReleaseJs),
   });
 }
 
@@ -44,16 +46,8 @@ void Addon::Cleanup(void* arg) {
 }
 
 bool Addon::Post(Completion* c) {
-  if (closing_.load(std::memory_order_relaxed)) {
-    c->Drop();
-    return false;
-  }
-  napi_status st = tsfn_.NonBlockingCall(c);
-  if (st != napi_ok) {
-    c->Drop();
-    return false;
-  }
-  return true;
+  if (closing_.load(std::memory_order_relaxed)) return false;
+  return tsfn_.NonBlockingCall(c) == napi_ok;
 }
 
 void Addon::CallJs(Napi::Env env, Napi::Function, std::nullptr_t*, Completion* c) {
@@ -93,6 +87,16 @@ Napi::Value Addon::Versions(const Napi::CallbackInfo& info) {
   v.Set("nng", nng_version());
   v.Set("mbedtls", MBEDTLS_VERSION_STRING);
   return v;
+}
+
+Napi::Value Addon::HoldJs(const Napi::CallbackInfo& info) {
+  Hold();
+  return info.Env().Undefined();
+}
+
+Napi::Value Addon::ReleaseJs(const Napi::CallbackInfo& info) {
+  Release();
+  return info.Env().Undefined();
 }
 
 Napi::Value Addon::Pending(const Napi::CallbackInfo& info) {

@@ -1,0 +1,125 @@
+#include "aio_op.h"
+
+#include <csignal>
+
+#include "errors.h"
+#include "message.h"
+
+#ifndef _WIN32
+#include <unistd.h>
+#endif
+
+namespace mirai {
+
+AioOp::AioOp(Napi::Env env, AioOwner* owner, Kind kind)
+    : addon_(GetAddon(env)), owner_(owner), deferred_(Napi::Promise::Deferred::New(env)), kind_(kind) {}
+
+AioOp::~AioOp() {
+  if (aio_ != nullptr) {
+    if (kind_ == Kind::Send) {
+      // A send that failed still owns its message.
+      nng_msg* m = nng_aio_get_msg(aio_);
+      if (m != nullptr) nng_msg_free(m);
+    } else if (nng_aio_result(aio_) == 0) {
+      nng_msg* m = nng_aio_get_msg(aio_);
+      if (m != nullptr) nng_msg_free(m);
+    }
+    nng_aio_free(aio_);
+  }
+}
+
+AioOp* AioOp::Create(Napi::Env env, AioOwner* owner, Kind kind) {
+  auto* op = new AioOp(env, owner, kind);
+  int rv = nng_aio_alloc(&op->aio_, &AioOp::OnComplete, op);
+  if (rv != 0) {
+    op->aio_ = nullptr;
+    delete op;
+    ThrowNng(env, rv, "aio");
+    return nullptr;
+  }
+  op->next_ = owner->head_;
+  if (owner->head_) owner->head_->prev_ = op;
+  owner->head_ = op;
+  owner->KeepAlive();
+  op->addon_->Hold();
+  return op;
+}
+
+void AioOp::Unlink() {
+  if (owner_ == nullptr) return;
+  if (prev_) prev_->next_ = next_;
+  else owner_->head_ = next_;
+  if (next_) next_->prev_ = prev_;
+  prev_ = next_ = nullptr;
+  AioOwner* o = owner_;
+  owner_ = nullptr;
+  addon_->Release();
+  o->LetGo();
+}
+
+void AioOp::FailNow(Napi::Env env, int rv) {
+  deferred_.Reject(NngError(env, rv).Value());
+  Unlink();
+  delete this;
+}
+
+// NNG thread. Must not block, must not touch JS, must not free the aio.
+void AioOp::OnComplete(void* arg) {
+  auto* op = static_cast<AioOp*>(arg);
+  if (op->sig_offset_ >= 0 && nng_aio_result(op->aio_) == 0) {
+    nng_msg* m = nng_aio_get_msg(op->aio_);
+    if (m != nullptr && nng_msg_len(m) > static_cast<size_t>(op->sig_offset_) &&
+        static_cast<uint8_t*>(nng_msg_body(m))[op->sig_offset_] == op->sig_value_) {
+#ifndef _WIN32
+      kill(getpid(), SIGINT);
+#else
+      raise(SIGINT);
+#endif
+    }
+  }
+  // Mark before posting: once posted, the JS thread may free the op at any moment.
+  op->state_.store(kPosted);
+  if (!op->addon_->Post(op)) op->state_.store(kOrphaned);
+}
+
+void AioOp::Deliver(Napi::Env env) {
+  int rv = nng_aio_result(aio_);
+  if (rv != 0) {
+    deferred_.Reject(NngError(env, rv).Value());
+  } else if (kind_ == Kind::Recv) {
+    nng_msg* m = nng_aio_get_msg(aio_);
+    nng_aio_set_msg(aio_, nullptr);
+    deferred_.Resolve(Message::New(env, m));
+  } else {
+    nng_aio_set_msg(aio_, nullptr);  // NNG owns a sent message
+    deferred_.Resolve(env.Undefined());
+  }
+  Unlink();
+  delete this;
+}
+
+// The environment is gone (called by the thread-safe function's teardown): free only.
+void AioOp::Drop() {
+  owner_ = nullptr;
+  delete this;
+}
+
+void AioOwner::CancelAll() {
+  for (AioOp* op = head_; op != nullptr; op = op->next_) nng_aio_cancel(op->aio_);
+}
+
+void AioOwner::StopAllForTeardown() {
+  AioOp* op = head_;
+  head_ = nullptr;
+  while (op != nullptr) {
+    AioOp* next = op->next_;
+    nng_aio_stop(op->aio_);  // returns once the callback has run
+    op->owner_ = nullptr;
+    op->prev_ = op->next_ = nullptr;
+    // Posted ops are freed by Drop when the thread-safe function drains its queue.
+    if (op->state_.load() == AioOp::kOrphaned) delete op;
+    op = next;
+  }
+}
+
+}  // namespace mirai

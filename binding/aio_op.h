@@ -1,0 +1,77 @@
+// AioOp: one pending asynchronous send or receive, completed by NNG and settled in JS.
+//
+// Lifecycle: created on the JS thread with a Deferred, started with nng_send_aio / nng_recv_aio
+// (or the ctx variants). NNG completes it on one of its threads; the callback only posts the
+// op to the JS thread (Addon::Post). Deliver resolves or rejects there and frees the op: an
+// nng_aio is never freed inside its own callback. While pending, the op holds the event loop
+// (Addon::Hold) and a reference to its owner's JS object, so neither exits nor GC can strand it.
+#pragma once
+
+#include <napi.h>
+#include <nng/nng.h>
+
+#include <atomic>
+
+#include "addon.h"
+
+namespace mirai {
+
+class AioOp;
+
+// A socket or context that starts operations: lists them for cancel() and teardown.
+class AioOwner {
+ public:
+  virtual ~AioOwner() = default;
+  void CancelAll();          // nng_aio_cancel on every pending op (they reject with ECANCELED)
+  void StopAllForTeardown();  // environment teardown: wait out callbacks, free orphans
+  virtual void KeepAlive() = 0;    // pin the JS wrapper while an op is pending
+  virtual void LetGo() = 0;
+
+ private:
+  friend class AioOp;
+  AioOp* head_ = nullptr;
+};
+
+class AioOp : public Completion {
+ public:
+  enum class Kind : uint8_t { Send, Recv };
+
+  // Allocates the aio and the promise; nullptr (with a JS exception) on failure.
+  static AioOp* Create(Napi::Env env, AioOwner* owner, Kind kind);
+  // For a send that fails to start: reject at once with rv and free the op.
+  void FailNow(Napi::Env env, int rv);
+
+  nng_aio* aio() const { return aio_; }
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+  // Receive only: raise SIGINT in this process when a message arrives whose body byte at
+  // `offset` equals `value`. The daemon uses it to interrupt a busy JS thread on cancel.
+  void InterruptOn(int offset, uint8_t value) {
+    sig_offset_ = offset;
+    sig_value_ = value;
+  }
+
+  void Deliver(Napi::Env env) override;
+  void Drop() override;
+
+ private:
+  friend class AioOwner;
+  enum State : int { kPending, kPosted, kOrphaned };
+  AioOp(Napi::Env env, AioOwner* owner, Kind kind);
+  ~AioOp() override;
+  static void OnComplete(void* arg);
+  void Unlink();
+
+  Addon* addon_;
+  AioOwner* owner_;
+  AioOp* prev_ = nullptr;
+  AioOp* next_ = nullptr;
+  nng_aio* aio_ = nullptr;
+  Napi::Promise::Deferred deferred_;
+  std::atomic<int> state_{kPending};
+  Kind kind_;
+  int sig_offset_ = -1;
+  uint8_t sig_value_ = 0;
+};
+
+}  // namespace mirai

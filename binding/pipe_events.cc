@@ -1,0 +1,75 @@
+#include "pipe_events.h"
+
+#include "errors.h"
+
+namespace mirai {
+
+struct PipeEvent : Completion {
+  std::shared_ptr<PipeSink> sink;
+  uint32_t pipe;
+  int ev;
+  void Deliver(Napi::Env env) override {
+    if (!sink->closed_ && !sink->listener_.IsEmpty()) {
+      sink->listener_.Call({Napi::Number::New(env, ev == NNG_PIPE_EV_ADD_POST ? 1 : 0),
+                            Napi::Number::New(env, pipe)});
+      // A throwing listener must not take the event loop down with an unhandled C++ state.
+      if (env.IsExceptionPending()) {
+        Napi::Error e = env.GetAndClearPendingException();
+        napi_fatal_exception(env, e.Value());
+      }
+    }
+    delete this;
+  }
+};
+
+int PipeSink::Attach(nng_socket s) {
+  // NNG keeps a raw pointer; it must stay valid until nng_close has returned, after which no
+  // callback runs. The weak_ptr box is freed by Close().
+  self_ = new std::weak_ptr<PipeSink>(shared_from_this());
+  int rv = nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, &PipeSink::OnPipe, self_);
+  if (rv == 0) rv = nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, &PipeSink::OnPipe, self_);
+  return rv;
+}
+
+void PipeSink::OnPipe(nng_pipe p, nng_pipe_ev ev, void* arg) {
+  auto sink = static_cast<std::weak_ptr<PipeSink>*>(arg)->lock();
+  if (!sink) return;
+  if (ev == NNG_PIPE_EV_ADD_POST) sink->pipes_++;
+  else sink->pipes_--;
+  if (!sink->listening_.load()) return;
+  auto* e = new PipeEvent();
+  e->sink = std::move(sink);
+  e->pipe = nng_pipe_id(p);
+  e->ev = ev;
+  if (!e->sink->addon_->Post(e)) delete e;
+}
+
+void PipeSink::SetListener(Napi::Env env, Napi::Value cb) {
+  if (cb.IsFunction()) {
+    listener_ = Napi::Persistent(cb.As<Napi::Function>());
+    listening_ = true;
+  } else {
+    listening_ = false;
+    listener_.Reset();
+  }
+}
+
+void PipeSink::Close() {
+  closed_ = true;
+  listening_ = false;
+  listener_.Reset();
+  delete self_;
+  self_ = nullptr;
+}
+
+Napi::Value ClosePipe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) return ThrowType(env, "closePipe(id) expects a pipe id (number)");
+  nng_pipe p;
+  p.id = info[0].As<Napi::Number>().Uint32Value();
+  int rv = nng_pipe_close(p);
+  if (rv != 0) return ThrowNng(env, rv, "pipe close");
+  return env.Undefined();
+}
+
+}  // namespace mirai

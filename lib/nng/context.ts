@@ -1,0 +1,56 @@
+import { nngError } from './errors';
+import type { Message, SendData } from './message';
+import type { NativeContext } from './native';
+import { optionSpec, type SocketOptionValues } from './options';
+import { timeoutArg, withSignal } from './timeouts';
+
+export interface ContextOpOptions {
+  /** ms; default: the socket's sendTimeout / recvTimeout. */
+  timeout?: number;
+  /** Aborting cancels the operation (it rejects with ECANCELED). */
+  signal?: AbortSignal;
+}
+
+/**
+ * An independent request/reply state on a socket (req, rep, surveyor, respondent): many
+ * contexts let many requests be in flight on one socket. Closes with its socket.
+ */
+export class Context {
+  readonly #native: NativeContext;
+  /** @internal */
+  constructor(native: NativeContext) {
+    this.#native = native;
+  }
+  get id(): number {
+    return this.#native.id;
+  }
+  send(data: SendData | SendData[], opts: ContextOpOptions = {}): Promise<void> {
+    const t = timeoutArg(opts.timeout, 'context.send');
+    return withSignal(opts.signal, () => this.#native.cancel(), () => this.#native.send(data, t));
+  }
+  recv(opts: ContextOpOptions = {}): Promise<Message> {
+    const t = timeoutArg(opts.timeout, 'context.recv');
+    return withSignal(opts.signal, () => this.#native.cancel(), () => this.#native.recv(t));
+  }
+  /** Sends a request and waits for its reply (req / surveyor contexts). */
+  async request(data: SendData | SendData[], opts: ContextOpOptions = {}): Promise<Message> {
+    if (opts.signal?.aborted) throw nngError('ECANCELED', 'request aborted');
+    await this.send(data, opts);
+    return this.recv(opts);
+  }
+  setOption<K extends keyof SocketOptionValues>(name: K, value: SocketOptionValues[K]): void {
+    const [nngName, type] = optionSpec(name);
+    this.#native.setOption(nngName, type, value);
+  }
+  getOption<K extends keyof SocketOptionValues>(name: K): SocketOptionValues[K] {
+    const [nngName, type] = optionSpec(name);
+    return this.#native.getOption(nngName, type) as SocketOptionValues[K];
+  }
+  /** Idempotent; pending operations reject with ECLOSED. */
+  close(): void {
+    this.#native.close();
+  }
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,85 @@
+// The addon's surface, declared once: everything C++ exports (binding/*.cc) and nothing else.
+// The public classes in this folder wrap these.
+import * as path from 'node:path';
+
+export type OptionType = 'ms' | 'int' | 'size' | 'bool' | 'bytes' | 'string';
+export type SendData = Buffer | ArrayBufferView | ArrayBuffer | string | NativeMessage;
+
+export interface NativeMessage {
+  readonly body: Buffer;
+  readonly pipe: number;
+  readonly length: number;
+  readUInt32LE(offset: number): number;
+}
+
+interface OptionHolder {
+  setOption(name: string, type: OptionType, value: unknown): void;
+  getOption(name: string, type: OptionType): number | boolean | string;
+}
+
+export interface NativeEndpoint extends OptionHolder {
+  readonly url: string;
+  readonly id: number;
+  close(): void;
+}
+
+export interface NativeSocket extends OptionHolder {
+  readonly id: number;
+  readonly protocol: string;
+  readonly pipes: number;
+  listen(url: string, tls: NativeTlsConfig | undefined): NativeEndpoint;
+  dial(url: string, tls: NativeTlsConfig | undefined, block: false): NativeEndpoint;
+  dial(url: string, tls: NativeTlsConfig | undefined, block: true): Promise<NativeEndpoint>;
+  send(data: SendData | SendData[], timeout: number, pipe: number): Promise<void>;
+  recv(timeout: number, interruptOffset?: number, interruptValue?: number): Promise<NativeMessage>;
+  cancel(): void;
+  onPipe(cb: ((event: 1 | 0, pipe: number) => void) | null): void;
+  close(): void;
+}
+
+export interface NativeContext extends OptionHolder {
+  readonly id: number;
+  send(data: SendData | SendData[], timeout: number): Promise<void>;
+  recv(timeout: number): Promise<NativeMessage>;
+  cancel(): void;
+  close(): void;
+}
+
+export interface NativeTlsOptions {
+  cert?: string;
+  key?: string;
+  pass?: string;
+  ca?: string;
+  auth?: 'none' | 'optional' | 'required';
+  serverName?: string;
+}
+
+export interface NativeTlsConfig {
+  readonly mode: 'client' | 'server';
+  readonly closed: boolean;
+  close(): void;
+}
+
+export interface Addon {
+  Socket: new (protocol: string, raw: boolean) => NativeSocket;
+  Context: new (socket: NativeSocket) => NativeContext;
+  Message: new () => NativeMessage;
+  TlsConfig: new (mode: 'client' | 'server', opts: NativeTlsOptions) => NativeTlsConfig;
+  writeCert(cn: string, validUntil: string, keyType: string): {
+    server: [string, string];
+    client: [string, string];
+  };
+  closePipe(id: number): void;
+  errnoCodes: Record<string, number>;
+  setErrorClass(ctor: new (message: string, code: number, errno: string) => Error): void;
+  setExternalBuffers(enabled: boolean): void;
+  versions(): { nng: string; mbedtls: string };
+  pending(): number;
+  hold(): void;
+  release(): void;
+}
+
+// node-gyp-build finds build/Release/*.node in a checkout and prebuilds/<platform>-<arch>/
+// in an installed package. This file sits at dist/nng/native.js, two levels below the root.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const addon: Addon = require('node-gyp-build')(path.join(__dirname, '..', '..'));

@@ -1,0 +1,48 @@
+import type { OptionType } from './native';
+
+/** Options settable on a socket (most also on contexts, dialers and listeners). */
+export interface SocketOptionValues {
+  /** Default send timeout in ms (-1: none). */
+  sendTimeout: number;
+  /** Default receive timeout in ms (-1: none). */
+  recvTimeout: number;
+  /** Reconnect back-off of dialers, in ms. */
+  reconnectMinTime: number;
+  reconnectMaxTime: number;
+  /** Largest message accepted, in bytes (0: no limit). NNG's own default is 1 MB. */
+  recvMaxSize: number;
+  /** Send / receive queue depth, in messages (0-8192). */
+  sendBuffer: number;
+  recvBuffer: number;
+  /** req: resend a request after this many ms without a reply. */
+  reqResendTime: number;
+  /** surveyor: how long a survey collects answers, in ms. */
+  surveyTime: number;
+  /** Socket name, as NNG reports it. */
+  socketName: string;
+}
+
+export type OptionName = keyof SocketOptionValues;
+
+/** TS name -> NNG option name and type. */
+export const OPTIONS: Readonly<Record<OptionName, readonly [string, OptionType]>> = {
+  sendTimeout: ['send-timeout', 'ms'],
+  recvTimeout: ['recv-timeout', 'ms'],
+  reconnectMinTime: ['reconnect-time-min', 'ms'],
+  reconnectMaxTime: ['reconnect-time-max', 'ms'],
+  recvMaxSize: ['recv-size-max', 'size'],
+  sendBuffer: ['send-buffer', 'int'],
+  recvBuffer: ['recv-buffer', 'int'],
+  reqResendTime: ['req:resend-time', 'ms'],
+  surveyTime: ['surveyor:survey-time', 'ms'],
+  socketName: ['socket-name', 'string'],
+};
+
+/** Looks an option up, with an error that names the bad key and the valid ones. */
+export function optionSpec(name: string): readonly [string, OptionType] {
+  const spec = (OPTIONS as Record<string, readonly [string, OptionType]>)[name];
+  if (!spec) {
+    throw new TypeError(`unknown option '${name}': expected one of ${Object.keys(OPTIONS).join(', ')}`);
+  }
+  return spec;
+}

@@ -1,0 +1,23 @@
+// Shared argument checks for send/recv options.
+
+/** -2 asks the addon for the owner's sendTimeout / recvTimeout option. */
+export const DEFAULT_TIMEOUT = -2;
+
+/** Validates a timeout in ms (undefined: the socket's default; -1 or Infinity: none). */
+export function timeoutArg(timeout: number | undefined, what: string): number {
+  if (timeout === undefined) return DEFAULT_TIMEOUT;
+  if (timeout === Infinity || timeout === -1) return -1;
+  if (typeof timeout !== 'number' || !(timeout >= 0) || !Number.isFinite(timeout)) {
+    throw new RangeError(`${what}: timeout must be a non-negative number of ms, -1 or Infinity (got ${String(timeout)})`);
+  }
+  return Math.floor(timeout);
+}
+
+/** Runs op, cancelling through `cancel` when signal aborts. */
+export function withSignal<T>(signal: AbortSignal | undefined, cancel: () => void, op: () => Promise<T>): Promise<T> {
+  if (!signal) return op();
+  if (signal.aborted) return Promise.reject(signal.reason ?? new Error('aborted'));
+  const onAbort = (): void => cancel();
+  signal.addEventListener('abort', onAbort, { once: true });
+  return op().finally(() => signal.removeEventListener('abort', onAbort));
+}

@@ -1,0 +1,132 @@
+// The prebuilt-install path a user gets from the registry: `npm run prebuild && npm pack`, then
+// the tarball is installed into an empty project, offline, with no cmake, compiler or make on
+// PATH, and a req/rep round trip runs over the installed package. If the prebuild did not load,
+// the install script would fall back to `cmake-js compile` and fail for want of cmake.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+
+const root = path.resolve(__dirname, '..')
+const tmpDirs: string[] = []
+const cleanup = () => {
+  for (const d of tmpDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true })
+}
+// uvu may exit the process on a failure (--bail) before `finally` blocks run.
+process.on('exit', cleanup)
+
+function tmpdir(prefix: string): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), `mirai-${prefix}-`))
+  tmpDirs.push(d)
+  return d
+}
+
+// The environment of the outer `npm test` carries npm_* settings (lifecycle, package, config);
+// the nested npm runs must not inherit them.
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!/^npm_/i.test(k) && k !== 'INIT_CWD' && k !== 'NODE_OPTIONS') env[k] = v
+  }
+  return { ...env, ...extra }
+}
+
+function run(cmd: string, args: string[], opts: SpawnSyncOptions & { timeout: number }): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts })
+  const output = `${r.stdout ?? ''}${r.stderr ?? ''}`
+  if (r.error || r.status !== 0) {
+    const why = r.error ? r.error.message : `exit ${r.status ?? r.signal}`
+    throw new Error(`${cmd} ${args.join(' ')} failed (${why}):\n${output.slice(-4000)}`)
+  }
+  return String(r.stdout)
+}
+
+// A bin directory with node, npm and sh only: npm runs lifecycle scripts through sh, and
+// node-gyp-build-test's `#!/usr/bin/env node` finds node here.
+function bareBin(): string {
+  const bin = tmpdir('bin')
+  const which = (name: string) => run('sh', ['-c', `command -v ${name}`], { timeout: 10_000 }).trim()
+  fs.symlinkSync(process.execPath, path.join(bin, 'node'))
+  fs.symlinkSync(fs.realpathSync(which('npm')), path.join(bin, 'npm'))
+  fs.symlinkSync(fs.realpathSync(which('sh')), path.join(bin, 'sh'))
+  return bin
+}
+
+const roundTrip = `
+const path = require('node:path');
+const { Socket } = require('mirai/nng');
+(async () => {
+  const url = 'inproc://prebuild-' + process.pid;
+  const rep = new Socket('rep');
+  const req = new Socket('req');
+  await rep.listen(url);
+  await req.dial(url);
+  const served = (async () => {
+    const m = await rep.recv();
+    await rep.send(Buffer.concat([m.body, Buffer.from(' pong')]));
+  })();
+  await req.send(Buffer.from('ping'));
+  const reply = await req.recv();
+  await served;
+  req.close();
+  rep.close();
+  const pkg = path.dirname(require.resolve('mirai/package.json'));
+  const addon = require('node-gyp-build').resolve(pkg);
+  console.log(JSON.stringify({ reply: reply.body.toString(), addon: path.relative(pkg, addon) }));
+})().catch((err) => { console.error(err); process.exit(1); });
+`
+
+const esmImport = `
+import { Socket } from 'mirai/nng';
+if (typeof Socket !== 'function') throw new Error('mirai/nng has no Socket export under ESM');
+console.log('esm ok');
+`
+
+test('npm pack tarball installs offline without a compiler and loads the prebuild', () => {
+  const started = Date.now()
+  try {
+    const env = cleanEnv()
+    run('npm', ['run', 'prebuild'], { cwd: root, env, timeout: 600_000 })
+
+    const packDir = tmpdir('pack')
+    const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', packDir],
+      { cwd: root, env, timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] })
+      .replace(/^[^]*?(?=^\[)/m, '')) // drop anything the prepare script printed first
+    const files: string[] = packed[0].files.map((f: { path: string }) => f.path)
+    const prebuild = files.find((f) => /^prebuilds\/[^/]+\/mirai\.napi(\.[a-z0-9]+)*\.node$/.test(f))
+    assert.ok(prebuild, `no prebuild in the tarball: ${files.join(' ')}`)
+    assert.ok(files.includes('dist/nng/index.js'), 'dist/nng/index.js missing from the tarball')
+    assert.not.ok(files.some((f) => f.startsWith('build/') || f.startsWith('node_modules/')),
+      'build output or node_modules leaked into the tarball')
+    const tarball = path.join(packDir, packed[0].filename)
+
+    const project = tmpdir('consumer')
+    fs.writeFileSync(path.join(project, 'package.json'),
+      JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }))
+    const bin = bareBin()
+    const bare = cleanEnv({ PATH: bin, npm_config_update_notifier: 'false' })
+    const probe = spawnSync('sh', ['-c', 'command -v cmake cc c++ gcc g++ make'], { env: bare })
+    assert.is.not(probe.status, 0, 'a build tool is still reachable on the stripped PATH')
+
+    run('npm', ['install', '--offline', '--ignore-scripts=false', '--no-audit', '--no-fund', tarball],
+      { cwd: project, env: bare, timeout: 300_000 })
+    const installed = path.join(project, 'node_modules', 'mirai')
+    assert.ok(fs.existsSync(path.join(installed, prebuild)), 'prebuild not installed')
+    assert.not.ok(fs.existsSync(path.join(installed, 'build')), 'the install compiled the addon')
+
+    const out = run('node', ['-e', roundTrip], { cwd: project, env: bare, timeout: 60_000 })
+    const result = JSON.parse(out.trim().split('\n').pop() as string)
+    assert.is(result.reply, 'ping pong')
+    assert.is(result.addon, prebuild)
+
+    const esm = run('node', ['--input-type=module', '-e', esmImport], { cwd: project, env: bare, timeout: 60_000 })
+    assert.match(esm, 'esm ok')
+  } finally {
+    cleanup()
+    console.log(`  prebuild install test: ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  }
+})
+
+test.run()
