@@ -23,18 +23,12 @@ namespace {
 const napi_type_tag kTlsTag = {0x6d697261692d746cULL, 0x73636f6e66696731ULL};
 
 std::string TypeName(Napi::Value v) {
-  if (v.IsNull()) return "null";
+  static const char* const kNames[] = {"undefined", "null",      "a boolean", "a number",
+                                       "a string",  "a symbol",  "an object", "a function",
+                                       "an external", "a bigint"};
   if (v.IsArray()) return "an array";
-  switch (v.Type()) {
-    case napi_undefined: return "undefined";
-    case napi_boolean: return "a boolean";
-    case napi_number: return "a number";
-    case napi_string: return "a string";
-    case napi_symbol: return "a symbol";
-    case napi_function: return "a function";
-    case napi_bigint: return "a bigint";
-    default: return "an object";
-  }
+  size_t t = static_cast<size_t>(v.Type());
+  return t < sizeof(kNames) / sizeof(kNames[0]) ? kNames[t] : "an object";
 }
 
 std::string MbedError(int ret) {
@@ -306,7 +300,6 @@ bool AttachTlsToDialer(Napi::Env env, Napi::Value v, nng_dialer d) {
   nng_tls_config* own = nullptr;
   const char* what = "setting TLS config on dialer";
   int rv = 0;
-  fprintf(stderr, "DBG attach name=[%s]\n", s.server_name.c_str());
   if (s.server_name.empty()) {
     char* url_str = nullptr;
     nng_url* url = nullptr;
@@ -319,7 +312,6 @@ bool AttachTlsToDialer(Napi::Env env, Napi::Value v, nng_dialer d) {
     }
     if (rv == 0) {
       std::string host = url->u_hostname != nullptr ? url->u_hostname : "";
-      fprintf(stderr, "DBG host=[%s] rawurl=[%s]\n", host.c_str(), url->u_rawurl);
       nng_url_free(url);
       if (!host.empty() && (rv = Build(s, host, &own, &what)) == 0) cfg = own;
     }

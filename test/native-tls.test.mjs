@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 
-const nng = createRequire(import.meta.url)('../build/Release/mirai_nng.node');
+// MIRAI_NNG_NODE: test a build made elsewhere (cmake-js compile -O <dir>).
+const nng = createRequire(import.meta.url)(process.env.MIRAI_NNG_NODE ?? '../build/Release/mirai_nng.node');
 const { TlsConfig, writeCert, Socket } = nng;
 const until = '20991231235959';
 

@@ -1,0 +1,142 @@
+/**
+ * The wire format, defined once. Every message between host, dispatcher and daemons is an
+ * 8-byte header followed by an optional payload (a `v8.serialize` buffer):
+ *
+ *   byte 0     version (PROTOCOL_VERSION)
+ *   byte 1     kind (Kind)
+ *   bytes 2-3  flags (u16 LE; for ERROR_VALUE the error code)
+ *   bytes 4-7  id (u32 LE: task id, or a count for CONNECTIONS / EVERYWHERE_ACK)
+ *
+ * The dispatcher routes on the header alone (`Message.readUInt32LE`) and forwards bodies as
+ * they came, never decoding or copying a payload.
+ */
+import * as v8 from 'node:v8';
+
+export const PROTOCOL_VERSION = 1;
+export const HEADER_SIZE = 8;
+
+export const enum Kind {
+  // host -> dispatcher -> daemon
+  /** Run a task. Payload: TaskPayload. */
+  TASK = 1,
+  /** Cancel task `id` (queued: dropped; running: interrupted). No payload. */
+  CANCEL = 2,
+  /** Run on every daemon, now and on each daemon that joins later. Payload: TaskPayload. */
+  EVERYWHERE = 3,
+  // host -> dispatcher
+  /** Ask for counters; answered by STATUS. */
+  STATUS_REQUEST = 4,
+  /** Tear down: daemons are told to exit, then the dispatcher exits. */
+  SHUTDOWN = 5,
+  // daemon -> dispatcher -> host
+  /** Task `id` finished. flags & FLAG_ERROR: payload is an ErrorPayload, else the value. */
+  RESULT = 16,
+  /** Task `id` ended without a result; flags = ErrorValue code (5, 7, 19, 20). No payload. */
+  ERROR_VALUE = 17,
+  // dispatcher -> host
+  /** Payload: 5 u32 LE: connections, awaiting, executing, completed, dropped. */
+  STATUS = 18,
+  /** The number of connected daemons changed; id = the new count. */
+  CONNECTIONS = 19,
+  /** EVERYWHERE `id` was sent to flags daemons; that many RESULTs follow. */
+  EVERYWHERE_ACK = 20,
+  /** First message of a dispatcher: payload v8 { url } (the daemons' URL, real port) or { error }. */
+  READY = 21,
+  // dispatcher -> daemon
+  /** Exit now (teardown). */
+  EXIT = 32,
+}
+
+export const FLAG_ERROR = 1;
+/** Byte offset of `kind`, for the daemon's interrupt-on-cancel receive. */
+export const KIND_OFFSET = 1;
+
+/** A decoded header. */
+export interface Header {
+  kind: Kind;
+  flags: number;
+  id: number;
+}
+
+/** Writes a header into a fresh 8-byte Buffer. */
+export function header(kind: Kind, id: number, flags = 0): Buffer {
+  const b = Buffer.allocUnsafe(HEADER_SIZE);
+  b[0] = PROTOCOL_VERSION;
+  b[1] = kind;
+  b.writeUInt16LE(flags, 2);
+  b.writeUInt32LE(id >>> 0, 4);
+  return b;
+}
+
+/** Reads the header of a buffer; null when it is too short or of another version. */
+export function readHeader(b: Uint8Array): Header | null {
+  if (b.length < HEADER_SIZE || b[0] !== PROTOCOL_VERSION) return null;
+  return {
+    kind: b[1] as Kind,
+    flags: b[2]! | (b[3]! << 8),
+    id: (b[4]! | (b[5]! << 8) | (b[6]! << 16) | (b[7]! << 24)) >>> 0,
+  };
+}
+
+/** The first header word as read by `Message.readUInt32LE(0)`: version | kind << 8 | flags << 16. */
+export function splitWord0(w: number): { version: number; kind: number; flags: number } {
+  return { version: w & 0xff, kind: (w >>> 8) & 0xff, flags: w >>> 16 };
+}
+
+/** What a TASK / EVERYWHERE carries: the function source or code string, and its data. */
+export interface TaskPayload {
+  /** 'f': `src` is a function's source, called as fn(data, { signal }); 'c': a code string. */
+  type: 'f' | 'c';
+  src: string;
+  data: unknown;
+}
+
+/** A task's error, as it crosses the wire (own properties kept; class identity is not). */
+export interface ErrorPayload {
+  name: string;
+  message: string;
+  stack?: string;
+  props: Record<string, unknown>;
+}
+
+/** header + v8.serialize(payload) as the two parts of one message (the addon joins them). */
+export function encode(kind: Kind, id: number, payload: unknown, flags = 0): [Buffer, Buffer] {
+  return [header(kind, id, flags), v8.serialize(payload)];
+}
+
+/** Deserializes the payload after the header. Throws on garbage (callers count and drop). */
+export function decodePayload<T>(body: Buffer): T {
+  return v8.deserialize(body.subarray(HEADER_SIZE)) as T;
+}
+
+/** STATUS payload. */
+export interface Counters {
+  connections: number;
+  awaiting: number;
+  executing: number;
+  completed: number;
+  /** Malformed messages dropped by the dispatcher. */
+  dropped: number;
+}
+
+export function encodeCounters(c: Counters): Buffer {
+  const b = Buffer.allocUnsafe(HEADER_SIZE + 20);
+  header(Kind.STATUS, 0).copy(b, 0);
+  b.writeUInt32LE(c.connections, 8);
+  b.writeUInt32LE(c.awaiting, 12);
+  b.writeUInt32LE(c.executing, 16);
+  b.writeUInt32LE(c.completed, 20);
+  b.writeUInt32LE(c.dropped, 24);
+  return b;
+}
+
+export function decodeCounters(b: Buffer): Counters | null {
+  if (b.length < HEADER_SIZE + 20) return null;
+  return {
+    connections: b.readUInt32LE(8),
+    awaiting: b.readUInt32LE(12),
+    executing: b.readUInt32LE(16),
+    completed: b.readUInt32LE(20),
+    dropped: b.readUInt32LE(24),
+  };
+}
