@@ -54,6 +54,7 @@ class TlsConfig : public Napi::ObjectWrap<TlsConfig>, public Closable {
   // undefined/null -> nullptr with *ok = true; a live TlsConfig -> its config (still owned by
   // the TlsConfig; NNG takes its own reference when the config is set on an endpoint);
   // anything else, or a closed TlsConfig -> throws, nullptr, *ok = false.
+  // Dialers should use AttachTlsToDialer instead: without serverName this config cannot verify.
   static nng_tls_config* FromValue(Napi::Env env, Napi::Value v, bool* ok);
   // Same resolution, giving the wrapper object.
   static TlsConfig* Resolve(Napi::Env env, Napi::Value v, bool* ok);
