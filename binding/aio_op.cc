@@ -41,7 +41,10 @@ AioOp* AioOp::Create(Napi::Env env, AioOwner* owner, Kind kind) {
   if (owner->head_) owner->head_->prev_ = op;
   owner->head_ = op;
   owner->KeepAlive();
-  op->addon_->Hold();
+  if (owner->holds_loop) {
+    op->held_ = true;
+    op->addon_->Hold();
+  }
   return op;
 }
 
@@ -53,7 +56,7 @@ void AioOp::Unlink() {
   prev_ = next_ = nullptr;
   AioOwner* o = owner_;
   owner_ = nullptr;
-  addon_->Release();
+  if (held_) addon_->Release();
   o->LetGo();
 }
 

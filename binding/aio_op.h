@@ -26,6 +26,8 @@ class AioOwner {
   void StopAllForTeardown();  // environment teardown: wait out callbacks, free orphans
   virtual void KeepAlive() = 0;    // pin the JS wrapper while an op is pending
   virtual void LetGo() = 0;
+  // Whether pending operations keep the event loop alive (socket.ref() / unref()).
+  bool holds_loop = true;
 
  private:
   friend class AioOp;
@@ -70,6 +72,7 @@ class AioOp : public Completion {
   Napi::Promise::Deferred deferred_;
   std::atomic<int> state_{kPending};
   Kind kind_;
+  bool held_ = false;
   int sig_offset_ = -1;
   uint8_t sig_value_ = 0;
 };

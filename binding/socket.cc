@@ -66,7 +66,8 @@ Napi::Function Socket::Define(Napi::Env env) {
                       InstanceMethod<&Socket::Close>("close"),
                       InstanceAccessor<&Socket::Pipes>("pipes"),
                       InstanceAccessor<&Socket::Id>("id"),
-                      InstanceAccessor<&Socket::Protocol>("protocol")});
+                      InstanceAccessor<&Socket::Protocol>("protocol"),
+                      InstanceMethod<&Socket::SetRef>("setRef")});
 }
 
 Socket* Socket::FromValue(Napi::Env env, Napi::Value v) {
@@ -246,6 +247,13 @@ Napi::Value Socket::Id(const Napi::CallbackInfo& info) {
 
 Napi::Value Socket::Protocol(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), protocol_);
+}
+
+// setRef(false): operations started from now on do not keep the event loop alive (a server's
+// perpetual receive loop, for one). Operations already pending keep their hold.
+Napi::Value Socket::SetRef(const Napi::CallbackInfo& info) {
+  holds_loop = info[0].ToBoolean();
+  return info.Env().Undefined();
 }
 
 void InitSocket(Napi::Env env, Napi::Object exports, Addon* addon) {

@@ -19,6 +19,21 @@ export function versions(): { nng: string; mbedtls: string } {
 }
 
 /**
+ * Keeps the process alive until the returned function is called (once). For layers that
+ * unref their sockets and hold the loop only while work is outstanding.
+ */
+export function keepAlive(): () => void {
+  addon.hold();
+  let held = true;
+  return () => {
+    if (held) {
+      held = false;
+      addon.release();
+    }
+  };
+}
+
+/**
  * Electron forbids Buffers over external memory; the addon detects that and copies instead.
  * This forces either behaviour (tests use it to exercise the copying path).
  * @internal

@@ -34,6 +34,7 @@ export interface NativeSocket extends OptionHolder {
   recv(timeout: number, interruptOffset?: number, interruptValue?: number): Promise<NativeMessage>;
   cancel(): void;
   onPipe(cb: ((event: 1 | 0, pipe: number) => void) | null): void;
+  setRef(ref: boolean): void;
   close(): void;
 }
 

@@ -186,6 +186,18 @@ export class Socket implements AsyncIterable<Message> {
     };
   }
 
+  /** Pending operations keep the process alive (the default). */
+  ref(): this {
+    this.native.setRef(true);
+    return this;
+  }
+
+  /** Operations started from now on do not keep the process alive (like net.Socket#unref). */
+  unref(): this {
+    this.native.setRef(false);
+    return this;
+  }
+
   /** Closes the socket, its endpoints and contexts. Idempotent. */
   close(): void {
     this.#closed = true;
