@@ -1,0 +1,331 @@
+/**
+ * daemons(): set up, reset and tear down the daemons of a profile, and what goes with them:
+ * status(), withDaemons(), launchLocal(), launchRemote().
+ */
+import { startDispatcher } from './dispatcher-main';
+import { Host } from './host';
+import { LocalDaemons, type LocalLaunchOptions } from './launchers/local';
+import type { RemoteConfig } from './launchers/remote';
+import { manualCommands } from './launchers/remote';
+import { keepAlive } from './nng';
+import { checkOptions, describe, is, type Schema } from './options';
+import { deleteProfile, getProfile, profileName, setProfile, withProfile, type Profile } from './profiles';
+import { hostTls, serverConfig } from './tls-setup';
+import { ipcPath, localUrl, parseUrl } from './url';
+import { rmSync } from 'node:fs';
+
+/** Options of the daemon processes themselves (also for launchLocal / launchRemote). */
+export interface DaemonProcessOptions {
+  /** Exit after this many tasks. */
+  maxTasks?: number;
+  /** Exit after this long (ms) without a task. */
+  idleTime?: number;
+  /** Exit after this long (ms) in all. */
+  walltime?: number;
+  /** Remove the globals a task created after it (default true). */
+  cleanup?: boolean;
+  /** Forward the daemons' stdout/stderr to this process (default false). */
+  output?: boolean;
+  /** Exit when the connection to the host is gone (default true). */
+  autoExit?: boolean;
+  /** Environment for local daemons (merged over this process's). */
+  env?: Record<string, string>;
+  /** Node flags for local daemons. */
+  execArgv?: string[];
+  /** Heap limit of local daemons, in MB (--max-old-space-size). */
+  memory?: number;
+}
+
+export interface DaemonsOptions extends DaemonProcessOptions {
+  /** Listen here for daemons: tcp://, tls+tcp://, ws://, ipc://; port 0 picks a free one. */
+  url?: string;
+  /** How to launch daemons on other machines (sshConfig, remoteConfig, clusterConfig). */
+  remote?: RemoteConfig;
+  /** FIFO dispatcher on a thread (true, default), in its own process, or none (round-robin). */
+  dispatcher?: boolean | 'thread' | 'process';
+  /** CA-signed TLS: a PEM file (certificate, chain, key) or [certChain, key]. */
+  tls?: string | [string, string];
+  /** Passphrase of the TLS key. */
+  pass?: string;
+  profile?: string;
+  /** Custom serialization (reserved; v8's structured clone covers built-in types). */
+  serial?: unknown;
+}
+
+export interface DaemonSet extends AsyncDisposable {
+  readonly profile: string;
+  /** The URL daemons connect to (real port). */
+  readonly url: string;
+  /** How many daemons this set launched. */
+  readonly launched: number;
+  close(): Promise<void>;
+}
+
+export interface Status {
+  /** Daemons connected now. */
+  connections: number;
+  /** The URL daemons connect to; '' when no daemons are set. */
+  daemons: string;
+  /** Task counters (with a dispatcher). */
+  mirai?: { awaiting: number; executing: number; completed: number };
+}
+
+const PROCESS_SCHEMA: Schema = {
+  maxTasks: [is.nonNegInt, 'a non-negative integer'],
+  idleTime: [is.nonNegNumber, 'a number of ms'],
+  walltime: [is.nonNegNumber, 'a number of ms'],
+  cleanup: [is.bool, 'a boolean'],
+  output: [is.bool, 'a boolean'],
+  autoExit: [is.bool, 'a boolean'],
+  env: [is.stringRecord, 'an object of strings'],
+  execArgv: [is.stringArray, 'an array of strings'],
+  memory: [is.posNumber, 'a number of MB'],
+};
+
+const DAEMONS_SCHEMA: Schema = {
+  ...PROCESS_SCHEMA,
+  url: [is.string, 'a URL string'],
+  remote: [is.object, 'a launch configuration (sshConfig, remoteConfig, clusterConfig)'],
+  dispatcher: [(v) => typeof v === 'boolean' || v === 'thread' || v === 'process', "true, false, 'thread' or 'process'"],
+  tls: [(v) => typeof v === 'string' || Array.isArray(v), 'a PEM file path or [certChain, key]'],
+  pass: [is.string, 'a string'],
+  profile: [is.string, 'a string'],
+  serial: [is.any, 'serialization config'],
+};
+
+/** How long daemons(n) waits for its daemons to connect. */
+const CONNECT_TIMEOUT = 15000;
+
+/**
+ * Sets up daemons for a profile and resolves once they are connected.
+ * `daemons(n)`: n local daemons. `daemons({ url, remote })`: listen for remote daemons (and
+ * launch n through `remote`). `daemons(0)`: tear the profile down. A live profile is reset first.
+ */
+export function daemons(n: 0, opts?: { profile?: string }): Promise<void>;
+export function daemons(n: number, opts?: DaemonsOptions): Promise<DaemonSet>;
+export function daemons(opts: DaemonsOptions & { url: string }): Promise<DaemonSet>;
+export async function daemons(nOrOpts: number | DaemonsOptions, maybeOpts?: DaemonsOptions): Promise<DaemonSet | void> {
+  let n: number;
+  let opts: DaemonsOptions;
+  if (typeof nOrOpts === 'object' && nOrOpts !== null) {
+    opts = checkOptions('daemons()', nOrOpts, DAEMONS_SCHEMA) as DaemonsOptions;
+    n = 0;
+    if (!opts.url) throw new TypeError('daemons(opts): opts.url is required without a number of daemons');
+  } else {
+    if (typeof nOrOpts !== 'number' || !Number.isInteger(nOrOpts) || nOrOpts < 0) {
+      throw new TypeError(`daemons(n): n must be a non-negative integer (got ${describe(nOrOpts)})`);
+    }
+    n = nOrOpts;
+    opts = checkOptions('daemons()', maybeOpts, DAEMONS_SCHEMA) as DaemonsOptions;
+  }
+  const name = profileName(opts.profile);
+  await teardown(name);
+  if (n === 0 && !opts.url) return;
+  if (opts.url !== undefined) parseUrl(opts.url);
+  return setUp(name, n, opts);
+}
+
+async function setUp(name: string, n: number, opts: DaemonsOptions): Promise<DaemonSet> {
+  const url = opts.url ?? localUrl();
+  const tls = hostTls(url, opts.tls, opts.pass);
+  const mode = opts.dispatcher === false ? 'direct' : 'dispatcher';
+  const host = new Host(mode);
+  const profile: Profile = {
+    name, host, url, tlsCert: tls?.clientCert, dispatcher: undefined, local: [],
+    daemonOptions: pickProcessOptions(opts), cleanups: [], launched: 0,
+  };
+  const release = keepAlive();
+  try {
+    if (mode === 'dispatcher') {
+      const dmode = opts.dispatcher === 'process' ? 'process' : 'thread';
+      const hostUrl = dmode === 'thread' ? `inproc://mirai-host-${name}-${process.pid}-${Date.now()}` : localUrl();
+      host.socket.listen(hostUrl);
+      host.start();
+      profile.dispatcher = startDispatcher(dmode, {
+        hostUrl, daemonUrl: url, tls: tls ? { cert: tls.cert, key: tls.key, pass: tls.pass } : undefined,
+      });
+      const ready = await host.ready(10000);
+      if (!ready.url) throw new Error(`daemons(): cannot listen on '${url}': ${ready.error ?? 'dispatcher failed'}`);
+      profile.url = ready.url;
+    } else {
+      const listener = host.socket.listen(url, { tls: tls ? serverConfig(tls) : undefined });
+      host.url = profile.url = listener.url;
+      host.start();
+    }
+    setProfile(profile);
+    if (opts.remote) {
+      await launchRemote(n, { ...(opts as LaunchRemoteOptions), profile: name });
+    } else if (!opts.url && n > 0) {
+      await launchLocal(n, { profile: name });
+    }
+  } catch (e) {
+    await teardown(name).catch(() => {});
+    await host.close(false);
+    profile.dispatcher?.kill();
+    throw e;
+  } finally {
+    release();
+  }
+  return daemonSet(profile);
+}
+
+function daemonSet(p: Profile): DaemonSet {
+  const close = (): Promise<void> => (getProfile(p.name) === p ? teardown(p.name) : Promise.resolve());
+  return {
+    profile: p.name,
+    url: p.url,
+    get launched() {
+      return p.launched;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+function pickProcessOptions(opts: DaemonsOptions): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(PROCESS_SCHEMA)) if ((opts as Record<string, unknown>)[k] !== undefined) out[k] = (opts as Record<string, unknown>)[k];
+  return out;
+}
+
+/** Tears a profile down: settles its mirai with ErrorValue 19; daemons and dispatcher exit. */
+async function teardown(name: string): Promise<void> {
+  const p = getProfile(name);
+  if (!p) return;
+  deleteProfile(name);
+  const release = keepAlive();
+  try {
+    await p.host.close(true);
+    if (p.dispatcher) {
+      const exited = await Promise.race([p.dispatcher.exited.then(() => true), delay(3000, false)]);
+      if (!exited) p.dispatcher.kill();
+    }
+    await Promise.all(p.local.map((l) => l.stop()));
+    await Promise.all(p.cleanups.map((c) => Promise.resolve().then(c).catch(() => {})));
+    const file = ipcPath(p.url);
+    if (file) rmSync(file, { force: true });
+  } finally {
+    release();
+  }
+}
+
+function delay<T>(ms: number, value: T): Promise<T> {
+  return new Promise((r) => setTimeout(() => r(value), ms).unref());
+}
+
+export interface LaunchLocalOptions extends DaemonProcessOptions {
+  profile?: string;
+}
+
+/** Starts n more local daemons for a profile (which must have daemons set) and waits for them. */
+export async function launchLocal(n: number, opts: LaunchLocalOptions = {}): Promise<void> {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
+    throw new TypeError(`launchLocal(n): n must be a positive integer (got ${describe(n)})`);
+  }
+  checkOptions('launchLocal()', opts, { ...PROCESS_SCHEMA, profile: [is.string, 'a string'] });
+  const p = requireProfile(opts.profile, 'launchLocal()');
+  const { profile: _ignored, memory, ...rest } = { ...p.daemonOptions, ...opts } as LaunchLocalOptions;
+  const launchOpts: LocalLaunchOptions = { ...rest, tlsCert: p.tlsCert };
+  if (memory) launchOpts.execArgv = [...(launchOpts.execArgv ?? []), `--max-old-space-size=${Math.floor(memory)}`];
+  const target = p.host.connections + n;
+  const batch = new LocalDaemons(n, p.url, launchOpts);
+  p.local.push(batch);
+  p.launched += n;
+  const release = keepAlive();
+  try {
+    const ok = await Promise.race([
+      p.host.waitConnections(target, CONNECT_TIMEOUT),
+      new Promise<boolean>((resolve) => {
+        const check = (): void => {
+          if (batch.exited > 0 && p.host.connections < target) resolve(false);
+          else batch.onExit(check);
+        };
+        batch.onExit(check);
+      }),
+    ]);
+    if (!ok) {
+      const err = batch.stderr();
+      throw new Error(
+        `daemons did not connect to ${p.url}: ${p.host.connections} of ${target} connected` +
+          (batch.exited ? `, ${batch.exited} exited` : ` within ${CONNECT_TIMEOUT} ms`) +
+          (err ? `; their stderr:\n${err}` : ''),
+      );
+    }
+  } finally {
+    release();
+  }
+}
+
+export interface LaunchRemoteOptions extends DaemonProcessOptions {
+  profile?: string;
+  /** How to launch; without it, the shell commands to start daemons by hand are returned. */
+  remote?: RemoteConfig;
+  /** Chain to the root CA for CA-signed TLS (default: the profile's certificate). */
+  tlsCert?: string;
+}
+
+/**
+ * Launches n daemons through `remote` and waits for them; without `remote`, returns the shell
+ * commands that start them by hand (each needs only `node` and this package there).
+ */
+export async function launchRemote(n: number, opts: LaunchRemoteOptions = {}): Promise<string[]> {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
+    throw new TypeError(`launchRemote(n): n must be a positive integer (got ${describe(n)})`);
+  }
+  const p = requireProfile(opts.profile, 'launchRemote()');
+  const { profile: _p, remote, tlsCert, ...rest } = opts;
+  const daemonOpts = { ...p.daemonOptions, ...rest, tlsCert: tlsCert ?? p.tlsCert };
+  delete (daemonOpts as Record<string, unknown>).env;
+  delete (daemonOpts as Record<string, unknown>).execArgv;
+  delete (daemonOpts as Record<string, unknown>).memory;
+  if (!remote) return manualCommands(n, p.url, daemonOpts);
+  const target = p.host.connections + n;
+  const launch = await remote.launch(n, p.url, daemonOpts);
+  p.cleanups.push(launch.stop);
+  p.launched += n;
+  const release = keepAlive();
+  try {
+    const ok = await Promise.race([p.host.waitConnections(target, remote.timeout ?? 60000), launch.failed]);
+    if (ok !== true) {
+      const why = typeof ok === 'string' ? ok : `not all connected within ${remote.timeout ?? 60000} ms`;
+      await teardown(p.name);
+      throw new Error(`launchRemote(): ${n} daemon(s) via ${remote.describe()} did not connect to ${p.url}: ${why}`);
+    }
+  } finally {
+    release();
+  }
+  return launch.commands;
+}
+
+function requireProfile(name: string | undefined, what: string): Profile {
+  const p = getProfile(profileName(name));
+  if (!p) throw new Error(`${what}: no daemons set for profile '${profileName(name)}'; call daemons() first`);
+  return p;
+}
+
+/** Connections, the daemons' URL and (with a dispatcher) task counters of a profile. */
+export async function status(profile?: string): Promise<Status> {
+  const p = getProfile(profileName(profile));
+  if (!p) return { connections: 0, daemons: '' };
+  const c = await p.host.counters();
+  if (!c) return { connections: p.host.connections, daemons: p.url };
+  return { connections: c.connections, daemons: p.url, mirai: { awaiting: c.awaiting, executing: c.executing, completed: c.completed } };
+}
+
+/**
+ * Sets daemons up, runs fn with their profile as the default, and tears them down when fn
+ * settles (also when it throws).
+ */
+export async function withDaemons<T>(n: number | (DaemonsOptions & { n?: number }), fn: () => Promise<T> | T): Promise<T> {
+  const opts: DaemonsOptions & { n?: number } = typeof n === 'number' ? { n } : { ...n };
+  const count = opts.n ?? 0;
+  delete opts.n;
+  const name = opts.profile ?? `withDaemons-${process.pid}-${++withCounter}`;
+  const set = opts.url && !opts.remote && count === 0 ? await daemons({ ...opts, url: opts.url, profile: name }) : await daemons(count, { ...opts, profile: name });
+  try {
+    return await withProfile(name, fn);
+  } finally {
+    await set.close();
+  }
+}
+let withCounter = 0;

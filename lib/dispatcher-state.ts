@@ -1,0 +1,118 @@
+/**
+ * The dispatcher's bookkeeping: the FIFO task queue and the per-daemon state. No I/O here;
+ * lib/dispatcher.ts owns the sockets and calls in.
+ */
+import type { Message } from './nng';
+
+/** Where a task is. */
+export const enum TaskState {
+  QUEUED = 0,
+  RUNNING = 1,
+  DONE = 2,
+}
+
+export interface Task {
+  readonly id: number;
+  /** The host's TASK message, forwarded as received; null once sent (or dropped). */
+  msg: Message | null;
+  state: TaskState;
+  /** The daemon running it. */
+  daemon: Daemon | null;
+  /** A CANCEL was forwarded to its daemon already (forward it once only). */
+  cancelSent: boolean;
+}
+
+/** What a daemon is running. */
+export const enum Busy {
+  IDLE = 0,
+  /** A TASK: its result goes to the host and counts as completed. */
+  TASK = 1,
+  /** An EVERYWHERE counted in an EVERYWHERE_ACK: its result goes to the host. */
+  EVERYWHERE = 2,
+  /** An EVERYWHERE replayed to a daemon that joined later: its result is not forwarded. */
+  REPLAY = 3,
+}
+
+/** One EVERYWHERE body (copied once, when it arrived), to be sent to a daemon. */
+export interface EverywhereItem {
+  readonly id: number;
+  readonly body: Buffer;
+  /** true: counted in the ACK, result forwarded; false: a replay, result dropped. */
+  readonly forward: boolean;
+}
+
+export interface Daemon {
+  /** NNG pipe id of its connection to the dispatcher. */
+  readonly pipe: number;
+  busy: Busy;
+  /** Id of what it runs (task or everywhere id), when not IDLE. */
+  runId: number;
+  /** The task it runs, when busy === TASK. */
+  task: Task | null;
+  /** EVERYWHERE items it must run, in order, before its next task. */
+  pending: EverywhereItem[];
+  pendingHead: number;
+  /** Its connection is gone (being finalized). */
+  gone: boolean;
+}
+
+export function newDaemon(pipe: number, replays: readonly EverywhereItem[]): Daemon {
+  return { pipe, busy: Busy.IDLE, runId: 0, task: null, pending: replays.slice(), pendingHead: 0, gone: false };
+}
+
+/** Takes the next EVERYWHERE item of a daemon, if any. */
+export function nextPending(d: Daemon): EverywhereItem | undefined {
+  if (d.pendingHead >= d.pending.length) return undefined;
+  const item = d.pending[d.pendingHead++]!;
+  if (d.pendingHead === d.pending.length) {
+    d.pending = [];
+    d.pendingHead = 0;
+  }
+  return item;
+}
+
+/**
+ * Strict FIFO of queued tasks. Cancelled tasks stay in the array (state DONE) and are skipped
+ * when dequeued, so a cancel is O(1); the array is compacted as its head advances.
+ */
+export class TaskQueue {
+  #items: Array<Task | undefined> = [];
+  #head = 0;
+  /** Queued tasks (cancelled ones not counted). */
+  size = 0;
+
+  push(t: Task): void {
+    this.#items.push(t);
+    this.size++;
+  }
+
+  /** A queued task was cancelled (its state is no longer QUEUED). */
+  removed(): void {
+    this.size--;
+  }
+
+  shift(): Task | undefined {
+    const items = this.#items;
+    while (this.#head < items.length) {
+      const t = items[this.#head];
+      items[this.#head++] = undefined;
+      if (t !== undefined && t.state === TaskState.QUEUED) {
+        this.size--;
+        this.#compact();
+        return t;
+      }
+    }
+    this.#compact();
+    return undefined;
+  }
+
+  #compact(): void {
+    if (this.#head === this.#items.length) {
+      this.#items.length = 0;
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * Without daemons set, each mirai() runs in a one-off process: a direct-mode host listening on
+ * a fresh IPC path, one daemon that exits after its task, everything closed once it settles.
+ */
+import { Host } from './host';
+import { LocalDaemons } from './launchers/local';
+import { onSettled, type Mirai } from './mirai';
+import type { TaskPayload } from './protocol';
+import type { SubmitOptions } from './host';
+import { localUrl } from './url';
+
+export function runEphemeral(payload: TaskPayload, opts: SubmitOptions): Mirai<unknown> {
+  const host = new Host('direct');
+  const url = localUrl();
+  host.socket.listen(url);
+  host.start();
+  let m: Mirai<unknown>;
+  try {
+    m = host.submit(payload, opts);
+  } catch (e) {
+    void host.close(false);
+    throw e;
+  }
+  const daemon = new LocalDaemons(1, url, { maxTasks: 1 });
+  // The daemon dying before it answers settles the task through the host's pipe events;
+  // a daemon that never connects is caught here.
+  daemon.onExit(() => {
+    if (m.unresolved && host.connections === 0) void host.close(false);
+  });
+  onSettled(m, () => {
+    void host.close(true).then(() => daemon.stop(1000));
+  });
+  return m;
+}

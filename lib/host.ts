@@ -1,0 +1,384 @@
+/**
+ * The host end of one profile: the socket tasks leave from and results come back to.
+ *
+ * With a dispatcher, the host talks to it over a `pair` socket and the dispatcher does the
+ * queueing. Without one ('direct', round-robin), daemons dial the host's `poly` socket and
+ * tasks go to them in turn at once. Either way results arrive on one receive loop and settle
+ * the Mirai waiting in `pending`. The socket is unref'd: the process is held alive only while
+ * something is outstanding.
+ */
+import { ErrorValue, MiraiError } from './errors';
+import { Mirai, type Canceller } from './mirai';
+import { keepAlive, Socket, type Message } from './nng';
+import {
+  decodeCounters, decodePayload, encode, FLAG_ERROR, header, HEADER_SIZE, Kind, PROTOCOL_VERSION,
+  type Counters, type ErrorPayload, type TaskPayload,
+} from './protocol';
+
+export type HostMode = 'dispatcher' | 'direct';
+
+export interface SubmitOptions {
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+interface EverywhereCall {
+  expected: number | undefined;
+  results: unknown[];
+  error: MiraiError | undefined;
+  resolve: (v: unknown[]) => void;
+  reject: (e: unknown) => void;
+}
+
+type Waiter = () => boolean; // returns true when done (and removes itself)
+
+const MAX_ID = 0xffffffff;
+
+export class Host implements Canceller {
+  readonly socket: Socket;
+  readonly mode: HostMode;
+  /** The URL daemons dial (real port). */
+  url = '';
+  connections = 0;
+  /** Counters from the last STATUS (dispatcher mode). */
+  #pending = new Map<number, Mirai<unknown>>();
+  #nextId = 1;
+  #holds = 0;
+  #release: (() => void) | undefined;
+  #waiters: Waiter[] = [];
+  #statusWaiters: Array<(c: Counters | null) => void> = [];
+  #everywhere = new Map<number, EverywhereCall>();
+  #ready: ((r: { url?: string; error?: string }) => void) | undefined;
+  #closed = false;
+  // direct mode
+  #pipes: number[] = [];
+  #rr = 0;
+  #taskPipe = new Map<number, number>();
+  #backlog: Array<[number, Buffer[]]> = [];
+  #everywhereLog: Buffer[][] = [];
+
+  constructor(mode: HostMode) {
+    this.mode = mode;
+    this.socket = new Socket(mode === 'dispatcher' ? 'pair' : 'poly', { recvMaxSize: 0 });
+    this.socket.unref();
+    if (mode === 'direct') {
+      this.socket.onPipe((ev) => (ev.type === 'add' ? this.#pipeAdded(ev.pipe.id) : this.#pipeRemoved(ev.pipe.id)));
+    }
+  }
+
+  /** Starts the receive loop; call once the socket listens. */
+  start(): void {
+    void this.#loop();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Number of tasks sent and not settled. */
+  get outstanding(): number {
+    return this.#pending.size;
+  }
+
+  /** Waits for the dispatcher's READY: the daemons' real URL, or why it failed. */
+  ready(timeoutMs: number): Promise<{ url?: string; error?: string }> {
+    return this.#hold(
+      new Promise((resolve) => {
+        const t = setTimeout(() => resolve({ error: `the dispatcher did not start within ${timeoutMs} ms` }), timeoutMs);
+        this.#ready = (r) => {
+          clearTimeout(t);
+          resolve(r);
+        };
+      }),
+    );
+  }
+
+  /** Resolves true once at least n daemons are connected, false after timeoutMs. */
+  waitConnections(n: number, timeoutMs: number): Promise<boolean> {
+    if (this.connections >= n) return Promise.resolve(true);
+    return this.#hold(
+      new Promise<boolean>((resolve) => {
+        const w: Waiter = () => {
+          if (this.connections < n) return false;
+          clearTimeout(t);
+          resolve(true);
+          return true;
+        };
+        const t = setTimeout(() => {
+          this.#waiters = this.#waiters.filter((x) => x !== w);
+          resolve(false);
+        }, timeoutMs);
+        this.#waiters.push(w);
+      }),
+    );
+  }
+
+  /** Sends a task; the returned Mirai settles with its result. */
+  submit<T>(payload: TaskPayload, opts: SubmitOptions = {}): Mirai<T> {
+    if (this.#closed) throw new ErrorValue(7);
+    const id = this.#takeId();
+    const parts = encode(Kind.TASK, id, payload);
+    const m = new Mirai<T>(id, this);
+    this.#track(id, m as Mirai<unknown>);
+    if (opts.timeout !== undefined) m.armTimeout(opts.timeout);
+    if (opts.signal) {
+      const signal = opts.signal;
+      if (signal.aborted) m.stop();
+      else signal.addEventListener('abort', () => m.stop(), { once: true });
+    }
+    if (m.unresolved) this.#send(id, parts);
+    return m;
+  }
+
+  /** Canceller: a timed-out or stopped task. */
+  cancel(id: number, _code: 5 | 20): boolean {
+    const m = this.#pending.get(id);
+    if (!m) return false;
+    this.#done(id);
+    if (this.mode === 'dispatcher') {
+      if (!this.#closed) this.socket.send(header(Kind.CANCEL, id)).catch(ignore);
+    } else {
+      const i = this.#backlog.findIndex(([bid]) => bid === id);
+      if (i >= 0) this.#backlog.splice(i, 1);
+    }
+    return true;
+  }
+
+  /** Runs a task once on every connected daemon (and on those that join later). */
+  everywhere(payload: TaskPayload): Promise<unknown[]> {
+    if (this.#closed) return Promise.reject(new ErrorValue(7));
+    const id = this.#takeId();
+    const parts = encode(Kind.EVERYWHERE, id, payload);
+    const p = new Promise<unknown[]>((resolve, reject) => {
+      this.#everywhere.set(id, { expected: undefined, results: [], error: undefined, resolve, reject });
+    });
+    if (this.mode === 'dispatcher') {
+      this.socket.send(parts).catch(ignore);
+    } else {
+      this.#everywhereLog.push(parts);
+      for (const pipe of this.#pipes) this.socket.send(parts, { pipe }).catch(ignore);
+      this.#everywhereArrived(id, this.#pipes.length);
+    }
+    return this.#hold(p);
+  }
+
+  /** Counters from the dispatcher; null without one (or if it does not answer). */
+  counters(timeoutMs = 5000): Promise<Counters | null> {
+    if (this.mode !== 'dispatcher' || this.#closed) return Promise.resolve(null);
+    return this.#hold(
+      new Promise<Counters | null>((resolve) => {
+        const t = setTimeout(() => {
+          const i = this.#statusWaiters.indexOf(done);
+          if (i >= 0) this.#statusWaiters.splice(i, 1);
+          resolve(null);
+        }, timeoutMs);
+        const done = (c: Counters | null): void => {
+          clearTimeout(t);
+          resolve(c);
+        };
+        this.#statusWaiters.push(done);
+        this.socket.send(header(Kind.STATUS_REQUEST, 0)).catch(() => done(null));
+      }),
+    );
+  }
+
+  /** Settles everything outstanding with ErrorValue 19 and, if asked, tells the far side to stop. */
+  async close(shutdown: boolean): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const [id, m] of this.#pending) {
+      this.#done(id);
+      m.settleError(new ErrorValue(19));
+    }
+    for (const e of this.#everywhere.values()) e.reject(new ErrorValue(19));
+    this.#everywhere.clear();
+    for (const w of this.#statusWaiters.splice(0)) w(null);
+    if (shutdown) {
+      try {
+        if (this.mode === 'dispatcher') await this.socket.send(header(Kind.SHUTDOWN, 0), { timeout: 1000 });
+        else await Promise.all(this.#pipes.map((pipe) => this.socket.send(header(Kind.EXIT, 0), { pipe, timeout: 1000 })));
+      } catch {
+        // the far side is gone already
+      }
+    }
+    this.socket.close();
+  }
+
+  // ---- internals ----
+
+  #takeId(): number {
+    const id = this.#nextId;
+    this.#nextId = id === MAX_ID ? 1 : id + 1;
+    return id;
+  }
+
+  #track(id: number, m: Mirai<unknown>): void {
+    this.#pending.set(id, m);
+    if (this.#holds++ === 0) this.#release = keepAlive();
+  }
+
+  #done(id: number): void {
+    if (!this.#pending.delete(id)) return;
+    if (this.mode === 'direct') this.#taskPipe.delete(id);
+    if (--this.#holds === 0) {
+      this.#release?.();
+      this.#release = undefined;
+    }
+  }
+
+  #hold<T>(p: Promise<T>): Promise<T> {
+    if (this.#holds++ === 0) this.#release = keepAlive();
+    const unhold = (): void => {
+      if (--this.#holds === 0) {
+        this.#release?.();
+        this.#release = undefined;
+      }
+    };
+    p.then(unhold, unhold);
+    return p;
+  }
+
+  #send(id: number, parts: Buffer[]): void {
+    if (this.mode === 'dispatcher') {
+      this.socket.send(parts).catch(() => this.#failSend(id));
+      return;
+    }
+    const n = this.#pipes.length;
+    if (n === 0) {
+      this.#backlog.push([id, parts]);
+      return;
+    }
+    const pipe = this.#pipes[this.#rr++ % n]!;
+    this.#taskPipe.set(id, pipe);
+    this.socket.send(parts, { pipe }).catch(() => this.#failSend(id));
+  }
+
+  #failSend(id: number): void {
+    const m = this.#pending.get(id);
+    if (!m) return;
+    this.#done(id);
+    m.settleError(new ErrorValue(this.#closed ? 7 : 19));
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#closed) {
+      let msg: Message;
+      try {
+        msg = await this.socket.recv();
+      } catch {
+        if (this.#closed) return;
+        continue;
+      }
+      this.#onMessage(msg);
+    }
+  }
+
+  #onMessage(msg: Message): void {
+    const body = msg.body;
+    if (body.length < HEADER_SIZE || body[0] !== PROTOCOL_VERSION) return;
+    const kind = body[1] as Kind;
+    const flags = body[2]! | (body[3]! << 8);
+    const id = body.readUInt32LE(4);
+    switch (kind) {
+      case Kind.RESULT:
+        return this.#onResult(id, flags, body);
+      case Kind.ERROR_VALUE: {
+        const e = this.#everywhere.get(id);
+        if (e) return this.#everywhereResult(id, e, new ErrorValue(flags as 5 | 7 | 19 | 20), true);
+        const m = this.#pending.get(id);
+        if (!m) return;
+        this.#done(id);
+        m.settleError(new ErrorValue(flags === 5 || flags === 7 || flags === 19 ? flags : 20));
+        return;
+      }
+      case Kind.CONNECTIONS:
+        this.connections = id;
+        this.#waiters = this.#waiters.filter((w) => !w());
+        return;
+      case Kind.STATUS:
+        this.#statusWaiters.shift()?.(decodeCounters(body));
+        return;
+      case Kind.EVERYWHERE_ACK:
+        return this.#everywhereArrived(id, flags);
+      case Kind.READY: {
+        let r: { url?: string; error?: string };
+        try {
+          r = decodePayload<{ url?: string; error?: string }>(body);
+        } catch {
+          r = { error: 'malformed READY from the dispatcher' };
+        }
+        if (r.url) this.url = r.url;
+        this.#ready?.(r);
+        this.#ready = undefined;
+        return;
+      }
+      default:
+        return; // unknown kinds are dropped
+    }
+  }
+
+  #onResult(id: number, flags: number, body: Buffer): void {
+    const e = this.#everywhere.get(id);
+    const m = e ? undefined : this.#pending.get(id);
+    if (!e && !m) return;
+    let value: unknown;
+    let isError = (flags & FLAG_ERROR) !== 0;
+    try {
+      value = decodePayload(body);
+    } catch (err) {
+      isError = true;
+      value = { name: 'Error', message: `result could not be decoded: ${(err as Error).message}`, props: {} };
+    }
+    const outcome = isError ? MiraiError.fromPayload(value as ErrorPayload) : value;
+    if (e) return this.#everywhereResult(id, e, outcome, isError);
+    this.#done(id);
+    if (isError) m!.settleError(outcome as MiraiError);
+    else m!.settleValue(outcome);
+  }
+
+  #everywhereArrived(id: number, expected: number): void {
+    const e = this.#everywhere.get(id);
+    if (!e) return;
+    e.expected = expected;
+    this.#everywhereMaybeDone(id, e);
+  }
+
+  #everywhereResult(id: number, e: EverywhereCall, v: unknown, isError: boolean): void {
+    e.results.push(v);
+    if (isError && !e.error) e.error = v as MiraiError;
+    this.#everywhereMaybeDone(id, e);
+  }
+
+  #everywhereMaybeDone(id: number, e: EverywhereCall): void {
+    if (e.expected === undefined || e.results.length < e.expected) return;
+    this.#everywhere.delete(id);
+    if (e.error) e.reject(e.error);
+    else e.resolve(e.results);
+  }
+
+  // ---- direct mode: pipes are the daemons ----
+
+  #pipeAdded(pipe: number): void {
+    this.#pipes.push(pipe);
+    this.connections = this.#pipes.length;
+    for (const parts of this.#everywhereLog) this.socket.send(parts, { pipe }).catch(ignore);
+    const backlog = this.#backlog.splice(0);
+    for (const [id, parts] of backlog) if (this.#pending.has(id)) this.#send(id, parts);
+    this.#waiters = this.#waiters.filter((w) => !w());
+  }
+
+  #pipeRemoved(pipe: number): void {
+    const i = this.#pipes.indexOf(pipe);
+    if (i < 0) return;
+    this.#pipes.splice(i, 1);
+    this.connections = this.#pipes.length;
+    for (const [id, p] of this.#taskPipe) {
+      if (p !== pipe) continue;
+      const m = this.#pending.get(id);
+      this.#done(id);
+      m?.settleError(new ErrorValue(19));
+    }
+  }
+}
+
+function ignore(): void {}

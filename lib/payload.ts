@@ -1,0 +1,46 @@
+/** Turning a function or code string plus data into a TaskPayload, with clear errors. */
+import * as v8 from 'node:v8';
+import { describe } from './options';
+import type { TaskPayload } from './protocol';
+
+const sources = new WeakMap<Function, string>();
+
+/** The source text a function is sent as (cached per function). */
+export function functionSource(fn: Function): string {
+  let src = sources.get(fn);
+  if (src === undefined) {
+    src = Function.prototype.toString.call(fn);
+    if (src.endsWith('{ [native code] }')) {
+      throw new TypeError(`mirai: ${fn.name || 'this function'} is native code and cannot be sent to a daemon`);
+    }
+    sources.set(fn, src);
+  }
+  return src;
+}
+
+/** Builds the payload, checking the function / code string and that data is a plain object. */
+export function makePayload(what: string, task: unknown, data: unknown): TaskPayload {
+  if (data !== undefined && (data === null || typeof data !== 'object')) {
+    throw new TypeError(`${what}: data must be an object whose keys the task receives (got ${describe(data)})`);
+  }
+  if (typeof task === 'function') return { type: 'f', src: functionSource(task), data };
+  if (typeof task === 'string') return { type: 'c', src: task, data };
+  throw new TypeError(`${what}: expected a function or a code string (got ${describe(task)})`);
+}
+
+/**
+ * Throws a TypeError naming the key of data that v8.serialize cannot send; called only after
+ * serialization already failed, so the hot path pays nothing.
+ */
+export function explainUnserializable(what: string, data: unknown, err: unknown): never {
+  if (data && typeof data === 'object') {
+    for (const [k, v] of Object.entries(data)) {
+      try {
+        v8.serialize(v);
+      } catch (e) {
+        throw new TypeError(`${what}: data key '${k}' cannot be sent to a daemon: ${(e as Error).message}`);
+      }
+    }
+  }
+  throw new TypeError(`${what}: data cannot be sent to a daemon: ${(err as Error).message}`);
+}

@@ -1,0 +1,60 @@
+/**
+ * Profiles: independent sets of daemons, by name. `withDaemons` makes its profile the default
+ * for everything called inside it (AsyncLocalStorage), so nested code needs no `profile`.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Host } from './host';
+import type { LocalDaemons } from './launchers/local';
+
+export const DEFAULT_PROFILE = 'default';
+
+/** What one live profile owns. */
+export interface Profile {
+  name: string;
+  host: Host;
+  /** Daemons' URL (real port), as given to launch commands. */
+  url: string;
+  /** The certificate daemons verify the host with (tls+tcp), PEM. */
+  tlsCert: string | undefined;
+  /** The dispatcher, when there is one. */
+  dispatcher: { exited: Promise<void>; kill(): void } | undefined;
+  local: LocalDaemons[];
+  /** Daemon options given to daemons(), reused by launchLocal/launchRemote. */
+  daemonOptions: Record<string, unknown>;
+  /** Stops remote launches (ssh sessions, cluster jobs) at teardown. */
+  cleanups: Array<() => Promise<void> | void>;
+  launched: number;
+}
+
+const profiles = new Map<string, Profile>();
+const scope = new AsyncLocalStorage<string>();
+
+/** The profile name to use: the one given, else the enclosing withDaemons', else 'default'. */
+export function profileName(name: string | undefined): string {
+  if (name === undefined) return scope.getStore() ?? DEFAULT_PROFILE;
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new TypeError(`profile must be a non-empty string (got ${typeof name === 'string' ? "''" : typeof name})`);
+  }
+  return name;
+}
+
+export function getProfile(name: string): Profile | undefined {
+  return profiles.get(name);
+}
+
+export function setProfile(p: Profile): void {
+  profiles.set(p.name, p);
+}
+
+export function deleteProfile(name: string): void {
+  profiles.delete(name);
+}
+
+export function allProfiles(): Profile[] {
+  return [...profiles.values()];
+}
+
+/** Runs fn with `name` as the default profile. */
+export function withProfile<T>(name: string, fn: () => T): T {
+  return scope.run(name, fn);
+}

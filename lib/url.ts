@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** The URL schemes daemons can connect over. */
+export type Scheme = 'ipc' | 'tcp' | 'tls+tcp' | 'ws' | 'wss' | 'inproc';
+
+export interface ParsedUrl {
+  scheme: Scheme;
+  /** Host name or address, without IPv6 brackets ('' for ipc / inproc). */
+  host: string;
+  /** Port (0: pick one); -1 for ipc / inproc. */
+  port: number;
+  /** ipc / inproc path, or ws path. */
+  path: string;
+}
+
+const SCHEMES: readonly Scheme[] = ['ipc', 'tcp', 'tls+tcp', 'ws', 'wss', 'inproc'];
+
+/** Parses and validates a daemon URL; throws a TypeError that names the URL and what is wrong. */
+export function parseUrl(url: unknown): ParsedUrl {
+  if (typeof url !== 'string' || url.length === 0) {
+    throw new TypeError(`url must be a string such as 'tcp://10.0.0.1:5555' (got ${describe(url)})`);
+  }
+  const m = /^([a-z+]+):\/\/(.*)$/.exec(url);
+  const scheme = m?.[1] as Scheme | undefined;
+  if (!m || !scheme || !SCHEMES.includes(scheme)) {
+    throw new TypeError(`unsupported url '${url}': expected ipc://, tcp://, tls+tcp://, ws:// or wss://`);
+  }
+  const rest = m[2]!;
+  if (scheme === 'ipc' || scheme === 'inproc') {
+    if (rest.length === 0) throw new TypeError(`url '${url}' needs a path`);
+    return { scheme, host: '', port: -1, path: rest };
+  }
+  const hp = /^(\[[0-9a-fA-F:.%a-zA-Z]+\]|[^:/[\]]+):(\d+)(\/.*)?$/.exec(rest);
+  if (!hp) throw new TypeError(`url '${url}' must be ${scheme}://host:port (IPv6 in brackets)`);
+  const port = Number(hp[2]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TypeError(`url '${url}' has port ${hp[2]}: expected 0-65535`);
+  }
+  const host = hp[1]!.startsWith('[') ? hp[1]!.slice(1, -1) : hp[1]!;
+  return { scheme, host, port, path: hp[3] ?? '' };
+}
+
+function describe(v: unknown): string {
+  return typeof v === 'string' ? `'${v}'` : v === null ? 'null' : typeof v;
+}
+
+/** True for tls+tcp:// and wss:// URLs. */
+export function isTlsUrl(url: string): boolean {
+  return url.startsWith('tls+tcp://') || url.startsWith('wss://');
+}
+
+/**
+ * A URL for daemons on this machine: a fresh IPC path in the temp dir, or with `tcp`
+ * `tcp://127.0.0.1:port` (port 0: any free port).
+ */
+export function localUrl(opts: { tcp?: boolean; port?: number } = {}): string {
+  if (opts.tcp) return `tcp://127.0.0.1:${checkPort(opts.port ?? 0)}`;
+  return `ipc://${path.join(os.tmpdir(), `mirai-${process.pid}-${randomBytes(6).toString('hex')}.sock`)}`;
+}
+
+/**
+ * A URL on this machine's network address, for daemons on other machines:
+ * `tcp://<ip>:<port>` or, with `tls`, `tls+tcp://<ip>:<port>` (port 0: any free port).
+ */
+export function hostUrl(opts: { tls?: boolean; port?: number } = {}): string {
+  const scheme = opts.tls ? 'tls+tcp' : 'tcp';
+  return `${scheme}://${hostAddress()}:${checkPort(opts.port ?? 0)}`;
+}
+
+function checkPort(port: number): number {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`port must be an integer 0-65535 (got ${String(port)})`);
+  }
+  return port;
+}
+
+/** The first non-internal IPv4 address, else the hostname. */
+function hostAddress(): string {
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return os.hostname();
+}
+
+/** The filesystem path of an ipc:// URL, or undefined. */
+export function ipcPath(url: string): string | undefined {
+  return url.startsWith('ipc://') ? url.slice(6) : undefined;
+}
