@@ -2,6 +2,11 @@
 // the tarball is installed into an empty project, offline, with no cmake, compiler or make on
 // PATH, and a req/rep round trip runs over the installed package. If the prebuild did not load,
 // the install script would fall back to `cmake-js compile` and fail for want of cmake.
+//
+// Offline resolution of semver ranges needs registry metadata that `npm ci` never caches (it
+// installs from the lockfile by version and integrity). So the empty project gets a lockfile:
+// the tarball plus the runtime (non-dev) entries of our own package-lock.json, i.e. exactly the
+// versions `npm ci` put in the npm cache; `npm ci --offline` then needs nothing else.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process'
@@ -14,7 +19,7 @@ const tmpDirs: string[] = []
 const cleanup = () => {
   for (const d of tmpDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true })
 }
-// uvu may exit the process on a failure (--bail) before `finally` blocks run.
+// Also on exit: uvu run with --bail exits on a failure, and a killed run skips `finally`.
 process.on('exit', cleanup)
 
 function tmpdir(prefix: string): string {
@@ -23,12 +28,14 @@ function tmpdir(prefix: string): string {
   return d
 }
 
-// The environment of the outer `npm test` carries npm_* settings (lifecycle, package, config);
-// the nested npm runs must not inherit them.
+// The environment of the outer `npm test` carries npm_* settings (lifecycle, package, and
+// config such as local_prefix, which would point the nested npm at this repository); drop
+// them, but keep where the cache and config files are.
+const keepNpm = /^npm_config_(cache|userconfig|globalconfig|registry)$/i
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) {
-    if (!/^npm_/i.test(k) && k !== 'INIT_CWD' && k !== 'NODE_OPTIONS') env[k] = v
+    if ((!/^npm_/i.test(k) || keepNpm.test(k)) && k !== 'INIT_CWD' && k !== 'NODE_OPTIONS') env[k] = v
   }
   return { ...env, ...extra }
 }
@@ -52,6 +59,24 @@ function bareBin(): string {
   fs.symlinkSync(fs.realpathSync(which('npm')), path.join(bin, 'npm'))
   fs.symlinkSync(fs.realpathSync(which('sh')), path.join(bin, 'sh'))
   return bin
+}
+
+// A lockfile for { dependencies: { mirai: <tarball> } } built from our own lockfile's runtime
+// entries (same hoisted paths; dev-only packages dropped).
+function consumerLock(tarballRef: string, integrity: string): object {
+  const ours = JSON.parse(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8'))
+  const self = ours.packages['']
+  const packages: Record<string, unknown> = {
+    '': { name: 'consumer', version: '1.0.0', dependencies: { mirai: tarballRef } },
+    'node_modules/mirai': {
+      version: self.version, resolved: tarballRef, integrity, license: self.license,
+      hasInstallScript: true, dependencies: self.dependencies, bin: self.bin, engines: self.engines
+    }
+  }
+  for (const [key, entry] of Object.entries<Record<string, unknown>>(ours.packages)) {
+    if (key && !entry.dev && !entry.link) packages[key] = entry
+  }
+  return { name: 'consumer', version: '1.0.0', lockfileVersion: 3, requires: true, packages }
 }
 
 const roundTrip = `
@@ -86,6 +111,10 @@ console.log('esm ok');
 
 test('npm pack tarball installs offline without a compiler and loads the prebuild', () => {
   const started = Date.now()
+  // Leave no prebuilds/ behind where there was none: a later `npm ci` in this checkout would
+  // take a stale prebuild over compiling (node-gyp-build-test succeeds).
+  const prebuildsDir = path.join(root, 'prebuilds')
+  const hadPrebuilds = fs.existsSync(prebuildsDir)
   try {
     const env = cleanEnv()
     run('npm', ['run', 'prebuild'], { cwd: root, env, timeout: 600_000 })
@@ -103,14 +132,18 @@ test('npm pack tarball installs offline without a compiler and loads the prebuil
     const tarball = path.join(packDir, packed[0].filename)
 
     const project = tmpdir('consumer')
-    fs.writeFileSync(path.join(project, 'package.json'),
-      JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }))
+    const tarballRef = 'file:' + path.relative(project, tarball)
+    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify(
+      { name: 'consumer', version: '1.0.0', private: true, dependencies: { mirai: tarballRef } }))
+    fs.writeFileSync(path.join(project, 'package-lock.json'),
+      JSON.stringify(consumerLock(tarballRef, packed[0].integrity), null, 2))
     const bin = bareBin()
     const bare = cleanEnv({ PATH: bin, npm_config_update_notifier: 'false' })
-    const probe = spawnSync('sh', ['-c', 'command -v cmake cc c++ gcc g++ make'], { env: bare })
-    assert.is.not(probe.status, 0, 'a build tool is still reachable on the stripped PATH')
+    const probe = spawnSync('sh', ['-c', 'for t in cmake cc c++ gcc g++ make; do command -v $t && exit 1; done; exit 0'],
+      { env: bare, encoding: 'utf8' })
+    assert.is(probe.status, 0, `a build tool is still reachable on the stripped PATH: ${probe.stdout}`)
 
-    run('npm', ['install', '--offline', '--ignore-scripts=false', '--no-audit', '--no-fund', tarball],
+    run('npm', ['ci', '--offline', '--ignore-scripts=false', '--no-audit', '--no-fund'],
       { cwd: project, env: bare, timeout: 300_000 })
     const installed = path.join(project, 'node_modules', 'mirai')
     assert.ok(fs.existsSync(path.join(installed, prebuild)), 'prebuild not installed')
@@ -124,6 +157,7 @@ test('npm pack tarball installs offline without a compiler and loads the prebuil
     const esm = run('node', ['--input-type=module', '-e', esmImport], { cwd: project, env: bare, timeout: 60_000 })
     assert.match(esm, 'esm ok')
   } finally {
+    if (!hadPrebuilds) fs.rmSync(prebuildsDir, { recursive: true, force: true })
     cleanup()
     console.log(`  prebuild install test: ${((Date.now() - started) / 1000).toFixed(1)} s`)
   }
