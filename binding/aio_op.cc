@@ -37,6 +37,7 @@ AioOp* AioOp::Create(Napi::Env env, AioOwner* owner, Kind kind) {
     ThrowNng(env, rv, "aio");
     return nullptr;
   }
+  op->id_ = ++owner->last_op_id_;
   op->next_ = owner->head_;
   if (owner->head_) owner->head_->prev_ = op;
   owner->head_ = op;
@@ -109,6 +110,15 @@ void AioOp::Drop() {
 
 void AioOwner::CancelAll() {
   for (AioOp* op = head_; op != nullptr; op = op->next_) nng_aio_cancel(op->aio_);
+}
+
+void AioOwner::CancelOne(uint32_t id) {
+  for (AioOp* op = head_; op != nullptr; op = op->next_) {
+    if (op->id_ == id) {
+      nng_aio_cancel(op->aio_);
+      return;
+    }
+  }
 }
 
 void AioOwner::StopAllForTeardown() {

@@ -23,6 +23,11 @@ class AioOwner {
  public:
   virtual ~AioOwner() = default;
   void CancelAll();          // nng_aio_cancel on every pending op (they reject with ECANCELED)
+  void CancelOne(uint32_t id);  // the op with this id, if still pending
+  uint32_t last_op_id() const { return last_op_id_; }
+  // For operations finished without an aio (the synchronous send path): gives them an id too,
+  // so that cancelling "the last operation" can never reach an older one.
+  void SkipOpId() { ++last_op_id_; }
   void StopAllForTeardown();  // environment teardown: wait out callbacks, free orphans
   virtual void KeepAlive() = 0;    // pin the JS wrapper while an op is pending
   virtual void LetGo() = 0;
@@ -32,6 +37,7 @@ class AioOwner {
  private:
   friend class AioOp;
   AioOp* head_ = nullptr;
+  uint32_t last_op_id_ = 0;
 };
 
 class AioOp : public Completion {
@@ -73,6 +79,7 @@ class AioOp : public Completion {
   std::atomic<int> state_{kPending};
   Kind kind_;
   bool held_ = false;
+  uint32_t id_ = 0;
   int sig_offset_ = -1;
   uint8_t sig_value_ = 0;
 };

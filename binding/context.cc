@@ -21,7 +21,8 @@ class Context : public Napi::ObjectWrap<Context>, public AioOwner {
                         InstanceMethod<&Context::SetOpt>("setOption"),
                         InstanceMethod<&Context::GetOpt>("getOption"),
                         InstanceMethod<&Context::Close>("close"),
-                        InstanceAccessor<&Context::Id>("id")});
+                        InstanceAccessor<&Context::Id>("id"),
+                        InstanceAccessor<&Context::LastOpId>("lastOpId")});
   }
 
   // new Context(socket)
@@ -88,8 +89,12 @@ class Context : public Napi::ObjectWrap<Context>, public AioOwner {
   }
 
   Napi::Value Cancel(const Napi::CallbackInfo& info) {
-    CancelAll();
+    if (info[0].IsNumber()) CancelOne(info[0].As<Napi::Number>().Uint32Value());
+    else CancelAll();
     return info.Env().Undefined();
+  }
+  Napi::Value LastOpId(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), last_op_id());
   }
   Napi::Value SetOpt(const Napi::CallbackInfo& info) {
     if (!CheckOpen(info.Env())) return info.Env().Undefined();

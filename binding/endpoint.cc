@@ -82,11 +82,15 @@ using Dialer = Endpoint<nng_dialer>;
 
 // Replaces a ":0" port in url with the port the listener was given.
 static std::string ResolvedUrl(const std::string& url, nng_listener l) {
-  size_t colon = url.rfind(':');
-  if (colon == std::string::npos || url.compare(colon, std::string::npos, ":0") != 0) return url;
+  // The port ends the authority: at the first '/' after "scheme://" (ws://host:0/path), or the end.
+  size_t start = url.find("://");
+  if (start == std::string::npos) return url;
+  size_t end = url.find('/', start + 3);
+  if (end == std::string::npos) end = url.size();
+  if (end < 2 || url.compare(end - 2, 2, ":0") != 0) return url;
   int port = 0;
   if (nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) != 0 || port == 0) return url;
-  return url.substr(0, colon + 1) + std::to_string(port);
+  return url.substr(0, end - 1) + std::to_string(port) + url.substr(end);
 }
 
 static bool UrlArg(const Napi::CallbackInfo& info, std::string* url) {

@@ -60,13 +60,19 @@ Napi::Error NngError(Napi::Env env, int rv, const char* context) {
     e.Set("errno", Napi::String::New(env, ErrnoName(rv)));
     return e;
   }
-  Napi::Object obj = addon->error_ctor.New({Napi::String::New(env, msg), Napi::Number::New(env, rv),
-                                            Napi::String::New(env, ErrnoName(rv))});
+  napi_value argv[3] = {Napi::String::New(env, msg), Napi::Number::New(env, rv),
+                        Napi::String::New(env, ErrnoName(rv))};
+  napi_value obj;
+  // Fails while a worker is being terminated (no JS may run): a plain Error needs no JS.
+  if (napi_new_instance(env, addon->error_ctor.Value(), 3, argv, &obj) != napi_ok) {
+    return Napi::Error();  // an exception (or termination) is already pending
+  }
   return Napi::Error(env, obj);
 }
 
 Napi::Value ThrowNng(Napi::Env env, int rv, const char* context) {
-  NngError(env, rv, context).ThrowAsJavaScriptException();
+  Napi::Error e = NngError(env, rv, context);
+  if (!e.IsEmpty() && !env.IsExceptionPending()) e.ThrowAsJavaScriptException();
   return env.Undefined();
 }
 

@@ -9,7 +9,7 @@ struct PipeEvent : Completion {
   uint32_t pipe;
   int ev;
   void Deliver(Napi::Env env) override {
-    if (!sink->closed_ && !sink->listener_.IsEmpty()) {
+    if (!sink->closed_ && !sink->listener_.IsEmpty() && !sink->listener_.Value().IsEmpty()) {
       sink->listener_.Call({Napi::Number::New(env, ev == NNG_PIPE_EV_ADD_POST ? 1 : 0),
                             Napi::Number::New(env, pipe)});
       // A throwing listener must not take the event loop down with an unhandled C++ state.
@@ -34,6 +34,14 @@ int PipeSink::Attach(nng_socket s) {
 void PipeSink::OnPipe(nng_pipe p, nng_pipe_ev ev, void* arg) {
   auto sink = static_cast<std::weak_ptr<PipeSink>*>(arg)->lock();
   if (!sink) return;
+  {
+    std::lock_guard<std::mutex> lock(sink->added_mu_);
+    if (ev == NNG_PIPE_EV_ADD_POST) {
+      sink->added_.insert(nng_pipe_id(p));
+    } else if (sink->added_.erase(nng_pipe_id(p)) == 0) {
+      return;  // a pipe the protocol refused: it was never reported as added
+    }
+  }
   if (ev == NNG_PIPE_EV_ADD_POST) sink->pipes_++;
   else sink->pipes_--;
   if (!sink->listening_.load()) return;
@@ -46,7 +54,9 @@ void PipeSink::OnPipe(nng_pipe p, nng_pipe_ev ev, void* arg) {
 
 void PipeSink::SetListener(Napi::Env env, Napi::Value cb) {
   if (cb.IsFunction()) {
-    listener_ = Napi::Persistent(cb.As<Napi::Function>());
+    // Weak: the socket's JS object holds the function (see Socket::OnPipe), so a listener that
+    // refers to its socket does not keep an unreachable socket alive.
+    listener_ = Napi::Weak(cb.As<Napi::Function>());
     listening_ = true;
   } else {
     listening_ = false;

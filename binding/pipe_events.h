@@ -11,6 +11,8 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <unordered_set>
 
 #include "addon.h"
 
@@ -30,6 +32,8 @@ class PipeSink : public std::enable_shared_from_this<PipeSink> {
   friend struct PipeEvent;
   Addon* addon_;
   std::atomic<int> pipes_{0};
+  std::mutex added_mu_;
+  std::unordered_set<uint32_t> added_;  // pipes that got ADD_POST (refused ones never do)
   std::atomic<bool> listening_{false};
   bool closed_ = false;
   Napi::FunctionReference listener_;

@@ -67,7 +67,8 @@ Napi::Function Socket::Define(Napi::Env env) {
                       InstanceAccessor<&Socket::Pipes>("pipes"),
                       InstanceAccessor<&Socket::Id>("id"),
                       InstanceAccessor<&Socket::Protocol>("protocol"),
-                      InstanceMethod<&Socket::SetRef>("setRef")});
+                      InstanceMethod<&Socket::SetRef>("setRef"),
+                      InstanceAccessor<&Socket::LastOpId>("lastOpId")});
 }
 
 Socket* Socket::FromValue(Napi::Env env, Napi::Value v) {
@@ -159,13 +160,17 @@ Napi::Value Socket::Send(const Napi::CallbackInfo& info) {
   }
   nng_duration timeout = TimeoutArg(info[1]);
   // Fast path: most sends are accepted at once by the socket's queue; that skips a thread hop.
-  int rv = nng_sendmsg(sock_, msg, NNG_FLAG_NONBLOCK);
+  // rep/respondent: a non-blocking attempt consumes the request state before it can fail.
+  bool fast = protocol_ != "rep" && protocol_ != "respondent";
+  int rv = fast ? nng_sendmsg(sock_, msg, NNG_FLAG_NONBLOCK) : NNG_EAGAIN;
   if (rv == 0) {
+    SkipOpId();
     auto d = Napi::Promise::Deferred::New(env);
     d.Resolve(env.Undefined());
     return d.Promise();
   }
   if (rv != NNG_EAGAIN || timeout == 0) {
+    SkipOpId();
     nng_msg_free(msg);
     auto d = Napi::Promise::Deferred::New(env);
     d.Reject(NngError(env, rv == NNG_EAGAIN ? NNG_ETIMEDOUT : rv).Value());
@@ -206,9 +211,15 @@ Napi::Value Socket::Recv(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// cancel(): every pending operation; cancel(id): the one whose id lastOpId gave.
 Napi::Value Socket::Cancel(const Napi::CallbackInfo& info) {
-  CancelAll();
+  if (info[0].IsNumber()) CancelOne(info[0].As<Napi::Number>().Uint32Value());
+  else CancelAll();
   return info.Env().Undefined();
+}
+
+Napi::Value Socket::LastOpId(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), last_op_id());
 }
 
 Napi::Value Socket::SetOpt(const Napi::CallbackInfo& info) {
@@ -228,6 +239,8 @@ Napi::Value Socket::OnPipe(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction() && !info[0].IsNull() && !info[0].IsUndefined()) {
     return ThrowType(env, "onPipe expects a function or null");
   }
+  // The socket object keeps the listener alive; the sink holds it weakly (no GC cycle).
+  info.This().As<Napi::Object>().Set(Napi::Symbol::For(env, "mirai.pipeListener"), info[0]);
   pipes_->SetListener(env, info[0]);
   return env.Undefined();
 }

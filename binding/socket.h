@@ -42,6 +42,7 @@ class Socket : public Napi::ObjectWrap<Socket>, public AioOwner, public Closable
   Napi::Value Id(const Napi::CallbackInfo& info);
   Napi::Value Protocol(const Napi::CallbackInfo& info);
   Napi::Value SetRef(const Napi::CallbackInfo& info);
+  Napi::Value LastOpId(const Napi::CallbackInfo& info);
   bool CheckOpen(Napi::Env env);
 
   nng_socket sock_ = NNG_SOCKET_INITIALIZER;

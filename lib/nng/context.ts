@@ -26,11 +26,11 @@ export class Context {
   }
   send(data: SendData | SendData[], opts: ContextOpOptions = {}): Promise<void> {
     const t = timeoutArg(opts.timeout, 'context.send');
-    return withSignal(opts.signal, () => this.#native.cancel(), () => this.#native.send(data, t));
+    return withSignal(opts.signal, this.#native, () => this.#native.send(data, t));
   }
   recv(opts: ContextOpOptions = {}): Promise<Message> {
     const t = timeoutArg(opts.timeout, 'context.recv');
-    return withSignal(opts.signal, () => this.#native.cancel(), () => this.#native.recv(t));
+    return withSignal(opts.signal, this.#native, () => this.#native.recv(t));
   }
   /** Sends a request and waits for its reply (req / surveyor contexts). */
   async request(data: SendData | SendData[], opts: ContextOpOptions = {}): Promise<Message> {

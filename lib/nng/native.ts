@@ -32,7 +32,10 @@ export interface NativeSocket extends OptionHolder {
   dial(url: string, tls: NativeTlsConfig | undefined, block: true): Promise<NativeEndpoint>;
   send(data: SendData | SendData[], timeout: number, pipe: number): Promise<void>;
   recv(timeout: number, interruptOffset?: number, interruptValue?: number): Promise<NativeMessage>;
-  cancel(): void;
+  /** Cancels every pending operation, or the one with this id (see lastOpId). */
+  cancel(id?: number): void;
+  /** Id of the operation most recently started (for cancelling just that one). */
+  readonly lastOpId: number;
   onPipe(cb: ((event: 1 | 0, pipe: number) => void) | null): void;
   setRef(ref: boolean): void;
   close(): void;
@@ -42,7 +45,8 @@ export interface NativeContext extends OptionHolder {
   readonly id: number;
   send(data: SendData | SendData[], timeout: number): Promise<void>;
   recv(timeout: number): Promise<NativeMessage>;
-  cancel(): void;
+  cancel(id?: number): void;
+  readonly lastOpId: number;
   close(): void;
 }
 

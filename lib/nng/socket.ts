@@ -125,7 +125,7 @@ export class Socket implements AsyncIterable<Message> {
     if (opts === undefined) return this.native.send(data, -2, 0);
     const t = timeoutArg(opts.timeout, 'send');
     const pipe = opts.pipe === undefined ? 0 : typeof opts.pipe === 'number' ? opts.pipe : opts.pipe.id;
-    return withSignal(opts.signal, () => this.native.cancel(), () => this.native.send(data, t, pipe));
+    return withSignal(opts.signal, this.native, () => this.native.send(data, t, pipe));
   }
 
   /** Receives one message. */
@@ -133,7 +133,7 @@ export class Socket implements AsyncIterable<Message> {
     if (opts === undefined) return this.native.recv(-2);
     const t = timeoutArg(opts.timeout, 'recv');
     const i = opts.interrupt;
-    return withSignal(opts.signal, () => this.native.cancel(), () =>
+    return withSignal(opts.signal, this.native, () =>
       i ? this.native.recv(t, i.offset, i.value) : this.native.recv(t),
     );
   }

@@ -1,3 +1,5 @@
+import { nngError } from './errors';
+
 // Shared argument checks for send/recv options.
 
 /** -2 asks the addon for the owner's sendTimeout / recvTimeout option. */
@@ -13,11 +15,22 @@ export function timeoutArg(timeout: number | undefined, what: string): number {
   return Math.floor(timeout);
 }
 
-/** Runs op, cancelling through `cancel` when signal aborts. */
-export function withSignal<T>(signal: AbortSignal | undefined, cancel: () => void, op: () => Promise<T>): Promise<T> {
+/** Something that starts operations and can cancel one of them by id. */
+export interface Cancellable {
+  cancel(id?: number): void;
+  readonly lastOpId: number;
+}
+
+/**
+ * Starts op and, if signal aborts first, cancels that operation alone (it rejects with
+ * ECANCELED, as an already aborted signal does).
+ */
+export function withSignal<T>(signal: AbortSignal | undefined, owner: Cancellable, op: () => Promise<T>): Promise<T> {
   if (!signal) return op();
-  if (signal.aborted) return Promise.reject(signal.reason ?? new Error('aborted'));
-  const onAbort = (): void => cancel();
+  if (signal.aborted) return Promise.reject(nngError('ECANCELED', 'operation aborted'));
+  const p = op();
+  const id = owner.lastOpId;
+  const onAbort = (): void => owner.cancel(id);
   signal.addEventListener('abort', onAbort, { once: true });
-  return op().finally(() => signal.removeEventListener('abort', onAbort));
+  return p.finally(() => signal.removeEventListener('abort', onAbort));
 }
