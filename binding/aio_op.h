@@ -28,6 +28,7 @@ class AioOwner {
   // For operations finished without an aio (the synchronous send path): gives them an id too,
   // so that cancelling "the last operation" can never reach an older one.
   void SkipOpId() { ++last_op_id_; }
+  bool idle() const { return head_ == nullptr; }
   void StopAllForTeardown();  // environment teardown: wait out callbacks, free orphans
   virtual void KeepAlive() = 0;    // pin the JS wrapper while an op is pending
   virtual void LetGo() = 0;
