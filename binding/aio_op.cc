@@ -38,6 +38,7 @@ AioOp* AioOp::Create(Napi::Env env, AioOwner* owner, Kind kind) {
     return nullptr;
   }
   op->id_ = ++owner->last_op_id_;
+  owner->pending_[static_cast<int>(kind)]++;
   op->next_ = owner->head_;
   if (owner->head_) owner->head_->prev_ = op;
   owner->head_ = op;
@@ -56,6 +57,7 @@ void AioOp::Unlink() {
   if (next_) next_->prev_ = prev_;
   prev_ = next_ = nullptr;
   AioOwner* o = owner_;
+  o->pending_[static_cast<int>(kind_)]--;
   owner_ = nullptr;
   if (held_) addon_->Release();
   o->LetGo();
@@ -89,11 +91,13 @@ void AioOp::OnComplete(void* arg) {
 void AioOp::Deliver(Napi::Env env) {
   int rv = nng_aio_result(aio_);
   if (rv != 0) {
-    deferred_.Reject(NngError(env, rv).Value());
+    Napi::Error e = NngError(env, rv);
+    if (!e.IsEmpty()) deferred_.Reject(e.Value());
   } else if (kind_ == Kind::Recv) {
     nng_msg* m = nng_aio_get_msg(aio_);
     nng_aio_set_msg(aio_, nullptr);
-    deferred_.Resolve(Message::New(env, m));
+    Napi::Object obj = Message::New(env, m);
+    if (!obj.IsEmpty()) deferred_.Resolve(obj);
   } else {
     nng_aio_set_msg(aio_, nullptr);  // NNG owns a sent message
     deferred_.Resolve(env.Undefined());

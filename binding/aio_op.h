@@ -28,7 +28,9 @@ class AioOwner {
   // For operations finished without an aio (the synchronous send path): gives them an id too,
   // so that cancelling "the last operation" can never reach an older one.
   void SkipOpId() { ++last_op_id_; }
-  bool idle() const { return head_ == nullptr; }
+  // No send (resp. receive) pending: a synchronous attempt cannot overtake an earlier one.
+  bool no_pending_sends() const { return pending_[0] == 0; }
+  bool no_pending_recvs() const { return pending_[1] == 0; }
   void StopAllForTeardown();  // environment teardown: wait out callbacks, free orphans
   virtual void KeepAlive() = 0;    // pin the JS wrapper while an op is pending
   virtual void LetGo() = 0;
@@ -39,6 +41,7 @@ class AioOwner {
   friend class AioOp;
   AioOp* head_ = nullptr;
   uint32_t last_op_id_ = 0;
+  int pending_[2] = {0, 0};  // by AioOp::Kind
 };
 
 class AioOp : public Completion {

@@ -28,7 +28,14 @@ Message::~Message() {
 }
 
 Napi::Object Message::New(Napi::Env env, nng_msg* msg) {
-  Napi::Object obj = GetAddon(env)->message_ctor.New({});
+  napi_value raw = nullptr;
+  // Fails while the environment is being torn down (a worker ending mid-receive): the message
+  // is then freed and an empty handle returned, which callers must not use.
+  if (napi_new_instance(env, GetAddon(env)->message_ctor.Value(), 0, nullptr, &raw) != napi_ok || raw == nullptr) {
+    nng_msg_free(msg);
+    return Napi::Object();
+  }
+  Napi::Object obj(env, raw);
   Message* m = Message::Unwrap(obj);
   m->holder_ = new MsgHolder{msg, {1}};
   m->pipe_ = nng_pipe_id(nng_msg_get_pipe(msg));

@@ -27,7 +27,7 @@ struct MsgHolder {
 class Message : public Napi::ObjectWrap<Message> {
  public:
   static Napi::Function Define(Napi::Env env);
-  // Wraps msg (ownership moves to the new object).
+  // Wraps msg (ownership moves to the new object). Empty if JS cannot run any more (msg freed).
   static Napi::Object New(Napi::Env env, nng_msg* msg);
   static Message* FromValue(Napi::Env env, Napi::Value v);  // nullptr if v is not a Message
 

@@ -161,7 +161,8 @@ Napi::Value Socket::Send(const Napi::CallbackInfo& info) {
   nng_duration timeout = TimeoutArg(info[1]);
   // Fast path: most sends are accepted at once by the socket's queue; that skips a thread hop.
   // rep/respondent: a non-blocking attempt consumes the request state before it can fail.
-  bool fast = protocol_ != "rep" && protocol_ != "respondent";
+  // Not while an earlier send waits: messages must leave in the order they were given.
+  bool fast = protocol_ != "rep" && protocol_ != "respondent" && no_pending_sends();
   int rv = fast ? nng_sendmsg(sock_, msg, NNG_FLAG_NONBLOCK) : NNG_EAGAIN;
   if (rv == 0) {
     SkipOpId();
@@ -199,12 +200,14 @@ Napi::Value Socket::Recv(const Napi::CallbackInfo& info) {
   bool interrupt = info[1].IsNumber() && info[2].IsNumber();
   // Fast path: a message already queued is taken on this thread, skipping two thread hops.
   // Only when nothing else is pending here, so receives stay in order.
-  if (!interrupt && idle()) {
+  if (!interrupt && no_pending_recvs()) {
     nng_msg* msg = nullptr;
     if (nng_recvmsg(sock_, &msg, NNG_FLAG_NONBLOCK) == 0) {
       SkipOpId();
+      Napi::Object obj = Message::New(env, msg);
+      if (obj.IsEmpty()) return env.Undefined();
       auto d = Napi::Promise::Deferred::New(env);
-      d.Resolve(Message::New(env, msg));
+      d.Resolve(obj);
       return d.Promise();
     }
   }

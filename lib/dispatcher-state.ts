@@ -1,8 +1,39 @@
 /**
- * The dispatcher's bookkeeping: the FIFO task queue and the per-daemon state. No I/O here;
- * lib/dispatcher.ts owns the sockets and calls in.
+ * The dispatcher's options and bookkeeping: the FIFO task queue and the per-daemon state.
+ * No I/O here; lib/dispatcher.ts owns the sockets and calls in.
  */
 import type { Message } from './nng';
+
+export interface DispatcherTls {
+  /** Certificate (chain), PEM. */
+  cert: string;
+  /** Private key, PEM. */
+  key: string;
+  /** Passphrase of an encrypted key. */
+  pass?: string;
+}
+
+export interface DispatcherOptions {
+  /** The host's URL: the dispatcher dials it (the host listens). */
+  hostUrl: string;
+  /** Where the dispatcher listens for daemons; port 0 picks a free port. */
+  daemonUrl: string;
+  /** Server certificate and key for a tls+tcp:// or wss:// daemonUrl. */
+  tls?: DispatcherTls;
+}
+
+export function checkOptions(opts: DispatcherOptions): void {
+  if (opts === null || typeof opts !== 'object') throw new TypeError('dispatcher options must be an object');
+  for (const k of ['hostUrl', 'daemonUrl'] as const) {
+    if (typeof opts[k] !== 'string' || opts[k].length === 0) {
+      throw new TypeError(`dispatcher: ${k} must be a non-empty URL string (got ${String(opts[k])})`);
+    }
+  }
+  const tls = opts.tls;
+  if (tls !== undefined && (tls === null || typeof tls !== 'object' || typeof tls.cert !== 'string' || typeof tls.key !== 'string')) {
+    throw new TypeError('dispatcher: tls must be { cert, key, pass? } with PEM strings');
+  }
+}
 
 /** Where a task is. */
 export const enum TaskState {

@@ -1,0 +1,116 @@
+/**
+ * The dispatcher as its own process (`mirai dispatcher <hostUrl> <daemonUrl> [--tls-stdin]`),
+ * and `startDispatcher`, which the host uses to run it on a worker thread or as a process.
+ */
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { runDispatcher, type DispatcherOptions, type DispatcherTls } from './dispatcher';
+
+const USAGE = 'usage: mirai dispatcher <hostUrl> <daemonUrl> [--tls-stdin]';
+
+/**
+ * CLI entry. `argv` are the arguments after `dispatcher`. With `--tls-stdin` the daemons'
+ * TLS certificate and key arrive on stdin as JSON { cert, key, pass? } (never on the command
+ * line). Exits the process: 0 once the dispatcher is done, 1 with a message on error.
+ */
+export async function main(argv: string[]): Promise<void> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(`${USAGE}\n\nRuns a FIFO dispatcher: dials the host at <hostUrl>, listens for daemons at <daemonUrl>.\n` +
+      '--tls-stdin: read the daemon listener\'s certificate and key from stdin as JSON { cert, key, pass? }.\n');
+    process.exit(0);
+  }
+  let code = 0;
+  try {
+    await runDispatcher(await parseArgs(argv));
+  } catch (e) {
+    process.stderr.write(`mirai dispatcher: ${e instanceof Error ? e.message : String(e)}\n`);
+    code = 1;
+  }
+  process.exit(code);
+}
+
+async function parseArgs(argv: string[]): Promise<DispatcherOptions> {
+  if (!Array.isArray(argv)) throw new TypeError(USAGE);
+  let tlsStdin = false;
+  const urls: string[] = [];
+  for (const a of argv) {
+    if (a === '--tls-stdin') tlsStdin = true;
+    else if (a.startsWith('-')) throw new Error(`unknown option '${a}'\n${USAGE}`);
+    else urls.push(a);
+  }
+  if (urls.length !== 2) throw new Error(`expected 2 URLs, got ${urls.length}\n${USAGE}`);
+  const opts: DispatcherOptions = { hostUrl: urls[0]!, daemonUrl: urls[1]! };
+  if (tlsStdin) opts.tls = parseTls(await readStdin());
+  return opts;
+}
+
+function parseTls(text: string): DispatcherTls {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new Error('--tls-stdin: stdin is not JSON { cert, key, pass? }');
+  }
+  const o = v as Partial<DispatcherTls> | null;
+  if (o === null || typeof o !== 'object' || typeof o.cert !== 'string' || typeof o.key !== 'string' ||
+      (o.pass !== undefined && typeof o.pass !== 'string')) {
+    throw new Error('--tls-stdin: expected JSON { cert, key, pass? } with PEM strings');
+  }
+  return { cert: o.cert, key: o.key, pass: o.pass };
+}
+
+function readStdin(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    process.stdin.on('data', (c: Buffer) => chunks.push(c));
+    process.stdin.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    process.stdin.once('error', reject);
+  });
+}
+
+export interface DispatcherHandle {
+  /** Settles (never rejects) when the thread or process has ended. */
+  exited: Promise<void>;
+  /** Ends it at once (worker terminate / SIGKILL); for when a clean SHUTDOWN failed. */
+  kill(): void;
+}
+
+/**
+ * Starts a dispatcher off the host's main thread: on a worker thread ('thread'; the host
+ * listens on inproc://) or as a process ('process'; ipc:// or tcp://). Neither keeps the host
+ * alive. The host then waits for READY on its socket.
+ */
+export function startDispatcher(mode: 'thread' | 'process', opts: DispatcherOptions): DispatcherHandle {
+  if (mode === 'thread') {
+    const worker = new Worker(path.join(__dirname, 'dispatcher-worker.js'), { workerData: opts });
+    worker.unref();
+    worker.on('error', () => {}); // reported by its exit code; must not become uncaught here
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    return { exited, kill: () => void worker.terminate().catch(() => {}) };
+  }
+  if (mode !== 'process') throw new TypeError(`dispatcher mode must be 'thread' or 'process' (got ${String(mode)})`);
+  const args = [path.join(__dirname, 'cli.js'), 'dispatcher', opts.hostUrl, opts.daemonUrl];
+  if (opts.tls) args.push('--tls-stdin');
+  const env = process.versions.electron ? { ...process.env, ELECTRON_RUN_AS_NODE: '1' } : process.env;
+  const child = spawn(process.execPath, args, {
+    stdio: [opts.tls ? 'pipe' : 'ignore', 'ignore', 'ignore'],
+    env,
+    windowsHide: true,
+  });
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', () => resolve()); // could not spawn
+  });
+  if (opts.tls && child.stdin) {
+    child.stdin.on('error', () => {});
+    child.stdin.end(JSON.stringify(opts.tls));
+  }
+  child.unref();
+  return {
+    exited,
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
