@@ -144,7 +144,10 @@ async function setUp(name: string, n: number, opts: DaemonsOptions): Promise<Dae
       profile.dispatcher = startDispatcher(dmode, {
         hostUrl, daemonUrl: url, tls: tls ? { cert: tls.cert, key: tls.key, pass: tls.pass } : undefined,
       });
-      const ready = await host.ready(10000);
+      const ready = await Promise.race([
+        host.ready(10000),
+        profile.dispatcher.exited.then(() => ({ url: undefined, error: 'the dispatcher exited before it was ready' })),
+      ]);
       if (!ready.url) throw new Error(`daemons(): cannot listen on '${url}': ${ready.error ?? 'dispatcher failed'}`);
       profile.url = ready.url;
     } else {

@@ -9,6 +9,7 @@
  */
 import { ErrorValue, MiraiError } from './errors';
 import { Mirai, type Canceller } from './mirai';
+import { RoundRobin } from './round-robin';
 import { keepAlive, Socket, type Message } from './nng';
 import {
   decodeCounters, decodePayload, encode, FLAG_ERROR, header, HEADER_SIZE, Kind, PROTOCOL_VERSION,
@@ -51,17 +52,15 @@ export class Host implements Canceller {
   #ready: ((r: { url?: string; error?: string }) => void) | undefined;
   #closed = false;
   // direct mode
-  #pipes: number[] = [];
-  #rr = 0;
-  #taskPipe = new Map<number, number>();
-  #backlog: Array<[number, Buffer[]]> = [];
-  #everywhereLog: Buffer[][] = [];
+  #rr: RoundRobin | undefined;
+  #everywhereLog: Array<[number, Buffer[]]> = [];
 
   constructor(mode: HostMode) {
     this.mode = mode;
     this.socket = new Socket(mode === 'dispatcher' ? 'pair' : 'poly', { recvMaxSize: 0 });
     this.socket.unref();
     if (mode === 'direct') {
+      this.#rr = new RoundRobin(this.socket, (id) => this.#failSend(id));
       this.socket.onPipe((ev) => (ev.type === 'add' ? this.#pipeAdded(ev.pipe.id) : this.#pipeRemoved(ev.pipe.id)));
     }
   }
@@ -138,8 +137,7 @@ export class Host implements Canceller {
     if (this.mode === 'dispatcher') {
       if (!this.#closed) this.socket.send(header(Kind.CANCEL, id)).catch(ignore);
     } else {
-      const i = this.#backlog.findIndex(([bid]) => bid === id);
-      if (i >= 0) this.#backlog.splice(i, 1);
+      this.#rr!.forget(id);
     }
     return true;
   }
@@ -155,9 +153,10 @@ export class Host implements Canceller {
     if (this.mode === 'dispatcher') {
       this.socket.send(parts).catch(ignore);
     } else {
-      this.#everywhereLog.push(parts);
-      for (const pipe of this.#pipes) this.socket.send(parts, { pipe }).catch(ignore);
-      this.#everywhereArrived(id, this.#pipes.length);
+      this.#everywhereLog.push([id, parts]);
+      const pipes = this.#rr!.pipes;
+      for (const pipe of pipes) this.#rr!.sendTo(pipe, id, parts);
+      this.#everywhereArrived(id, pipes.length);
     }
     return this.#hold(p);
   }
@@ -196,7 +195,7 @@ export class Host implements Canceller {
     if (shutdown) {
       try {
         if (this.mode === 'dispatcher') await this.socket.send(header(Kind.SHUTDOWN, 0), { timeout: 1000 });
-        else await Promise.all(this.#pipes.map((pipe) => this.socket.send(header(Kind.EXIT, 0), { pipe, timeout: 1000 })));
+        else await Promise.all(this.#rr!.pipes.map((pipe) => this.socket.send(header(Kind.EXIT, 0), { pipe, timeout: 1000 })));
       } catch {
         // the far side is gone already
       }
@@ -219,7 +218,6 @@ export class Host implements Canceller {
 
   #done(id: number): void {
     if (!this.#pending.delete(id)) return;
-    if (this.mode === 'direct') this.#taskPipe.delete(id);
     if (--this.#holds === 0) {
       this.#release?.();
       this.#release = undefined;
@@ -239,18 +237,8 @@ export class Host implements Canceller {
   }
 
   #send(id: number, parts: Buffer[]): void {
-    if (this.mode === 'dispatcher') {
-      this.socket.send(parts).catch(() => this.#failSend(id));
-      return;
-    }
-    const n = this.#pipes.length;
-    if (n === 0) {
-      this.#backlog.push([id, parts]);
-      return;
-    }
-    const pipe = this.#pipes[this.#rr++ % n]!;
-    this.#taskPipe.set(id, pipe);
-    this.socket.send(parts, { pipe }).catch(() => this.#failSend(id));
+    if (this.#rr) this.#rr.assign(id, parts);
+    else this.socket.send(parts).catch(() => this.#failSend(id));
   }
 
   #failSend(id: number): void {
@@ -279,6 +267,7 @@ export class Host implements Canceller {
     const kind = body[1] as Kind;
     const flags = body[2]! | (body[3]! << 8);
     const id = body.readUInt32LE(4);
+    if (this.#rr && (kind === Kind.RESULT || kind === Kind.ERROR_VALUE)) this.#rr.answered(msg.pipe, id);
     switch (kind) {
       case Kind.RESULT:
         return this.#onResult(id, flags, body);
@@ -359,24 +348,26 @@ export class Host implements Canceller {
   // ---- direct mode: pipes are the daemons ----
 
   #pipeAdded(pipe: number): void {
-    this.#pipes.push(pipe);
-    this.connections = this.#pipes.length;
-    for (const parts of this.#everywhereLog) this.socket.send(parts, { pipe }).catch(ignore);
-    const backlog = this.#backlog.splice(0);
-    for (const [id, parts] of backlog) if (this.#pending.has(id)) this.#send(id, parts);
+    const rr = this.#rr!;
+    const backlog = rr.added(pipe);
+    this.connections = rr.size;
+    // Everywhere first (replayed in order), then the tasks that waited for a daemon.
+    for (const [id, parts] of this.#everywhereLog) rr.sendTo(pipe, id, parts);
+    for (const [id, parts] of backlog) if (this.#pending.has(id)) rr.assign(id, parts);
     this.#waiters = this.#waiters.filter((w) => !w());
   }
 
   #pipeRemoved(pipe: number): void {
-    const i = this.#pipes.indexOf(pipe);
-    if (i < 0) return;
-    this.#pipes.splice(i, 1);
-    this.connections = this.#pipes.length;
-    for (const [id, p] of this.#taskPipe) {
-      if (p !== pipe) continue;
+    const rr = this.#rr!;
+    const lost = rr.removed(pipe);
+    this.connections = rr.size;
+    for (const id of lost) {
+      const e = this.#everywhere.get(id);
+      if (e) this.#everywhereResult(id, e, new ErrorValue(19), true);
       const m = this.#pending.get(id);
+      if (!m) continue;
       this.#done(id);
-      m?.settleError(new ErrorValue(19));
+      m.settleError(new ErrorValue(19));
     }
   }
 }
