@@ -1,0 +1,647 @@
+/**
+ * The daemon: a process that dials its host (or dispatcher), runs the tasks it receives one at a
+ * time and sends back their results. `mirai daemon <url>` (lib/cli.ts) calls `daemon()`.
+ *
+ * Event-driven: exactly one receive is pending at any time, nothing polls. While a task runs,
+ * that receive is armed so that the addon raises SIGINT from NNG's thread when the next message
+ * is a CANCEL; the task runs under vm `breakOnSigint`, so even `for (;;) {}` is interrupted.
+ * A SIGINT the daemon caused while no task runs is absorbed by the SIGINT keeper thread.
+ *
+ * Messages (lib/protocol.ts): TASK / EVERYWHERE run and get one RESULT (FLAG_ERROR: an
+ * ErrorPayload) or ERROR_VALUE 20 when cancelled; CANCEL of the running task interrupts it
+ * (sync) or aborts its signal and stops waiting for it (async); CANCEL of a task still queued
+ * here (round-robin hosts may queue several) drops it; other CANCELs are ignored; EXIT ends the
+ * daemon. Anything malformed is dropped.
+ */
+import * as v8 from 'node:v8';
+import { Evaluator, isInterrupt, isThenable, TaskContext, trimStack, waitInterruptibly } from './evaluate';
+import { toErrorPayload } from './errors';
+import { NngError } from './nng/errors';
+import type { Message } from './nng/message';
+import { Socket } from './nng/socket';
+import { TlsConfig } from './nng/tls';
+import { FLAG_ERROR, HEADER_SIZE, KIND_OFFSET, Kind, PROTOCOL_VERSION, decodePayload, type TaskPayload } from './protocol';
+import { SigintKeeper } from './sigint-keeper';
+
+export interface DaemonOptions {
+  /** tls+tcp:// only: the certificate (chain) to verify the host with, as PEM text or a file path. */
+  tlsCert?: string;
+  /** Exit after this many tasks (EVERYWHERE calls do not count). */
+  maxTasks?: number;
+  /** Exit after this many ms without a task. */
+  idleTime?: number;
+  /** Exit after this many ms in all (a running task is finished first). */
+  walltime?: number;
+  /** Remove the globals a task created once it is done (default true). */
+  cleanup?: boolean;
+  /** Keep the daemon's stdout / stderr (default false: writes are discarded). */
+  output?: boolean;
+  /** Exit as soon as the connection to the host is gone (default true). */
+  autoExit?: boolean;
+  /** Accepted for CLI compatibility; a daemon works the same with or without a dispatcher. */
+  dispatcher?: boolean;
+}
+
+/**
+ * Why `daemon()` returned: the connection ended (autoExit), idle time, walltime, max tasks, an EXIT
+ * from the host or dispatcher, or a SIGINT that did not come from a CANCEL (e.g. Ctrl-C).
+ */
+export type ExitReason = 'disconnected' | 'idleTime' | 'walltime' | 'maxTasks' | 'exit' | 'interrupted';
+
+const OPTION_TYPES: Record<keyof DaemonOptions, string> = {
+  tlsCert: 'a string (PEM text or a file path)',
+  maxTasks: 'a positive integer',
+  idleTime: 'a positive number of ms',
+  walltime: 'a positive number of ms',
+  cleanup: 'a boolean',
+  output: 'a boolean',
+  autoExit: 'a boolean',
+  dispatcher: 'a boolean',
+};
+
+const SCHEMES = ['ipc://', 'tcp://', 'tls+tcp://', 'ws://', 'wss://', 'inproc://', 'abstract://'];
+
+/** Longest delay a Node timer takes; larger idleTime / walltime values mean no limit. */
+const MAX_TIMER = 2 ** 31 - 1;
+
+/** Checks daemon options; throws a TypeError / RangeError naming the bad key. */
+export function checkDaemonOptions(url: unknown, opts: unknown): asserts opts is DaemonOptions {
+  if (typeof url !== 'string') throw new TypeError(`daemon url must be a string (got ${typeof url})`);
+  if (!SCHEMES.some((s) => url.startsWith(s)) || url.length <= url.indexOf('://') + 3) {
+    throw new TypeError(`daemon url '${url}' is not supported: expected ipc://, tcp://host:port, tls+tcp://host:port, ws:// or wss://`);
+  }
+  if (opts === undefined) opts = {};
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
+    throw new TypeError(`daemon options must be an object (got ${opts === null ? 'null' : typeof opts})`);
+  }
+  const o = opts as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    const v = o[key];
+    if (v === undefined) continue; // undefined: the same as absent
+    if (!(key in OPTION_TYPES)) {
+      throw new TypeError(`unknown daemon option '${key}': expected one of ${Object.keys(OPTION_TYPES).join(', ')}`);
+    }
+    const expected = OPTION_TYPES[key as keyof DaemonOptions];
+    switch (key) {
+      case 'tlsCert':
+        if (typeof v !== 'string' || v === '') throw new TypeError(`daemon option 'tlsCert' must be ${expected} (got ${describe(v)})`);
+        break;
+      case 'maxTasks':
+        if (typeof v !== 'number') throw new TypeError(`daemon option 'maxTasks' must be ${expected} (got ${describe(v)})`);
+        if (!Number.isInteger(v) || v < 1) throw new RangeError(`daemon option 'maxTasks' must be ${expected} (got ${v})`);
+        break;
+      case 'idleTime':
+      case 'walltime':
+        if (typeof v !== 'number') throw new TypeError(`daemon option '${key}' must be ${expected} (got ${describe(v)})`);
+        if (!(v > 0)) throw new RangeError(`daemon option '${key}' must be ${expected} (got ${v})`);
+        break;
+      default:
+        if (typeof v !== 'boolean') throw new TypeError(`daemon option '${key}' must be ${expected} (got ${describe(v)})`);
+    }
+  }
+  const tls = url.startsWith('tls+tcp://') || url.startsWith('wss://');
+  if (tls && o.tlsCert === undefined) {
+    throw new TypeError(`daemon url '${url}' uses TLS: the host's certificate or CA chain is required (option tlsCert, --tls-cert)`);
+  }
+  if (!tls && o.tlsCert !== undefined) {
+    throw new TypeError(`daemon option 'tlsCert' (--tls-cert) needs a tls+tcp:// or wss:// url (got '${url}')`);
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'string') return `'${v.length > 40 ? v.slice(0, 40) + '...' : v}'`;
+  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${String(v)}`;
+  return Array.isArray(v) ? 'an array' : typeof v;
+}
+
+/**
+ * Runs a daemon: dials url, serves tasks until an exit condition, and returns the reason.
+ * Throws if the first connection fails (the message names the url and NNG's error) or if the
+ * options are invalid.
+ */
+export async function daemon(url: string, opts: DaemonOptions = {}): Promise<ExitReason> {
+  checkDaemonOptions(url, opts);
+  const startedAt = Date.now();
+  let tls: TlsConfig | undefined;
+  if (opts.tlsCert !== undefined) {
+    try {
+      tls = new TlsConfig({ mode: 'client', ca: opts.tlsCert });
+    } catch (e) {
+      throw new Error(`cannot use the TLS certificate given for ${url}: ${(e as Error).message}`);
+    }
+  }
+  const socket = new Socket('pair', { recvMaxSize: 0 });
+  let lostEarly = false;
+  let loop: DaemonLoop | undefined;
+  const unPipe = socket.onPipe((ev) => {
+    if (ev.type !== 'remove') return;
+    if (loop) loop.disconnected();
+    else lostEarly = true;
+  });
+  try {
+    await socket.dial(url, { tls, block: true });
+  } catch (e) {
+    unPipe();
+    socket.close();
+    tls?.close();
+    let why = e instanceof NngError ? `${e.message} (${e.errno})` : (e as Error)?.message ?? String(e);
+    if (tls && e instanceof NngError && (e.errno === 'ECRYPTO' || e.errno === 'EPEERAUTH')) {
+      why += ": the host's certificate did not verify against tlsCert, or the host does not speak TLS";
+    }
+    throw new Error(`cannot connect to ${url}: ${why}`);
+  }
+  const restoreOutput = opts.output === true ? undefined : silenceOutput();
+  // Task code may throw from a timer or leave a promise rejected: report it (to stderr, when
+  // output is kept) and keep serving instead of dying.
+  const stray = (e: unknown): void => {
+    const text = typeof (e as Error)?.stack === 'string' ? trimStack((e as Error).stack!) : String(e);
+    process.stderr.write(`mirai daemon: uncaught error in task code (ignored): ${text}\n`);
+  };
+  process.on('uncaughtException', stray);
+  process.on('unhandledRejection', stray);
+  // Started once connected (booting its thread earlier slows the connection down). A task that
+  // arrives before it is up waits for it (#beforeRun): about 20-40 ms, once, at startup.
+  const keeper = new SigintKeeper().start();
+  return new Promise<ExitReason>((resolve) => {
+    loop = new DaemonLoop(socket, keeper, opts, startedAt, (reason) => {
+      process.off('uncaughtException', stray);
+      process.off('unhandledRejection', stray);
+      unPipe();
+      tls?.close();
+      restoreOutput?.();
+      resolve(reason);
+    });
+    loop.start(lostEarly);
+  });
+}
+
+/** Discards process.stdout / process.stderr writes; returns the undo. */
+function silenceOutput(): () => void {
+  const out = process.stdout.write;
+  const err = process.stderr.write;
+  const sink = function (_chunk: unknown, enc?: unknown, cb?: unknown): boolean {
+    const done = typeof enc === 'function' ? enc : cb;
+    if (typeof done === 'function') process.nextTick(done as () => void);
+    return true;
+  } as typeof process.stdout.write;
+  process.stdout.write = sink;
+  process.stderr.write = sink;
+  return () => {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  };
+}
+
+/** A TASK / EVERYWHERE waiting its turn (only round-robin hosts send more than one at a time). */
+interface Held {
+  kind: Kind;
+  id: number;
+  msg: Message;
+}
+
+const RUNNING = 0;
+const ASYNC = 1;
+const INTERRUPTED = 2;
+
+interface Running {
+  id: number;
+  everywhere: boolean;
+  ctx: TaskContext;
+  state: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+const ARMED = { interrupt: { offset: KIND_OFFSET, value: Kind.CANCEL } } as const;
+/**
+ * How long an interrupted task waits for the CANCEL that caused it before calling the SIGINT
+ * external (the check itself runs after a setImmediate, i.e. after pending messages are taken).
+ */
+const INTERRUPT_GRACE = 250;
+/** Longest wait for the keeper to take a SIGINT that a CANCEL raised while no task ran. */
+const SETTLE_WAIT = 1000;
+/** How long to wait for the keeper thread before serving on without it. */
+const KEEPER_WAIT = 2000;
+
+class DaemonLoop {
+  readonly #socket: Socket;
+  readonly #keeper: SigintKeeper;
+  readonly #ev: Evaluator;
+  readonly #maxTasks: number;
+  readonly #autoExit: boolean;
+  readonly #done: (reason: ExitReason) => void;
+  #finished = false;
+  #pending = false;
+  #pendingArmed = false;
+  #current: Running | undefined;
+  #queue: Held[] = [];
+  #tasks = 0;
+  #walltimeHit = false;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #wallTimer: NodeJS.Timeout | undefined;
+  #recvErrors = 0;
+  // SIGINT accounting: CANCELs received armed vs SIGINTs seen (keeper + main thread).
+  #armedCancels = 0;
+  #mainInterrupts = 0;
+  #lostSigints = 0;
+  #sigintCheck: NodeJS.Timeout | undefined;
+  // Replies: one header buffer and one parts array, reused (the addon copies on send).
+  readonly #hdr = Buffer.alloc(HEADER_SIZE);
+  readonly #parts: Buffer[] = [this.#hdr, this.#hdr];
+  #lastSend: Promise<void> | undefined;
+  #lastSendAt = 0;
+  #lastSendBytes = 0;
+
+  constructor(socket: Socket, keeper: SigintKeeper, opts: DaemonOptions, startedAt: number, done: (r: ExitReason) => void) {
+    this.#socket = socket;
+    this.#keeper = keeper;
+    this.#ev = new Evaluator({ cleanup: opts.cleanup ?? true, interruptible: !keeper.failed, runs: keeper });
+    this.#maxTasks = opts.maxTasks ?? Infinity;
+    this.#autoExit = opts.autoExit ?? true;
+    this.#done = done;
+    this.#hdr[0] = PROTOCOL_VERSION;
+    keeper.onAbsorb = () => this.#scheduleSigintCheck();
+    keeper.onFail = () => {
+      this.#ev.interruptible = false;
+    };
+    if (opts.idleTime !== undefined && opts.idleTime <= MAX_TIMER) {
+      this.#idleTimer = setTimeout(() => {
+        if (this.#current === undefined) this.#finish('idleTime');
+      }, opts.idleTime).unref();
+    }
+    if (opts.walltime !== undefined && opts.walltime <= MAX_TIMER) {
+      this.#wallTimer = setTimeout(() => {
+        if (this.#current === undefined) this.#finish('walltime');
+        else this.#walltimeHit = true;
+      }, Math.max(0, opts.walltime - (Date.now() - startedAt))).unref();
+    }
+  }
+
+  start(lostEarly: boolean): void {
+    if (lostEarly) this.disconnected();
+    this.#post();
+  }
+
+  /** The connection to the host is gone. */
+  disconnected(): void {
+    if (this.#autoExit) this.#finish('disconnected');
+  }
+
+  /** Keeps exactly one receive pending, armed while a task runs (or is about to). */
+  #post(): void {
+    if (this.#pending || this.#finished) return;
+    this.#pending = true;
+    const armed = this.#current !== undefined && this.#ev.interruptible;
+    this.#pendingArmed = armed;
+    let p: Promise<Message>;
+    try {
+      p = armed ? this.#socket.recv(ARMED) : this.#socket.recv();
+    } catch (e) {
+      this.#pending = false;
+      this.#onRecvError(e);
+      return;
+    }
+    p.then(this.#onMessage, this.#onRecvError);
+  }
+
+  readonly #onRecvError = (e: unknown): void => {
+    this.#pending = false;
+    if (this.#finished) return;
+    if (e instanceof NngError && e.errno === 'ECLOSED') {
+      this.#finish('disconnected');
+      return;
+    }
+    // Anything else (ECANCELED, a transient error): receive again, but never spin.
+    if (++this.#recvErrors > 1000) {
+      this.#finish('disconnected');
+      return;
+    }
+    setImmediate(() => this.#post());
+  };
+
+  readonly #onMessage = (msg: Message): void => {
+    this.#pending = false;
+    this.#recvErrors = 0;
+    if (this.#finished) return;
+    const armed = this.#pendingArmed;
+    let start: Held | undefined;
+    try {
+      start = this.#handle(msg, armed);
+    } catch {
+      start = undefined; // never let a bad message take the loop down
+    }
+    if (this.#finished) return;
+    if (start === undefined && this.#current === undefined) start = this.#queue.shift();
+    if (start !== undefined) {
+      this.#beforeRun();
+      this.#current = RESERVED; // so that #post arms
+      this.#post();
+      this.#current = undefined;
+      this.#runFrom(start);
+    } else {
+      this.#post();
+      this.#idle();
+    }
+  };
+
+  /** Reacts to one message; returns a task to start now, if any. */
+  #handle(msg: Message, armed: boolean): Held | undefined {
+    const len = msg.length;
+    // The addon raised SIGINT for this message if the receive was armed and byte 1 (the kind)
+    // says CANCEL, whatever the rest holds: count it, valid or not.
+    const w0 = len >= 4 ? msg.readUInt32LE(0) : len >= 2 ? msg.body[0]! | (msg.body[1]! << 8) : 0;
+    const raised = armed && len > KIND_OFFSET && ((w0 >>> 8) & 0xff) === Kind.CANCEL;
+    if (raised) this.#armedCancels++;
+    const valid = len >= HEADER_SIZE && (w0 & 0xff) === PROTOCOL_VERSION;
+    const kind = valid ? (w0 >>> 8) & 0xff : -1;
+    const id = valid ? msg.readUInt32LE(4) : -1;
+    const cur = this.#current;
+    if (cur !== undefined && cur.state === INTERRUPTED) {
+      // Normally the message that raised the SIGINT is a CANCEL of this very task.
+      clearTimeout(cur.timer);
+      if (!raised) {
+        this.#external(cur); // no CANCEL explains it: a SIGINT from outside
+        return undefined;
+      }
+      if (kind === Kind.CANCEL && id === cur.id) {
+        this.#cancelCurrent(cur);
+        return undefined;
+      }
+      const by = kind === Kind.CANCEL ? `a cancel of task ${id}, which arrived as it started` : 'a malformed message';
+      this.#complete(cur, plainError(`task ${cur.id} was interrupted by ${by}`), true);
+      if (kind === Kind.CANCEL) this.#cancelQueued(id);
+      return undefined;
+    }
+    if (!valid) return undefined; // dropped
+    switch (kind) {
+      case Kind.TASK:
+      case Kind.EVERYWHERE: {
+        const held: Held = { kind, id, msg };
+        if (cur !== undefined || this.#queue.length > 0) {
+          this.#queue.push(held);
+          return undefined;
+        }
+        return held;
+      }
+      case Kind.CANCEL:
+        if (cur !== undefined && cur.id === id) {
+          // An async task (a sync one was interrupted and is handled above).
+          cur.ctx.abort();
+          this.#cancelCurrent(cur);
+        } else {
+          this.#cancelQueued(id);
+        }
+        return undefined;
+      case Kind.EXIT:
+        this.#finish('exit');
+        return undefined;
+      default:
+        return undefined; // unknown kind: dropped
+    }
+  }
+
+  /** Runs h, then whatever is queued, until a task goes async or the queue is empty. */
+  #runFrom(h: Held | undefined): void {
+    while (h !== undefined && !this.#finished) {
+      this.#startTask(h);
+      if (this.#current !== undefined || this.#finished) return;
+      h = this.#queue.shift();
+    }
+    this.#idle();
+  }
+
+  /**
+   * Before a task's receive is armed: the keeper must be up (only the first task after start may
+   * have to wait for it), and told that a SIGINT from now on is the task's.
+   */
+  #beforeRun(): void {
+    if (!this.#ev.interruptible) return;
+    if (!this.#keeper.up) this.#keeper.waitUp(KEEPER_WAIT);
+    this.#settleSigints();
+    this.#keeper.aboutToRun();
+  }
+
+  /**
+   * A CANCEL that arrived while no task ran raised a SIGINT that the keeper absorbs a few µs
+   * later. Before the next task is flagged, make sure every such signal has landed, or it would be
+   * taken for that task's. (Two signals could merge into one: after SETTLE_WAIT ms, count the
+   * rest as lost. In practice this never waits more than the keeper's wake-up.)
+   */
+  #settleSigints(): void {
+    if (this.#keeper.absorbed + this.#mainInterrupts >= this.#armedCancels - this.#lostSigints) return;
+    const deadline = Date.now() + SETTLE_WAIT;
+    for (;;) {
+      const absorbed = this.#keeper.absorbed;
+      const missing = this.#armedCancels - this.#lostSigints - absorbed - this.#mainInterrupts;
+      if (missing <= 0) return;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        this.#lostSigints += missing;
+        return;
+      }
+      this.#keeper.waitAbsorbed(absorbed, left);
+    }
+  }
+
+  #startTask(h: Held): void {
+    const run: Running = { id: h.id, everywhere: h.kind === Kind.EVERYWHERE, ctx: new TaskContext(), state: RUNNING, timer: undefined };
+    let payload: TaskPayload;
+    if (this.#ev.interruptible) {
+      this.#settleSigints();
+      this.#keeper.aboutToRun();
+    }
+    try {
+      payload = decodePayload<TaskPayload>(h.msg.body);
+    } catch (e) {
+      this.#keeper.ran();
+      this.#current = run;
+      this.#complete(run, plainError(`malformed task message: ${(e as Error)?.message ?? e}`, 'TypeError'), true);
+      return;
+    }
+    this.#current = run;
+    let value: unknown;
+    try {
+      value = this.#ev.run(payload, run.ctx);
+      if (isThenable(value)) {
+        run.state = ASYNC;
+        Promise.resolve(value).then(
+          (v) => this.#settled(run, v, false),
+          (e) => this.#settled(run, e, true),
+        );
+        return;
+      }
+    } catch (e) {
+      if (isInterrupt(e)) {
+        this.#mainInterrupts++;
+        run.state = INTERRUPTED;
+        // The CANCEL that caused it is on its way; if none comes, the SIGINT was external.
+        run.timer = setTimeout(() => {
+          setImmediate(() => {
+            if (this.#current === run && run.state === INTERRUPTED && !this.#finished) this.#external(run);
+          });
+        }, INTERRUPT_GRACE);
+        return;
+      }
+      this.#complete(run, e, true);
+      return;
+    }
+    this.#complete(run, value, false);
+  }
+
+  /** An async task settled. */
+  #settled(run: Running, v: unknown, isError: boolean): void {
+    if (this.#current !== run || this.#finished) return; // cancelled meanwhile: already answered
+    this.#complete(run, v, isError);
+    if (!this.#finished && this.#current === undefined) this.#runFrom(this.#queue.shift());
+  }
+
+  /** Sends the task's result (or error), then cleans up and counts it. */
+  #complete(run: Running, v: unknown, isError: boolean): void {
+    this.#current = undefined;
+    if (isError) this.#replyError(run.id, v);
+    else this.#replyValue(run.id, v);
+    this.#ev.done(run.everywhere);
+    this.#counted(run);
+  }
+
+  #cancelCurrent(run: Running): void {
+    this.#current = undefined;
+    this.#reply(Kind.ERROR_VALUE, run.id, 20, undefined);
+    this.#ev.done(run.everywhere);
+    this.#counted(run);
+  }
+
+  #cancelQueued(id: number): void {
+    const i = this.#queue.findIndex((h) => h.id === id);
+    if (i < 0) return;
+    this.#queue.splice(i, 1);
+    this.#reply(Kind.ERROR_VALUE, id, 20, undefined);
+  }
+
+  /** A SIGINT that no CANCEL explains interrupted run: answer it, then stop (Ctrl-C). */
+  #external(run: Running): void {
+    this.#complete(run, plainError('the task was interrupted by SIGINT'), true);
+    this.#finish('interrupted');
+  }
+
+  #counted(run: Running): void {
+    if (!run.everywhere) this.#tasks++;
+    this.#idleTimer?.refresh();
+    if (this.#tasks >= this.#maxTasks) this.#finish('maxTasks');
+    else if (this.#walltimeHit) this.#finish('walltime');
+  }
+
+  /**
+   * Nothing runs. If the keeper is down (it is restarting after its thread died), a SIGINT caused
+   * by the armed receive left pending would kill the process: wait for it inside a breakOnSigint
+   * run, which such a SIGINT merely interrupts.
+   */
+  #idle(): void {
+    if (!this.#pendingArmed || this.#finished || this.#keeper.up || this.#keeper.failed || this.#current !== undefined) return;
+    if (waitInterruptibly(this.#keeper.state, 0, KEEPER_WAIT) === 'interrupted') this.#mainInterrupts++;
+  }
+
+  #replyValue(id: number, v: unknown): void {
+    let payload: Buffer;
+    try {
+      payload = v8.serialize(v);
+    } catch (e) {
+      const err = toErrorPayload(e);
+      err.message = `the task's result could not be serialized: ${err.message}`;
+      err.stack = `${err.name}: ${err.message}`;
+      this.#reply(Kind.RESULT, id, FLAG_ERROR, serializeError(err));
+      return;
+    }
+    this.#reply(Kind.RESULT, id, 0, payload);
+  }
+
+  #replyError(id: number, e: unknown): void {
+    const err = toErrorPayload(e);
+    if (err.stack !== undefined) err.stack = trimStack(err.stack);
+    this.#reply(Kind.RESULT, id, FLAG_ERROR, serializeError(err));
+  }
+
+  #reply(kind: Kind, id: number, flags: number, payload: Buffer | undefined): void {
+    const h = this.#hdr;
+    h[1] = kind;
+    h[2] = flags & 0xff;
+    h[3] = (flags >>> 8) & 0xff;
+    h.writeUInt32LE(id >>> 0, 4);
+    let p: Promise<void>;
+    try {
+      if (payload === undefined) {
+        p = this.#socket.send(h);
+      } else {
+        this.#parts[1] = payload;
+        p = this.#socket.send(this.#parts);
+        this.#parts[1] = h;
+      }
+    } catch {
+      return; // closed
+    }
+    p.then(undefined, noop);
+    this.#lastSend = p;
+    this.#lastSendAt = Date.now();
+    this.#lastSendBytes = HEADER_SIZE + (payload?.length ?? 0);
+  }
+
+  #scheduleSigintCheck(): void {
+    if (this.#sigintCheck !== undefined || this.#finished) return;
+    this.#sigintCheck = setTimeout(() => {
+      setImmediate(() => {
+        this.#sigintCheck = undefined;
+        if (this.#finished) return;
+        if (this.#keeper.absorbed + this.#mainInterrupts > this.#armedCancels - this.#lostSigints) this.#finish('interrupted');
+      });
+    }, INTERRUPT_GRACE);
+  }
+
+  #finish(reason: ExitReason): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    clearTimeout(this.#idleTimer);
+    clearTimeout(this.#wallTimer);
+    clearTimeout(this.#sigintCheck);
+    const cur = this.#current;
+    if (cur !== undefined) {
+      clearTimeout(cur.timer);
+      cur.ctx.abort();
+      this.#current = undefined;
+    }
+    this.#keeper.onAbsorb = undefined;
+    const last = this.#lastSend;
+    const recent = last !== undefined && Date.now() - this.#lastSendAt < 1000 && reason !== 'disconnected';
+    const close = (): void => {
+      this.#socket.close();
+      this.#keeper.stop();
+      this.#done(reason);
+    };
+    if (!recent) {
+      close();
+      return;
+    }
+    // NNG's close does not linger: give the last reply time to leave (write is usually done already).
+    const wait = Math.min(2000, 10 + Math.ceil(this.#lastSendBytes / 200_000));
+    last!.then(noop, noop).then(() => setTimeout(close, wait));
+  }
+}
+
+/** A placeholder "current task" while posting the armed receive that precedes a task. */
+const RESERVED: Running = { id: -1, everywhere: false, ctx: new TaskContext(), state: RUNNING, timer: undefined };
+
+function serializeError(p: ReturnType<typeof toErrorPayload>): Buffer {
+  try {
+    return v8.serialize(p);
+  } catch {
+    return v8.serialize({ name: String(p.name), message: String(p.message), stack: p.stack, props: {} });
+  }
+}
+
+function noop(): void {}
+
+/** An error of the daemon's own about a task: no daemon frames in its stack. */
+function plainError(message: string, name: 'Error' | 'TypeError' = 'Error'): Error {
+  const e = name === 'TypeError' ? new TypeError(message) : new Error(message);
+  e.stack = `${name}: ${message}`;
+  return e;
+}

@@ -1,0 +1,315 @@
+// The daemon as a real process (dist/cli.js) against a fake host: a `poly` socket speaking the
+// wire format of lib/protocol.ts. Every wait is bounded; every child is killed at the end.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import * as v8 from 'node:v8'
+import { Socket, TlsConfig, writeCert } from '../dist/nng'
+import { header } from '../dist/protocol'
+import { buildDaemonArgs, parseDaemonArgs } from '../dist/cli'
+import { MiraiError, ErrorValue, isErrorValue, isMiraiError, toErrorPayload } from '../dist/errors'
+
+const K = { TASK: 1, CANCEL: 2, EVERYWHERE: 3, RESULT: 16, ERROR_VALUE: 17, EXIT: 32 }
+const CLI = path.join(__dirname, '..', 'dist', 'cli.js')
+const WAIT = 5000
+const children = new Set<ChildProcess>()
+const sockets = new Set<Socket>()
+const ipc = (): string => `ipc://${path.join(os.tmpdir(), `mirai-dt-${process.pid}-${randomBytes(4).toString('hex')}.sock`)}`
+
+interface Daemon { child: ChildProcess; stderr: () => string; stdout: () => string; exit: Promise<{ code: number | null; signal: string | null; at: number }> }
+interface Reply { kind: number; flags: number; id: number; value?: any }
+
+function spawnDaemon(args: string[]): Daemon {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  children.add(child)
+  let err = '', out = ''
+  child.stderr!.on('data', (c) => (err += c))
+  child.stdout!.on('data', (c) => (out += c))
+  const exit = new Promise<{ code: number | null; signal: string | null; at: number }>((resolve) =>
+    child.once('exit', (code, signal) => { children.delete(child); resolve({ code, signal, at: Date.now() }) }))
+  return { child, stderr: () => err, stdout: () => out, exit }
+}
+
+function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout
+  return Promise.race([p, new Promise<never>((_, rej) => { t = setTimeout(() => rej(new Error(`timed out waiting for ${what}`)), ms) })])
+    .finally(() => clearTimeout(t!))
+}
+
+class Host {
+  readonly sock = new Socket('poly', { recvMaxSize: 0 })
+  readonly url: string
+  pipe = 0
+  #added: Array<() => void> = []
+  constructor(url = ipc()) {
+    sockets.add(this.sock)
+    this.url = this.sock.listen(url).url
+    this.sock.onPipe((e) => { if (e.type === 'add') { this.pipe = e.pipe.id; this.#added.splice(0).forEach((f) => f()) } })
+  }
+  /** Spawns a daemon and waits for its connection. */
+  async daemon(...flags: string[]): Promise<Daemon> {
+    const connected = new Promise<void>((r) => this.#added.push(r))
+    const d = spawnDaemon(['daemon', this.url, ...flags])
+    await bounded(Promise.race([connected, d.exit.then(() => { throw new Error(`daemon exited: ${d.stderr()}`) })]), WAIT, 'connection')
+    return d
+  }
+  send(kind: number, id: number, payload?: unknown): Promise<void> {
+    const parts = payload === undefined ? header(kind, id) : [header(kind, id), v8.serialize(payload)]
+    return this.sock.send(parts, { pipe: this.pipe })
+  }
+  raw(b: Buffer): Promise<void> { return this.sock.send(b, { pipe: this.pipe }) }
+  async recv(timeout = WAIT): Promise<Reply> {
+    const b = (await this.sock.recv({ timeout })).body
+    return { kind: b[1]!, flags: b.readUInt16LE(2), id: b.readUInt32LE(4), value: b.length > 8 ? v8.deserialize(b.subarray(8)) : undefined }
+  }
+  /** Runs a task ('f': function source, 'c': code string) and returns its reply. */
+  async run(id: number, src: string | Function, data?: unknown, kind = K.TASK, type = typeof src === 'function' ? 'f' : 'c'): Promise<Reply> {
+    await this.send(kind, id, { type, src: String(src), data })
+    return this.recv()
+  }
+  async value(id: number, src: string | Function, data?: unknown, type?: string): Promise<any> {
+    const r = await this.run(id, src, data, K.TASK, type)
+    assert.equal([r.kind, r.id, r.flags], [K.RESULT, id, 0], `task ${id}: ${JSON.stringify(r.value)}`)
+    return r.value
+  }
+}
+
+let main: Host
+let id = 0
+
+test.before(async () => {
+  main = new Host()
+  await main.daemon()
+})
+
+const cleanup = (): void => {
+  for (const c of children) c.kill('SIGKILL')
+  for (const s of sockets) s.close()
+}
+test.after(cleanup)
+process.on('exit', cleanup) // also when uvu stops early
+
+test('function and code-string tasks: data, scope, completion value, async', async () => {
+  assert.is(await main.value(++id, (d: any) => d.x + 1, { x: 41 }), 42)
+  assert.is(await main.value(++id, 'let z = x * y; z + 1', { x: 6, y: 7 }), 43)
+  assert.is(await main.value(++id, 'let z = 1; z'), 1) // `let` is local: no redeclaration error
+  assert.equal(await main.value(++id, (d: any) => new Map([[d, new Date(0)]]), 'k'), new Map([['k', new Date(0)]]))
+  assert.is(await main.value(++id, async (d: number) => { await new Promise((r) => setTimeout(r, 5)); return d * 2 }, 21), 42)
+  assert.is(await main.value(++id, 'Promise.resolve(x)', { x: 'thenable awaited' }), 'thenable awaited')
+  assert.is(await main.value(++id, 'f(x) { return x + 1 }', 1, 'f'), 2) // method shorthand source
+})
+
+test('require and import() resolve from the daemon\'s working directory', async () => {
+  assert.is(await main.value(++id, () => require('node:os').EOL), os.EOL)
+  assert.is(await main.value(++id, 'import("node:path").then((m) => m.sep)'), path.sep)
+})
+
+test('thrown errors keep name, message, stack and own properties', async () => {
+  const r = await main.run(++id, () => { const e: any = new RangeError('too big'); e.code = 'E_BIG'; e.fn = () => 1; throw e })
+  assert.equal([r.kind, r.flags], [K.RESULT, 1])
+  const e = MiraiError.fromPayload(r.value)
+  assert.ok(isMiraiError(e) && e instanceof Error)
+  assert.equal([e.name, e.message, (e as any).code, typeof (e as any).fn], ['RangeError', 'too big', 'E_BIG', 'string'])
+  assert.match(e.stack!, /^RangeError: too big\n\s+at /)
+  assert.not.match(e.stack!, /evaluate\.js|daemon\.js/)
+  const r2 = await main.run(++id, 'throw 42')
+  assert.equal([r2.flags, r2.value.name, r2.value.message], [1, 'Error', '42'])
+  const r3 = await main.run(++id, () => Promise.reject(new TypeError('async bad')))
+  assert.equal([r3.flags, r3.value.name, r3.value.message], [1, 'TypeError', 'async bad'])
+})
+
+test('an unserializable result gives an error naming the problem', async () => {
+  const r = await main.run(++id, () => () => 1)
+  assert.equal([r.kind, r.flags], [K.RESULT, 1])
+  assert.match(r.value.message, /result could not be serialized/)
+})
+
+test('cleanup removes task globals; everywhere state persists', async () => {
+  assert.equal((await main.run(++id, 'var counter = 10; globalThis.base = { n: 5 }; 1', undefined, K.EVERYWHERE)).flags, 0)
+  await main.value(++id, () => { (globalThis as any).leak = 1; (globalThis as any).base.touched = true })
+  await main.value(++id, 'var tmp = 1; function helper() {}')
+  assert.equal(await main.value(++id, 'typeof leak + typeof tmp + typeof helper'), 'undefinedundefinedundefined')
+  assert.equal(await main.value(++id, 'counter + base.n'), 15)
+  assert.is(await main.value(++id, () => (globalThis as any).base.touched), true)
+})
+
+test('CANCEL interrupts a sync infinite loop; the next task runs within 1 s with state intact', async () => {
+  const h = new Host()
+  await h.daemon() // fresh: the first tasks run while the SIGINT keeper is still starting
+  await h.run(1, 'globalThis.state = 42', undefined, K.EVERYWHERE)
+  for (const tid of [2, 4]) {
+    await h.send(K.TASK, tid, { type: 'f', src: String(() => { for (;;) { /* spin */ } }), data: null })
+    await bounded(new Promise((r) => setTimeout(r, 50)), 1000, 'spin') // let it start
+    const t0 = Date.now()
+    await h.send(K.CANCEL, tid)
+    assert.equal(await h.recv(1000), { kind: K.ERROR_VALUE, flags: 20, id: tid, value: undefined })
+    assert.is(await h.value(tid + 1, () => (globalThis as any).state), 42)
+    assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`)
+  }
+  await h.send(K.CANCEL, 999) // a CANCEL while idle: absorbed, the daemon keeps serving
+  await h.send(K.CANCEL, 998)
+  assert.is(await h.value(10, () => 'alive'), 'alive')
+})
+
+test('CANCEL aborts an async task\'s signal and is answered at once', async () => {
+  await main.run(++id, 'globalThis.box = {}', undefined, K.EVERYWHERE)
+  const tid = ++id
+  await main.send(K.TASK, tid, { type: 'f', data: null, src: String((_: unknown, { signal }: { signal: AbortSignal }) =>
+    new Promise(() => signal.addEventListener('abort', () => { (globalThis as any).box.aborted = true }))) })
+  await main.send(K.CANCEL, tid)
+  assert.equal(await main.recv(), { kind: K.ERROR_VALUE, flags: 20, id: tid, value: undefined })
+  assert.is(await main.value(++id, () => (globalThis as any).box.aborted), true)
+})
+
+test('garbage and truncated messages are dropped; the daemon keeps serving', async () => {
+  const junk = [Buffer.alloc(0), Buffer.from([1]), Buffer.from([1, 1, 0]), Buffer.from([9, 1, 0, 0, 1, 0, 0, 0]),
+    Buffer.from([1, 77, 0, 0, 1, 0, 0, 0]), Buffer.concat([header(K.TASK, 500), Buffer.from('not v8')]),
+    Buffer.concat([header(K.TASK, 501), v8.serialize({ type: 'x' })]), header(K.EVERYWHERE, 502)]
+  for (let i = 0; i < 300; i++) {
+    const b = randomBytes(Math.floor(Math.random() * 40))
+    if (b.length > 1 && b[0] === 1 && b[1] === K.EXIT) b[1] = 99 // would (rightly) end the daemon
+    junk.push(b)
+  }
+  // One junk message, then a task, then its reply: a poly socket drops what a busy pipe cannot queue.
+  for (const b of junk) {
+    await main.raw(b)
+    const tid = ++id
+    await main.send(K.TASK, tid, { type: 'c', src: 'x', data: { x: tid } })
+    let r: Reply
+    do r = await main.recv(); while (r.id !== tid) // tasks with bad payloads are answered with errors
+    assert.equal([r.kind, r.flags, r.value], [K.RESULT, 0, tid])
+  }
+})
+
+test('cleanup off keeps task globals; output on keeps stdout/stderr, off discards them', async () => {
+  const h = new Host(), o = new Host()
+  const [dh, dout] = await Promise.all([h.daemon('--no-cleanup'), o.daemon('--output')])
+  await h.value(1, () => { (globalThis as any).kept = 7 })
+  assert.is(await h.value(2, 'kept'), 7)
+  const noisy = () => { console.log('to stdout'); console.error('to stderr'); setTimeout(() => { throw new Error('stray') }, 1) }
+  await h.value(3, noisy)
+  await o.value(1, noisy)
+  await h.value(4, 'new Promise((r) => setTimeout(r, 20))') // the stray throw is survived
+  await o.value(2, 'new Promise((r) => setTimeout(r, 20))')
+  assert.is(dh.stdout() + dh.stderr(), '')
+  assert.is(dout.stdout(), 'to stdout\n')
+  assert.match(dout.stderr(), /^to stderr\nmirai daemon: uncaught error in task code \(ignored\): Error: stray/)
+})
+
+test('maxTasks, idleTime and walltime end the daemon with their reason', async () => {
+  const a = new Host(), b = new Host(), c = new Host()
+  const [da, db, dc] = await Promise.all([a.daemon('--max-tasks', '2', '--output'), b.daemon('--idle-time', '300', '--output'),
+    c.daemon('--walltime', '600', '--output', '--idle-time', '100000')])
+  const big = await a.value(1, () => 'x'.repeat(1 << 22)) // flushed before the exit
+  assert.is(big.length, 1 << 22)
+  assert.is(await a.value(2, () => 2), 2)
+  for (const [d, reason] of [[da, 'maxTasks'], [db, 'idleTime'], [dc, 'walltime']] as const) {
+    const e = await bounded(d.exit, 3000, reason)
+    assert.is(e.code, 0, d.stderr())
+    assert.match(d.stderr(), new RegExp(`mirai daemon: ${reason}`))
+  }
+})
+
+test('autoExit: the daemon exits within 2 s of its host closing, or of being SIGKILLed', async () => {
+  const h = new Host()
+  const d = await h.daemon('--output')
+  h.sock.close()
+  const t0 = Date.now()
+  const e = await bounded(d.exit, 2000, 'exit after close')
+  assert.ok(e.code === 0 && e.at - t0 < 2000, d.stderr())
+  assert.match(d.stderr(), /disconnected/)
+  // A host process killed with SIGKILL
+  const url = ipc()
+  const host = spawn(process.execPath, ['-e', `const { Socket } = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'nng'))});
+    const s = new Socket('poly'); s.listen(${JSON.stringify(url)}); console.log('listening');
+    s.onPipe((e) => e.type === 'add' && console.log('up')); setInterval(() => {}, 1000)`], { stdio: ['ignore', 'pipe', 'inherit'] })
+  children.add(host)
+  const lines: string[] = []
+  const line = (want: string) => new Promise<void>((r) => {
+    const check = () => { if (lines.includes(want)) { host.stdout!.off('data', onData); r() } }
+    const onData = (c: Buffer) => { lines.push(...String(c).split('\n')); check() }
+    host.stdout!.on('data', onData); check()
+  })
+  await bounded(line('listening'), WAIT, 'host start')
+  const d2 = spawnDaemon(['daemon', url])
+  await bounded(line('up'), WAIT, 'connection')
+  host.kill('SIGKILL')
+  const t1 = Date.now()
+  const e2 = await bounded(d2.exit, 2000, 'exit after SIGKILL')
+  assert.ok(e2.code === 0 && e2.at - t1 < 2000, d2.stderr())
+  // --no-auto-exit: the daemon waits for its host and serves it again once it is back
+  const h3 = new Host()
+  await h3.daemon('--no-auto-exit')
+  h3.sock.close()
+  const back = new Host(h3.url)
+  const again = new Promise<void>((r) => back.sock.onPipe((e) => e.type === 'add' && r()))
+  await bounded(again, WAIT, 'reconnection')
+  assert.is(await back.value(1, () => 'back'), 'back')
+})
+
+test('a SIGINT from outside (Ctrl-C) ends the daemon with 130', async () => {
+  const h = new Host()
+  const d = await h.daemon('--output')
+  await h.value(1, () => 1)
+  await h.value(2, () => 2) // the keeper is up after the first task
+  d.child.kill('SIGINT')
+  const e = await bounded(d.exit, 2000, 'exit after SIGINT')
+  assert.is(e.code, 130, d.stderr())
+  assert.match(d.stderr(), /interrupted/)
+})
+
+test('unreachable host, wrong certificate and bad flags: non-zero exit with a message', async () => {
+  const nowhere = spawnDaemon(['daemon', `ipc://${path.join(os.tmpdir(), 'mirai-nowhere', 'x.sock')}`])
+  const flag = spawnDaemon(['daemon', 'ipc:///tmp/x', '--bogus'])
+  const pair = writeCert({ cn: '127.0.0.1' })
+  const other = writeCert({ cn: '127.0.0.1' })
+  const h = new Host()
+  h.sock.close()
+  const tls = new Socket('poly')
+  sockets.add(tls)
+  const l = tls.listen('tls+tcp://127.0.0.1:0', { tls: new TlsConfig({ mode: 'server', cert: pair.server[0], key: pair.server[1] }) })
+  const wrong = spawnDaemon(['daemon', l.url, '--tls-cert', other.client[0]])
+  for (const [d, re] of [[nowhere, /cannot connect to ipc:\/\/.*mirai-nowhere/], [flag, /unknown option '--bogus'/],
+    [wrong, /cannot connect to tls\+tcp:\/\/127\.0\.0\.1:\d+.*did not verify/]] as const) {
+    const e = await bounded(d.exit, WAIT, String(re))
+    assert.is(e.code, 1, d.stderr())
+    assert.match(d.stderr(), /^mirai daemon: /)
+    assert.match(d.stderr(), re)
+  }
+  const right = spawnDaemon(['daemon', l.url, '--tls-cert', pair.client[0]])
+  const added = new Promise<number>((r) => tls.onPipe((e) => e.type === 'add' && r(e.pipe.id)))
+  const pipe = await bounded(added, WAIT, 'tls connection')
+  await tls.send([header(K.TASK, 1), v8.serialize({ type: 'c', src: '"over tls"', data: null })], { pipe })
+  const b = (await tls.recv({ timeout: WAIT })).body
+  assert.equal(v8.deserialize(b.subarray(8)), 'over tls')
+  right.child.kill()
+})
+
+test('buildDaemonArgs is the inverse of the CLI parser; options are validated', () => {
+  const opts = { tlsCert: 'ca.pem', maxTasks: 3, idleTime: 1500, walltime: 60000, cleanup: false, output: true, autoExit: false, dispatcher: false }
+  const args = buildDaemonArgs('tls+tcp://h:5555', opts)
+  assert.is(args[0], 'daemon')
+  assert.equal(parseDaemonArgs(args.slice(1)), { url: 'tls+tcp://h:5555', opts, help: false })
+  assert.equal(parseDaemonArgs(buildDaemonArgs('ipc:///x').slice(1)), { url: 'ipc:///x', opts: {}, help: false })
+  assert.throws(() => buildDaemonArgs('ipc:///x', { maxTask: 1 } as any), /unknown daemon option 'maxTask'/)
+  assert.throws(() => buildDaemonArgs('ipc:///x', { idleTime: '5' } as any), /'idleTime' must be a positive number/)
+  assert.throws(() => buildDaemonArgs('http://x'), /not supported/)
+  assert.throws(() => parseDaemonArgs(['ipc:///x', '--max-tasks', '1.5']), /'--max-tasks' expects a positive integer/)
+})
+
+test('errors: ErrorValue codes and toErrorPayload of odd throws', () => {
+  assert.equal([5, 7, 19, 20].map((c) => new ErrorValue(c as 5).message), ['timed out', 'closed', 'connection reset', 'canceled'])
+  assert.ok(isErrorValue(new ErrorValue(20)) && !isErrorValue(new Error('x')) && new ErrorValue(19).name === 'ErrorValue')
+  assert.equal(toErrorPayload('boom'), { name: 'Error', message: 'boom', props: {} })
+  const err = Object.defineProperty(Object.assign(new Error('x', { cause: 'why' }), { sym: Symbol('s') }), 'bad',
+    { enumerable: true, get() { throw new Error('no') } })
+  const p = toErrorPayload(err)
+  assert.equal(p.props, { sym: 'Symbol(s)', cause: 'why' })
+  const e = MiraiError.fromPayload({ name: 'E', message: 'm', props: { __proto__: 1, stack: 'x' } as any })
+  assert.is(Object.getPrototypeOf(e), MiraiError.prototype)
+})
+
+test.run()
