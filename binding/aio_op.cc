@@ -1,13 +1,9 @@
 #include "aio_op.h"
 
-#include <csignal>
-
 #include "errors.h"
 #include "message.h"
+#include "signals.h"
 
-#ifndef _WIN32
-#include <unistd.h>
-#endif
 
 namespace mirai {
 
@@ -76,11 +72,7 @@ void AioOp::OnComplete(void* arg) {
     nng_msg* m = nng_aio_get_msg(op->aio_);
     if (m != nullptr && nng_msg_len(m) > static_cast<size_t>(op->sig_offset_) &&
         static_cast<uint8_t*>(nng_msg_body(m))[op->sig_offset_] == op->sig_value_) {
-#ifndef _WIN32
-      kill(getpid(), SIGINT);
-#else
-      raise(SIGINT);
-#endif
+      RaiseSigint();
     }
   }
   // Mark before posting: once posted, the JS thread may free the op at any moment.

@@ -1,6 +1,7 @@
 #include "pipe_events.h"
 
 #include "errors.h"
+#include "signals.h"
 
 namespace mirai {
 
@@ -42,8 +43,12 @@ void PipeSink::OnPipe(nng_pipe p, nng_pipe_ev ev, void* arg) {
       return;  // a pipe the protocol refused: it was never reported as added
     }
   }
-  if (ev == NNG_PIPE_EV_ADD_POST) sink->pipes_++;
-  else sink->pipes_--;
+  if (ev == NNG_PIPE_EV_ADD_POST) {
+    sink->pipes_++;
+  } else {
+    sink->pipes_--;
+    if (sink->sigint_on_remove_.load()) RaiseSigint();
+  }
   if (!sink->listening_.load()) return;
   auto* e = new PipeEvent();
   e->sink = std::move(sink);

@@ -25,6 +25,9 @@ class PipeSink : public std::enable_shared_from_this<PipeSink> {
   int Attach(nng_socket s);
   void SetListener(Napi::Env env, Napi::Value cb);  // a function, or null/undefined to stop
   void Close();                                     // JS thread; no callback runs after this
+  // Raise SIGINT in this process when a connection is lost: lets a daemon whose JS thread is
+  // stuck in a synchronous loop notice that its host is gone (see lib/daemon.ts autoExit).
+  void SetInterruptOnRemove(bool on) { sigint_on_remove_ = on; }
   int pipes() const { return pipes_.load(); }
 
  private:
@@ -35,6 +38,7 @@ class PipeSink : public std::enable_shared_from_this<PipeSink> {
   std::mutex added_mu_;
   std::unordered_set<uint32_t> added_;  // pipes that got ADD_POST (refused ones never do)
   std::atomic<bool> listening_{false};
+  std::atomic<bool> sigint_on_remove_{false};
   bool closed_ = false;
   Napi::FunctionReference listener_;
   std::weak_ptr<PipeSink>* self_ = nullptr;  // handed to NNG as callback argument

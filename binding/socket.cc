@@ -68,7 +68,8 @@ Napi::Function Socket::Define(Napi::Env env) {
                       InstanceAccessor<&Socket::Id>("id"),
                       InstanceAccessor<&Socket::Protocol>("protocol"),
                       InstanceMethod<&Socket::SetRef>("setRef"),
-                      InstanceAccessor<&Socket::LastOpId>("lastOpId")});
+                      InstanceAccessor<&Socket::LastOpId>("lastOpId"),
+                      InstanceMethod<&Socket::InterruptOnRemove>("interruptOnRemove")});
 }
 
 Socket* Socket::FromValue(Napi::Env env, Napi::Value v) {
@@ -281,6 +282,11 @@ Napi::Value Socket::Protocol(const Napi::CallbackInfo& info) {
 // perpetual receive loop, for one). Operations already pending keep their hold.
 Napi::Value Socket::SetRef(const Napi::CallbackInfo& info) {
   holds_loop = info[0].ToBoolean();
+  return info.Env().Undefined();
+}
+
+Napi::Value Socket::InterruptOnRemove(const Napi::CallbackInfo& info) {
+  if (pipes_) pipes_->SetInterruptOnRemove(info[0].ToBoolean());
   return info.Env().Undefined();
 }
 

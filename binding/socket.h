@@ -43,6 +43,7 @@ class Socket : public Napi::ObjectWrap<Socket>, public AioOwner, public Closable
   Napi::Value Protocol(const Napi::CallbackInfo& info);
   Napi::Value SetRef(const Napi::CallbackInfo& info);
   Napi::Value LastOpId(const Napi::CallbackInfo& info);
+  Napi::Value InterruptOnRemove(const Napi::CallbackInfo& info);
   bool CheckOpen(Napi::Env env);
 
   nng_socket sock_ = NNG_SOCKET_INITIALIZER;

@@ -151,6 +151,9 @@ export async function daemon(url: string, opts: DaemonOptions = {}): Promise<Exi
     }
     throw new Error(`cannot connect to ${url}: ${why}`);
   }
+  // A task stuck in synchronous code never sees the pipe event: have the addon interrupt it
+  // (an unexplained SIGINT ends the daemon), so autoExit holds even then.
+  if (opts.autoExit ?? true) socket.interruptOnPipeRemove(true);
   const restoreOutput = opts.output === true ? undefined : silenceOutput();
   // Task code may throw from a timer or leave a promise rejected: report it (to stderr, when
   // output is kept) and keep serving instead of dying.

@@ -38,6 +38,7 @@ export interface NativeSocket extends OptionHolder {
   readonly lastOpId: number;
   onPipe(cb: ((event: 1 | 0, pipe: number) => void) | null): void;
   setRef(ref: boolean): void;
+  interruptOnRemove(on: boolean): void;
   close(): void;
 }
 

@@ -198,6 +198,14 @@ export class Socket implements AsyncIterable<Message> {
     return this;
   }
 
+  /**
+   * Raise SIGINT in this process whenever a connection of this socket is lost, so that a JS
+   * thread stuck in synchronous code (run with vm breakOnSigint) can still notice.
+   */
+  interruptOnPipeRemove(on: boolean): void {
+    this.native.interruptOnRemove(on);
+  }
+
   /** Closes the socket, its endpoints and contexts. Idempotent. */
   close(): void {
     this.#closed = true;
