@@ -151,9 +151,6 @@ export async function daemon(url: string, opts: DaemonOptions = {}): Promise<Exi
     }
     throw new Error(`cannot connect to ${url}: ${why}`);
   }
-  // A task stuck in synchronous code never sees the pipe event: have the addon interrupt it
-  // (an unexplained SIGINT ends the daemon), so autoExit holds even then.
-  if (opts.autoExit ?? true) socket.interruptOnPipeRemove(true);
   const restoreOutput = opts.output === true ? undefined : silenceOutput();
   // Task code may throw from a timer or leave a promise rejected: report it (to stderr, when
   // output is kept) and keep serving instead of dying.
@@ -463,8 +460,12 @@ class DaemonLoop {
     }
     this.#current = run;
     let value: unknown;
+    // A task stuck in synchronous code never sees the pipe event: while it runs, the addon
+    // interrupts it if the host connection is lost, so autoExit holds even then.
+    if (this.#autoExit) this.#socket.interruptOnPipeRemove(true);
     try {
       value = this.#ev.run(payload, run.ctx);
+      if (this.#autoExit) this.#socket.interruptOnPipeRemove(false);
       if (isThenable(value)) {
         run.state = ASYNC;
         Promise.resolve(value).then(
@@ -474,6 +475,7 @@ class DaemonLoop {
         return;
       }
     } catch (e) {
+      if (this.#autoExit) this.#socket.interruptOnPipeRemove(false);
       if (isInterrupt(e)) {
         this.#mainInterrupts++;
         run.state = INTERRUPTED;
@@ -600,6 +602,8 @@ class DaemonLoop {
   }
 
   #finish(reason: ExitReason): void {
+    // The addon raises SIGINT when the host connection is lost (autoExit): that is a disconnect.
+    if (reason === 'interrupted' && this.#socket.stats.pipes === 0) reason = 'disconnected';
     if (this.#finished) return;
     this.#finished = true;
     clearTimeout(this.#idleTimer);
