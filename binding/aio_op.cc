@@ -68,10 +68,10 @@ void AioOp::FailNow(Napi::Env env, int rv) {
 // NNG thread. Must not block, must not touch JS, must not free the aio.
 void AioOp::OnComplete(void* arg) {
   auto* op = static_cast<AioOp*>(arg);
-  if (op->sig_offset_ >= 0 && nng_aio_result(op->aio_) == 0) {
+  if (op->sig_len_ > 0 && nng_aio_result(op->aio_) == 0) {
     nng_msg* m = nng_aio_get_msg(op->aio_);
-    if (m != nullptr && nng_msg_len(m) > static_cast<size_t>(op->sig_offset_) &&
-        static_cast<uint8_t*>(nng_msg_body(m))[op->sig_offset_] == op->sig_value_) {
+    if (m != nullptr && nng_msg_len(m) >= op->sig_len_ &&
+        std::memcmp(nng_msg_body(m), op->sig_prefix_, op->sig_len_) == 0) {
       RaiseSigint();
     }
   }

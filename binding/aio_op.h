@@ -11,6 +11,7 @@
 #include <nng/nng.h>
 
 #include <atomic>
+#include <cstring>
 
 #include "addon.h"
 
@@ -56,11 +57,13 @@ class AioOp : public Completion {
   nng_aio* aio() const { return aio_; }
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
-  // Receive only: raise SIGINT in this process when a message arrives whose body byte at
-  // `offset` equals `value`. The daemon uses it to interrupt a busy JS thread on cancel.
-  void InterruptOn(int offset, uint8_t value) {
-    sig_offset_ = offset;
-    sig_value_ = value;
+  // Receive only: raise SIGINT in this process when a message arrives whose body starts with
+  // these bytes (at most kMaxPrefix). The daemon uses it to interrupt its busy JS thread when
+  // the CANCEL of the running task arrives, and only then.
+  static constexpr size_t kMaxPrefix = 16;
+  void InterruptOn(const uint8_t* prefix, size_t len) {
+    sig_len_ = len < kMaxPrefix ? len : kMaxPrefix;
+    std::memcpy(sig_prefix_, prefix, sig_len_);
   }
 
   void Deliver(Napi::Env env) override;
@@ -84,8 +87,8 @@ class AioOp : public Completion {
   Kind kind_;
   bool held_ = false;
   uint32_t id_ = 0;
-  int sig_offset_ = -1;
-  uint8_t sig_value_ = 0;
+  size_t sig_len_ = 0;
+  uint8_t sig_prefix_[kMaxPrefix];
 };
 
 }  // namespace mirai

@@ -193,12 +193,12 @@ Napi::Value Socket::Send(const Napi::CallbackInfo& info) {
   return p;
 }
 
-// recv(timeout?, interruptOffset?, interruptValue?) -> Promise<Message>
+// recv(timeout?, interruptPrefix?: Uint8Array) -> Promise<Message>
 Napi::Value Socket::Recv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return env.Undefined();
   nng_duration timeout = TimeoutArg(info[0]);
-  bool interrupt = info[1].IsNumber() && info[2].IsNumber();
+  bool interrupt = info[1].IsTypedArray();
   // Fast path: a message already queued is taken on this thread, skipping two thread hops.
   // Only when nothing else is pending here, so receives stay in order.
   if (!interrupt && no_pending_recvs()) {
@@ -215,8 +215,8 @@ Napi::Value Socket::Recv(const Napi::CallbackInfo& info) {
   AioOp* op = AioOp::Create(env, this, AioOp::Kind::Recv);
   if (op == nullptr) return env.Undefined();
   if (interrupt) {
-    op->InterruptOn(info[1].As<Napi::Number>().Int32Value(),
-                    static_cast<uint8_t>(info[2].As<Napi::Number>().Uint32Value()));
+    Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
+    op->InterruptOn(static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), ta.ByteLength());
   }
   if (timeout == NNG_DURATION_DEFAULT && nng_socket_get_ms(sock_, NNG_OPT_RECVTIMEO, &timeout) != 0) {
     timeout = NNG_DURATION_INFINITE;

@@ -20,7 +20,7 @@ import { NngError } from './nng/errors';
 import type { Message } from './nng/message';
 import { Socket } from './nng/socket';
 import { TlsConfig } from './nng/tls';
-import { FLAG_ERROR, HEADER_SIZE, KIND_OFFSET, Kind, PROTOCOL_VERSION, decodePayload, type TaskPayload } from './protocol';
+import { FLAG_ERROR, HEADER_SIZE, Kind, PROTOCOL_VERSION, decodePayload, header, type TaskPayload } from './protocol';
 import { SigintKeeper } from './sigint-keeper';
 
 export interface DaemonOptions {
@@ -212,7 +212,7 @@ interface Running {
   timer: NodeJS.Timeout | undefined;
 }
 
-const ARMED = { interrupt: { offset: KIND_OFFSET, value: Kind.CANCEL } } as const;
+
 /**
  * How long an interrupted task waits for the CANCEL that caused it before calling the SIGINT
  * external (the check itself runs after a setImmediate, i.e. after pending messages are taken).
@@ -233,6 +233,10 @@ class DaemonLoop {
   #finished = false;
   #pending = false;
   #pendingArmed = false;
+  /** Id of the task whose CANCEL the pending receive is armed for. */
+  #pendingArmedId = -1;
+  /** The interrupt prefix (a CANCEL header), rewritten for each armed receive. */
+  readonly #armPrefix = Buffer.alloc(HEADER_SIZE);
   #current: Running | undefined;
   #queue: Held[] = [];
   #tasks = 0;
@@ -288,14 +292,22 @@ class DaemonLoop {
   }
 
   /** Keeps exactly one receive pending, armed while a task runs (or is about to). */
-  #post(): void {
+  #post(armFor?: number): void {
     if (this.#pending || this.#finished) return;
     this.#pending = true;
-    const armed = this.#current !== undefined && this.#ev.interruptible;
+    const id = armFor ?? this.#current?.id;
+    const armed = id !== undefined && id >= 0 && this.#ev.interruptible;
     this.#pendingArmed = armed;
+    this.#pendingArmedId = armed ? id! : -1;
     let p: Promise<Message>;
     try {
-      p = armed ? this.#socket.recv(ARMED) : this.#socket.recv();
+      if (armed) {
+        // A fresh prefix buffer per armed receive: the addon copies it at once.
+        header(Kind.CANCEL, id!).copy(this.#armPrefix);
+        p = this.#socket.recv({ interrupt: { prefix: this.#armPrefix } });
+      } else {
+        p = this.#socket.recv();
+      }
     } catch (e) {
       this.#pending = false;
       this.#onRecvError(e);
@@ -323,7 +335,7 @@ class DaemonLoop {
     this.#pending = false;
     this.#recvErrors = 0;
     if (this.#finished) return;
-    const armed = this.#pendingArmed;
+    const armed = this.#pendingArmed ? this.#pendingArmedId : -1;
     let start: Held | undefined;
     try {
       start = this.#handle(msg, armed);
@@ -334,9 +346,7 @@ class DaemonLoop {
     if (start === undefined && this.#current === undefined) start = this.#queue.shift();
     if (start !== undefined) {
       this.#beforeRun();
-      this.#current = RESERVED; // so that #post arms
-      this.#post();
-      this.#current = undefined;
+      this.#post(start.id); // armed for the task about to run
       this.#runFrom(start);
     } else {
       this.#post();
@@ -345,16 +355,16 @@ class DaemonLoop {
   };
 
   /** Reacts to one message; returns a task to start now, if any. */
-  #handle(msg: Message, armed: boolean): Held | undefined {
+  #handle(msg: Message, armedId: number): Held | undefined {
     const len = msg.length;
-    // The addon raised SIGINT for this message if the receive was armed and byte 1 (the kind)
-    // says CANCEL, whatever the rest holds: count it, valid or not.
-    const w0 = len >= 4 ? msg.readUInt32LE(0) : len >= 2 ? msg.body[0]! | (msg.body[1]! << 8) : 0;
-    const raised = armed && len > KIND_OFFSET && ((w0 >>> 8) & 0xff) === Kind.CANCEL;
-    if (raised) this.#armedCancels++;
+    const w0 = len >= 4 ? msg.readUInt32LE(0) : 0;
     const valid = len >= HEADER_SIZE && (w0 & 0xff) === PROTOCOL_VERSION;
     const kind = valid ? (w0 >>> 8) & 0xff : -1;
     const id = valid ? msg.readUInt32LE(4) : -1;
+    // The addon raised SIGINT for this message if the receive was armed for task armedId and
+    // the message starts with exactly that task's CANCEL header (flags 0).
+    const raised = armedId >= 0 && kind === Kind.CANCEL && w0 >>> 16 === 0 && id === armedId;
+    if (raised) this.#armedCancels++;
     const cur = this.#current;
     if (cur !== undefined && cur.state === INTERRUPTED) {
       // Normally the message that raised the SIGINT is a CANCEL of this very task.
@@ -634,7 +644,6 @@ class DaemonLoop {
 }
 
 /** A placeholder "current task" while posting the armed receive that precedes a task. */
-const RESERVED: Running = { id: -1, everywhere: false, ctx: new TaskContext(), state: RUNNING, timer: undefined };
 
 function serializeError(p: ReturnType<typeof toErrorPayload>): Buffer {
   try {

@@ -48,8 +48,6 @@ export const enum Kind {
 }
 
 export const FLAG_ERROR = 1;
-/** Byte offset of `kind`, for the daemon's interrupt-on-cancel receive. */
-export const KIND_OFFSET = 1;
 
 /** A decoded header. */
 export interface Header {

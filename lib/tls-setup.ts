@@ -3,8 +3,16 @@
  * and self-signed certificate (CN = the URL's host) made in the addon; the key never leaves
  * this process, the certificate goes into launch commands. CA-signed: `tls` is a PEM file
  * (certificate, chain, then key) or [certChain, key], with `pass` for an encrypted key.
+ *
+ * A CA-signed setup is checked here, before anything listens, so that mistakes get a message
+ * that says what is wrong: no certificate, no key, an encrypted key without `pass` or with the
+ * wrong one, a key that does not belong to the certificate. A certificate that has expired or
+ * does not name the URL's host is allowed (the listener may be reached by another name, or the
+ * clock may be off) but gets a warning, since daemons will refuse it.
  */
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { TlsConfig, writeCert } from './nng';
 import { isTlsUrl, parseUrl } from './url';
 
@@ -17,17 +25,20 @@ export interface HostTls {
   clientCert: string;
 }
 
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----\s*/g;
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----[ \t]*\r?\n?/g;
 
-/** Splits PEM text into certificate blocks and the key block. */
-function splitPem(text: string, what: string): { certs: string; key: string } {
-  let certs = '';
+/** Splits PEM text into its certificate blocks and its (first) private key block. */
+function splitPem(text: string): { certs: string[]; key: string } {
+  const certs: string[] = [];
   let key = '';
   for (const m of text.matchAll(PEM_BLOCK)) {
-    if (m[1]!.includes('PRIVATE KEY')) key = m[0];
-    else if (m[1] === 'CERTIFICATE') certs += m[0];
+    const block = m[0].endsWith('\n') ? m[0] : `${m[0]}\n`;
+    if (m[1]!.endsWith('PRIVATE KEY')) {
+      if (!key) key = block;
+    } else if (m[1] === 'CERTIFICATE' || m[1] === 'TRUSTED CERTIFICATE') {
+      certs.push(block);
+    }
   }
-  if (!certs) throw new TypeError(`${what}: no CERTIFICATE block found`);
   return { certs, key };
 }
 
@@ -35,34 +46,110 @@ function splitPem(text: string, what: string): { certs: string; key: string } {
 export function hostTls(url: string, tls: unknown, pass: string | undefined): HostTls | undefined {
   if (!isTlsUrl(url)) {
     if (tls !== undefined) throw new TypeError(`tls was given but url '${url}' is not tls+tcp:// or wss://`);
+    if (pass !== undefined) throw new TypeError(`pass was given but url '${url}' is not tls+tcp:// or wss://`);
     return undefined;
   }
   if (tls === undefined) {
-    const cn = parseUrl(url).host || 'localhost';
-    const pair = writeCert({ cn });
-    return { cert: pair.server[0], key: pair.server[1], clientCert: pair.client[0] };
+    if (pass !== undefined) {
+      throw new TypeError('pass is the passphrase of a key given in tls; a tls+tcp:// url without tls makes its own key (zero-config)');
+    }
+    return zeroConfig(url);
   }
-  let text: string;
+  if (pass !== undefined && typeof pass !== 'string') throw new TypeError(`pass must be a string (got ${typeof pass})`);
+  let certs: string[];
+  let key: string;
+  let source: string;
   if (typeof tls === 'string') {
-    text = tls.includes('-----BEGIN') ? tls : readPem(tls);
-    const { certs, key } = splitPem(text, 'tls');
-    if (!key) throw new TypeError('tls: the PEM file must hold the certificate, its chain, then the private key');
-    return { cert: certs, key, pass, clientCert: certs };
+    source = tls.includes('-----BEGIN') ? 'tls (PEM text)' : `tls file '${tls}'`;
+    ({ certs, key } = splitPem(tls.includes('-----BEGIN') ? tls : readPem(tls, 'tls')));
+    if (certs.length === 0) throw new TypeError(`${source}: no CERTIFICATE block found (expected the certificate, its chain, then the private key)`);
+    if (!key) throw new TypeError(`${source}: no PRIVATE KEY block found: the file must hold the certificate, its chain, then the private key (or give tls as [certChain, key])`);
+  } else if (Array.isArray(tls) && tls.length === 2 && typeof tls[0] === 'string' && typeof tls[1] === 'string') {
+    source = 'tls[0]';
+    certs = splitPem(tls[0].includes('-----BEGIN') ? tls[0] : readPem(tls[0], 'tls[0]')).certs;
+    if (certs.length === 0) throw new TypeError('tls[0]: no CERTIFICATE block found (expected the certificate, then its chain)');
+    const keyText = tls[1].includes('-----BEGIN') ? tls[1] : readPem(tls[1], 'tls[1]');
+    key = splitPem(keyText).key;
+    if (!key) throw new TypeError('tls[1]: no PRIVATE KEY block found (expected the private key of the certificate in tls[0], PEM)');
+  } else {
+    throw new TypeError('tls must be a PEM file path, PEM text, or [certificateChain, key]');
   }
-  if (Array.isArray(tls) && tls.length === 2 && typeof tls[0] === 'string' && typeof tls[1] === 'string') {
-    const certs = splitPem(tls[0].includes('-----BEGIN') ? tls[0] : readPem(tls[0]), 'tls[0]').certs;
-    const key = tls[1].includes('-----BEGIN') ? tls[1] : readPem(tls[1]);
-    return { cert: certs, key, pass, clientCert: certs };
-  }
-  throw new TypeError('tls must be a PEM file path, PEM text, or [certificateChain, key]');
+  checkKeyPair(url, certs[0]!, key, pass, source);
+  const chain = certs.join('');
+  return { cert: chain, key, pass, clientCert: chain };
 }
 
-function readPem(file: string): string {
+/** A fresh ECDSA P-256 key and a self-signed certificate for the URL's host. */
+function zeroConfig(url: string): HostTls {
+  const host = parseUrl(url).host;
+  const cn = host === '' || host === '0.0.0.0' || host === '::' || host === '*' ? 'localhost' : host;
+  const pair = writeCert({ cn });
+  return { cert: pair.server[0], key: pair.server[1], clientCert: pair.client[0] };
+}
+
+function readPem(file: string, what: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (e) {
-    throw new TypeError(`tls: cannot read '${file}' (${(e as Error).message})`);
+    throw new TypeError(`${what}: cannot read '${file}' (${(e as Error).message})`);
   }
+}
+
+function isEncrypted(key: string): boolean {
+  return key.includes('BEGIN ENCRYPTED PRIVATE KEY') || /Proc-Type:\s*4,\s*ENCRYPTED/.test(key);
+}
+
+/**
+ * Checks what can be checked before listening. Node's OpenSSL reads nearly every PEM that
+ * mbedTLS does; where it cannot parse something, the check is left to the listener.
+ */
+function checkKeyPair(url: string, leafPem: string, key: string, pass: string | undefined, source: string): void {
+  if (isEncrypted(key) && pass === undefined) {
+    throw new TypeError(`${source}: the private key is encrypted: give its passphrase as the pass option`);
+  }
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(leafPem);
+  } catch (e) {
+    throw new TypeError(`${source}: the first certificate cannot be read (${(e as Error).message})`);
+  }
+  let keyObject: KeyObject | undefined;
+  try {
+    keyObject = createPrivateKey({ key, format: 'pem', passphrase: pass ?? '' });
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    if (isEncrypted(key) && /bad decrypt|BAD_DECRYPT|decrypt/i.test(`${err.code ?? ''} ${err.message}`)) {
+      throw new TypeError(`${source}: cannot decrypt the private key with the given pass (wrong passphrase?)`);
+    }
+    keyObject = undefined; // a format only mbedTLS reads: the listener will tell
+  }
+  if (keyObject && !leaf.checkPrivateKey(keyObject)) {
+    throw new TypeError(`${source}: the private key does not belong to the certificate (${leaf.subject.replace(/\n/g, ', ')}); the certificate must come first, then its chain`);
+  }
+  const now = Date.now();
+  const from = Date.parse(leaf.validFrom);
+  const to = Date.parse(leaf.validTo);
+  if (Number.isFinite(to) && to < now) {
+    warn(`the TLS certificate for ${url} (${leaf.subject.replace(/\n/g, ', ')}) expired on ${leaf.validTo}: daemons will refuse it`);
+  } else if (Number.isFinite(from) && from > now) {
+    warn(`the TLS certificate for ${url} (${leaf.subject.replace(/\n/g, ', ')}) is not valid before ${leaf.validFrom}: daemons will refuse it`);
+  }
+  const host = parseUrl(url).host;
+  if (host && host !== '0.0.0.0' && host !== '::' && host !== '*') {
+    const matches = isIP(host) ? leaf.checkIP(host) !== undefined || commonName(leaf) === host : leaf.checkHost(host) !== undefined;
+    if (!matches) {
+      warn(`the TLS certificate (${leaf.subject.replace(/\n/g, ', ')}) does not name '${host}': daemons dialing ${url} will refuse it`);
+    }
+  }
+}
+
+/** The subject's CN (mbedTLS accepts an IP address there, OpenSSL's checkIP does not). */
+function commonName(cert: X509Certificate): string | undefined {
+  return /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1];
+}
+
+function warn(message: string): void {
+  process.emitWarning(message, { type: 'MiraiTlsWarning' });
 }
 
 /** A server TlsConfig for the host's own listener (round-robin mode). */

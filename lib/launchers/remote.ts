@@ -1,15 +1,25 @@
 /**
  * Launch configurations for daemons on other machines, and the daemon command they run.
- * A command needs only `node` and this package on the far side; it embeds the URL, the daemon
- * options and, for TLS, the certificate to verify the host with (never a private key).
+ *
+ * A daemon command needs only `node` and this package on the far side:
+ *
+ *   node -e '<boot>' daemon <url> [--tls-cert <PEM>] [--max-tasks n] ...
+ *
+ * The boot script finds the package (`require.resolve('mirai/cli')` from the current directory,
+ * NODE_PATH, and npm's global folder next to that node) and hands the arguments to the CLI's
+ * `main()`. The command embeds the URL, the daemon options and, for TLS, the certificate to verify
+ * the host with (never a private key). Every word is POSIX-shell quoted, so the command can be
+ * pasted into sh / bash / zsh or passed through ssh as it is.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { buildDaemonArgs } from '../cli';
 import type { DaemonOptions } from '../daemon';
 
 /** A running launch: its commands, how to stop it, and a promise that settles if it fails. */
 export interface RemoteLaunch {
+  /** What was run, as shell command lines (for messages and logs). */
   commands: string[];
-  /** Ends what the launch started (ssh sessions, cluster jobs). */
+  /** Ends what the launch started (ssh sessions, launcher processes, cluster jobs). */
   stop: () => Promise<void>;
   /** Resolves with a reason if the launch fails before its daemons connect. */
   failed: Promise<string>;
@@ -23,23 +33,203 @@ export interface RemoteConfig {
   describe(): string;
   /** How long to wait for the daemons to connect (ms). */
   timeout?: number;
+  /** How many daemons to start when no number is given (sshConfig: one per remote). */
+  count?: number;
 }
 
-/** POSIX shell single-quoting: safe for any string, PEM text included. */
+/** The Node.js binary on the far side: one word ('node', '/opt/node/bin/node') or several
+ * (['env', 'NODE_PATH=/opt/lib', 'node']), each quoted on its own. */
+export type NodeCommand = string | readonly string[];
+
+/** Quotes one word of a command line for the shell that will read it. */
+export type Quoter = (word: string) => string;
+
+export interface CommandOptions {
+  /** The Node.js binary on the far side (default 'node', found on its PATH). */
+  node?: NodeCommand;
+  /** How to quote each word (default shellQuote: POSIX sh). */
+  quote?: Quoter;
+  /** Also exit when stdin reaches its end: for launchers that hold the daemon's stdin (ssh), so
+   *  that ending the launcher ends the daemon. Do not use for commands run by hand. */
+  exitOnStdinEnd?: boolean;
+}
+
+/** POSIX shell single-quoting: safe for any string, PEM text and newlines included. */
 export function shellQuote(s: string): string {
   if (/^[A-Za-z0-9_\-.,:/=@+%]+$/.test(s)) return s;
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The shell command that starts one daemon dialing url, using `node` (or the given binary). */
-export function daemonCommand(url: string, opts: DaemonOptions, node = 'node'): string {
-  const args = buildDaemonArgs(url, opts);
-  const boot = "require('mirai/cli').main(process.argv.slice(1))";
-  return [node, '-e', boot, ...args].map(shellQuote).join(' ');
+// Kept free of single quotes (so POSIX quoting stays one plain '...' word) and of `$`, `!`, `\`.
+const FIND_CLI =
+  'const p=require("path"),d=p.dirname(process.execPath);let m;' +
+  'try{m=require.resolve("mirai/cli",{paths:[process.cwd(),p.join(d,"..","lib"),d]})}' +
+  'catch(e){console.error("mirai daemon: cannot find the mirai package from "+process.cwd()+' +
+  '" with "+process.execPath+" (install it there: npm install mirai, or npm install -g mirai)");process.exit(1)}';
+const RUN_CLI = 'require(m).main(process.argv.slice(1))';
+const STDIN_EXIT = 'process.stdin.on("end",()=>process.exit(0)).on("error",()=>process.exit(0)).resume();';
+
+/** The script given to `node -e` (exported for tests). */
+export function bootScript(exitOnStdinEnd = false): string {
+  return (exitOnStdinEnd ? STDIN_EXIT : '') + FIND_CLI + RUN_CLI;
+}
+
+/** Checks a `node` override and returns its words. */
+export function nodeWords(node: unknown, what = 'node'): string[] {
+  if (node === undefined) return ['node'];
+  if (typeof node === 'string' && node !== '') return [node];
+  if (Array.isArray(node) && node.length > 0 && node.every((w) => typeof w === 'string' && w !== '')) return [...node];
+  throw new TypeError(`${what} must be a non-empty string or an array of non-empty strings, e.g. '/usr/local/bin/node' or ['env', 'NODE_PATH=/opt/lib', 'node']`);
+}
+
+function commandOptions(o: NodeCommand | CommandOptions | undefined): CommandOptions {
+  if (o === undefined || typeof o === 'string' || Array.isArray(o)) return { node: o as NodeCommand | undefined };
+  return o as CommandOptions;
+}
+
+// Options of daemons() / launchRemote() that are not the daemon's own (daemons(n, { url, remote })
+// hands its whole options object on); anything else unknown is still an error.
+const HOST_SIDE = ['url', 'remote', 'tls', 'pass', 'profile', 'serial', 'env', 'execArgv', 'memory'];
+
+function daemonOnly(opts: DaemonOptions): DaemonOptions {
+  const o: Record<string, unknown> = { ...opts };
+  for (const k of HOST_SIDE) delete o[k];
+  if (typeof o.dispatcher !== 'boolean') delete o.dispatcher;
+  return o as DaemonOptions;
+}
+
+/** The words of the command that starts one daemon dialing url (unquoted: for spawn()). */
+export function daemonArgv(url: string, opts: DaemonOptions, cmd: NodeCommand | CommandOptions = {}): string[] {
+  const o = commandOptions(cmd);
+  return [...nodeWords(o.node), '-e', bootScript(o.exitOnStdinEnd), ...buildDaemonArgs(url, daemonOnly(opts))];
+}
+
+/**
+ * The shell command that starts one daemon dialing url: `node -e '<boot>' daemon <url> ...`.
+ * The third argument is the node binary (or its words), or CommandOptions.
+ */
+export function daemonCommand(url: string, opts: DaemonOptions, cmd: NodeCommand | CommandOptions = {}): string {
+  const o = commandOptions(cmd);
+  const quote = o.quote ?? shellQuote;
+  return daemonArgv(url, opts, o).map((w) => quote(w)).join(' ');
 }
 
 /** The commands for starting n daemons by hand (all alike; one per daemon). */
-export function manualCommands(n: number, url: string, opts: DaemonOptions): string[] {
-  const cmd = daemonCommand(url, opts);
-  return Array.from({ length: n }, () => cmd);
+export function manualCommands(n: number, url: string, opts: DaemonOptions, cmd: NodeCommand | CommandOptions = {}): string[] {
+  const c = daemonCommand(url, opts, cmd);
+  return Array.from({ length: n }, () => c);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Launcher processes (ssh clients, `sh -c`, sbatch ...), shared by sshConfig and remoteConfig.
+
+const TAIL = 4000;
+
+interface Proc {
+  label: string;
+  child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  done: boolean;
+  closed: Promise<void>;
+}
+
+export interface StartOptions {
+  /** Keep a pipe on the process's stdin, open until stop() (ssh: the far side sees EOF then). */
+  keepStdin?: boolean;
+  /** Forward its stdout / stderr to this process's (daemon option `output`). */
+  output?: boolean;
+  /** A clean exit (status 0) before stop() is a failure too (ssh: the daemons ended). */
+  failOnCleanExit?: boolean;
+}
+
+/**
+ * Processes started for one launch. Each runs in its own process group (so that stop() ends
+ * whatever it started, e.g. the daemon under `sh -c`), does not keep this process alive, and keeps
+ * the tail of its output for error messages. `failed` resolves with the first failure.
+ */
+export class LaunchGroup {
+  readonly failed: Promise<string>;
+  readonly #procs: Proc[] = [];
+  #fail!: (reason: string) => void;
+  #stopping = false;
+
+  constructor() {
+    this.failed = new Promise<string>((resolve) => (this.#fail = resolve));
+  }
+
+  /** Starts command with args; `label` names it in failure reasons (e.g. "ssh to user@host"). */
+  start(label: string, command: string, args: readonly string[], opts: StartOptions = {}): void {
+    const child = spawn(command, args, {
+      stdio: [opts.keepStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      detached: process.platform !== 'win32',
+      windowsHide: true,
+    });
+    let resolveClosed!: () => void;
+    const proc: Proc = { label, child, stdout: '', stderr: '', done: false, closed: new Promise<void>((r) => (resolveClosed = r)) };
+    this.#procs.push(proc);
+    child.stdout!.on('data', (b: Buffer) => {
+      proc.stdout = (proc.stdout + b.toString('utf8')).slice(-TAIL);
+      if (opts.output) process.stdout.write(b);
+    });
+    child.stderr!.on('data', (b: Buffer) => {
+      proc.stderr = (proc.stderr + b.toString('utf8')).slice(-TAIL);
+      if (opts.output) process.stderr.write(b);
+    });
+    child.stdin?.on('error', () => {});
+    child.on('error', (e) => {
+      if (!proc.done) {
+        proc.done = true;
+        resolveClosed();
+      }
+      if (!this.#stopping) this.#fail(`${label}: cannot run '${command}': ${e.message}`);
+    });
+    child.on('close', (code, signal) => {
+      proc.done = true;
+      resolveClosed();
+      if (this.#stopping || (code === 0 && !opts.failOnCleanExit)) return;
+      const how = code === 0 ? 'ended (exit status 0) before its daemons connected' : code !== null ? `failed with exit status ${code}` : `was killed by ${signal}`;
+      const out = proc.stderr.trim() || proc.stdout.trim();
+      this.#fail(`${label} ${how}${out ? `: ${out}` : ' (no output)'}`);
+    });
+    child.unref();
+    for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
+  }
+
+  /** How many were started and are still running. */
+  get running(): number {
+    return this.#procs.filter((p) => !p.done).length;
+  }
+
+  /**
+   * Ends them: closes their stdin, waits up to graceMs for them to exit by themselves (a daemon
+   * exits when its host goes), then SIGTERM to each process group, and SIGKILL a second later.
+   */
+  async stop(graceMs = 3000): Promise<void> {
+    this.#stopping = true;
+    const live = (): Proc[] => this.#procs.filter((p) => !p.done);
+    for (const p of live()) p.child.stdin?.end();
+    const waitAll = (ms: number): Promise<unknown> =>
+      Promise.race([Promise.all(live().map((p) => p.closed)), new Promise((r) => setTimeout(r, ms).unref())]);
+    await waitAll(graceMs);
+    for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
+      const left = live();
+      if (left.length === 0) return;
+      for (const p of left) killGroup(p.child, sig);
+      await waitAll(1000);
+    }
+  }
+}
+
+function killGroup(child: ChildProcess, sig: NodeJS.Signals): void {
+  try {
+    if (process.platform !== 'win32' && child.pid) process.kill(-child.pid, sig);
+    else child.kill(sig);
+  } catch {
+    try {
+      child.kill(sig);
+    } catch {
+      // already gone
+    }
+  }
 }

@@ -31,7 +31,7 @@ export interface NativeSocket extends OptionHolder {
   dial(url: string, tls: NativeTlsConfig | undefined, block: false): NativeEndpoint;
   dial(url: string, tls: NativeTlsConfig | undefined, block: true): Promise<NativeEndpoint>;
   send(data: SendData | SendData[], timeout: number, pipe: number): Promise<void>;
-  recv(timeout: number, interruptOffset?: number, interruptValue?: number): Promise<NativeMessage>;
+  recv(timeout: number, interruptPrefix?: Uint8Array): Promise<NativeMessage>;
   /** Cancels every pending operation, or the one with this id (see lastOpId). */
   cancel(id?: number): void;
   /** Id of the operation most recently started (for cancelling just that one). */

@@ -36,10 +36,10 @@ export interface RecvOptions {
   timeout?: number;
   signal?: AbortSignal;
   /**
-   * Raise SIGINT in this process, from NNG's thread, when a message arrives whose body byte at
-   * `offset` equals `value`. Lets a busy JavaScript thread be interrupted (see vm breakOnSigint).
+   * Raise SIGINT in this process, from NNG's thread, when the message received starts with
+   * these bytes (at most 16). Lets a busy JavaScript thread be interrupted (vm breakOnSigint).
    */
-  interrupt?: { offset: number; value: number };
+  interrupt?: { prefix: Uint8Array };
 }
 
 export interface ListenOptions {
@@ -134,7 +134,7 @@ export class Socket implements AsyncIterable<Message> {
     const t = timeoutArg(opts.timeout, 'recv');
     const i = opts.interrupt;
     return withSignal(opts.signal, this.native, () =>
-      i ? this.native.recv(t, i.offset, i.value) : this.native.recv(t),
+      i ? this.native.recv(t, i.prefix) : this.native.recv(t),
     );
   }
 

@@ -1,0 +1,82 @@
+/**
+ * remoteConfig(): daemons started through any launcher program, once per daemon. Each `"."` in
+ * `args` becomes the daemon command:
+ *
+ *   - quote: true (default): one argument, the whole command as POSIX shell text, for launchers
+ *     that hand it to a shell: `sh -c .`, `ssh host .`, `sbatch --wrap .`, `bsub .`;
+ *   - quote: false: the command's words as separate arguments, for launchers that execute a
+ *     program directly: `srun .`, `env VAR=x .`, `docker exec box .`, `kubectl exec pod -- .`;
+ *   - quote: a function: one argument, each word quoted by it (for a non-POSIX shell on the far
+ *     side).
+ *
+ * Launchers are run directly (no shell on this side), each in its own process group: stop() ends
+ * those still running, with whatever they started. A launcher that fails to start or exits with a
+ * non-zero status fails the launch with its output; one that exits 0 (e.g. after submitting a
+ * job) is fine.
+ */
+import type { DaemonOptions } from '../daemon';
+import { daemonArgv, daemonCommand, LaunchGroup, nodeWords, shellQuote, type NodeCommand, type Quoter, type RemoteConfig, type RemoteLaunch } from './remote';
+
+export interface RemoteConfigOptions {
+  /** The launcher program, e.g. 'sh', 'ssh', 'sbatch', 'docker'. */
+  command: string;
+  /** Its arguments; each "." is replaced by the daemon command. */
+  args: string[];
+  /** The Node.js binary where the daemon runs (default 'node'), or its words. */
+  node?: NodeCommand;
+  /** How "." is replaced: quoted shell text (true, default), separate words (false), or each
+   *  word quoted by the given function. */
+  quote?: boolean | Quoter;
+  /** How long to wait for the daemons to connect, ms (default 60000). */
+  timeout?: number;
+}
+
+const KNOWN = new Set(['command', 'args', 'node', 'quote', 'timeout']);
+
+/** A launch configuration that runs `command args...` once per daemon ("." = daemon command). */
+export function remoteConfig(config: RemoteConfigOptions): RemoteConfig {
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new TypeError(`remoteConfig(config): config must be an object such as { command: 'sh', args: ['-c', '.'] } (got ${show(config)})`);
+  }
+  for (const k of Object.keys(config)) {
+    if (!KNOWN.has(k)) throw new TypeError(`remoteConfig(): unknown option '${k}': expected one of ${[...KNOWN].join(', ')}`);
+  }
+  const { command, args, quote = true, timeout } = config;
+  if (typeof command !== 'string' || command === '') throw new TypeError(`remoteConfig(): command must be a non-empty string (got ${show(command)})`);
+  if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
+    throw new TypeError(`remoteConfig(): args must be an array of strings (got ${show(args)})`);
+  }
+  if (!args.includes('.')) {
+    throw new TypeError(`remoteConfig(): args must contain "." where the daemon command goes, e.g. ['-c', '.'] (got ${JSON.stringify(args)})`);
+  }
+  if (typeof quote !== 'boolean' && typeof quote !== 'function') throw new TypeError(`remoteConfig(): quote must be a boolean or a function (got ${show(quote)})`);
+  if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0)) {
+    throw new TypeError(`remoteConfig(): timeout must be a positive number of ms (got ${show(timeout)})`);
+  }
+  const node = nodeWords(config.node, 'remoteConfig(): node');
+  const argsCopy = [...args];
+  const label = [command, ...argsCopy].map(shellQuote).join(' ');
+
+  const launch = async (n: number, url: string, opts: DaemonOptions): Promise<RemoteLaunch> => {
+    let full: string[];
+    if (quote === false) {
+      const words = daemonArgv(url, opts, { node });
+      full = argsCopy.flatMap((a) => (a === '.' ? words : [a]));
+    } else {
+      const text = daemonCommand(url, opts, { node, quote: quote === true ? shellQuote : quote });
+      full = argsCopy.map((a) => (a === '.' ? text : a));
+    }
+    const group = new LaunchGroup();
+    const line = [command, ...full].map(shellQuote).join(' ');
+    for (let i = 0; i < n; i++) group.start(`launcher '${label}'`, command, full, { output: opts.output === true });
+    return { commands: Array.from({ length: n }, () => line), stop: () => group.stop(), failed: group.failed };
+  };
+
+  return { launch, describe: () => `remoteConfig: ${label}`, ...(timeout !== undefined ? { timeout } : {}) };
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return `'${v}'`;
+  if (Array.isArray(v)) return 'an array';
+  return v === null ? 'null' : typeof v;
+}

@@ -1,0 +1,165 @@
+/**
+ * sshConfig(): daemons started over SSH. Each daemon runs inside an ssh session held open by an
+ * `ssh` client child of this process:
+ *
+ *   ssh [sshArgs] -o BatchMode=yes -o ConnectTimeout=<s> -T [-p port] [-i identity]
+ *       [-o ExitOnForwardFailure=yes -R <port>:127.0.0.1:<port>] <user@host> 'exec node -e ... daemon <url> ...'
+ *
+ * The daemon exits when its host goes (the connection closes) and also when the session ends
+ * (its stdin, held open by the ssh client, reaches EOF): stop() ends the clients and so the
+ * daemons on the far side. With `tunnel`, the url must be on 127.0.0.1: ssh forwards that port on
+ * the far side back to this machine (`-R`), and the daemons dial 127.0.0.1 there; all daemons of
+ * one remote then share one session (one forwarded port per remote).
+ *
+ * The remote user's login shell must be a POSIX shell (sh, bash, dash, zsh, ksh).
+ */
+import type { DaemonOptions } from '../daemon';
+import { parseUrl } from '../url';
+import { daemonCommand, LaunchGroup, nodeWords, shellQuote, type NodeCommand, type RemoteConfig, type RemoteLaunch } from './remote';
+
+export interface SshOptions {
+  /** Forward the url's port back to this machine (`ssh -R`); the url must be on 127.0.0.1. */
+  tunnel?: boolean;
+  /** Connection timeout in ms (ssh's ConnectTimeout; default 10000). Daemons then have 30 s
+   *  more to connect. */
+  timeout?: number;
+  /** The ssh client (default 'ssh'). */
+  command?: string;
+  /** SSH port for remotes that do not name one (default: ssh's own, usually 22). */
+  port?: number;
+  /** Private key file (`ssh -i`). */
+  identity?: string;
+  /** More ssh arguments, before the built-in ones (so that their `-o` settings win). */
+  sshArgs?: string[];
+  /** The Node.js binary on the remotes (default 'node' on the login PATH), or its words. */
+  node?: NodeCommand;
+}
+
+interface Remote {
+  /** As given, for messages. */
+  name: string;
+  /** ssh destination: host or user@host (IPv6 without brackets). */
+  dest: string;
+  port?: number;
+}
+
+const KNOWN = new Set(['tunnel', 'timeout', 'command', 'port', 'identity', 'sshArgs', 'node']);
+
+/**
+ * Launches daemons over SSH on `remotes`: 'host', 'user@host' or 'ssh://[user@]host[:port]'
+ * (IPv6 as 'ssh://[::1]:22'). Key-based login must already work (ssh runs with BatchMode).
+ * n daemons go round-robin over the remotes: n = remotes.length puts one on each (the default
+ * when daemons() gets no n); a larger n spreads them evenly.
+ */
+export function sshConfig(remotes: string | string[], opts: SshOptions = {}): RemoteConfig {
+  const list = typeof remotes === 'string' ? [remotes] : remotes;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new TypeError(`sshConfig(remotes): remotes must be a host string or a non-empty array of them (got ${show(remotes)})`);
+  }
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new TypeError(`sshConfig(): options must be an object (got ${show(opts)})`);
+  for (const k of Object.keys(opts)) {
+    if (!KNOWN.has(k)) throw new TypeError(`sshConfig(): unknown option '${k}': expected one of ${[...KNOWN].join(', ')}`);
+  }
+  const { tunnel = false, timeout = 10000, command = 'ssh', port, identity, sshArgs = [] } = opts;
+  if (typeof tunnel !== 'boolean') throw new TypeError(`sshConfig(): tunnel must be a boolean (got ${show(tunnel)})`);
+  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
+    throw new TypeError(`sshConfig(): timeout must be a positive number of ms (got ${show(timeout)})`);
+  }
+  if (typeof command !== 'string' || command === '') throw new TypeError(`sshConfig(): command must be a non-empty string (got ${show(command)})`);
+  if (port !== undefined && !validPort(port)) throw new TypeError(`sshConfig(): port must be an integer 1-65535 (got ${show(port)})`);
+  if (identity !== undefined && (typeof identity !== 'string' || identity === '')) {
+    throw new TypeError(`sshConfig(): identity must be a key file path (got ${show(identity)})`);
+  }
+  if (!Array.isArray(sshArgs) || !sshArgs.every((a) => typeof a === 'string')) {
+    throw new TypeError(`sshConfig(): sshArgs must be an array of strings (got ${show(sshArgs)})`);
+  }
+  const node = nodeWords(opts.node, 'sshConfig(): node');
+  const parsed = list.map((r) => parseRemote(r, port));
+  const connectSecs = Math.max(1, Math.ceil(timeout / 1000));
+  const names = list.join(', ');
+
+  const launch = async (n: number, url: string, dopts: DaemonOptions): Promise<RemoteLaunch> => {
+    let fwd: number | undefined;
+    if (tunnel) {
+      const u = parseUrl(url);
+      if ((u.scheme !== 'tcp' && u.scheme !== 'tls+tcp') || u.host !== '127.0.0.1' || u.port <= 0) {
+        throw new TypeError(
+          `sshConfig({ tunnel: true }) needs a tcp:// or tls+tcp:// url on 127.0.0.1, such as localUrl({ tcp: true }) (got '${url}')`,
+        );
+      }
+      fwd = u.port;
+    }
+    // Round-robin: daemon i goes to remote i % length.
+    const perRemote = parsed.map((_, i) => Math.floor(n / parsed.length) + (i < n % parsed.length ? 1 : 0));
+    const daemon = daemonCommand(url, dopts, { node, exitOnStdinEnd: true });
+    // Without a tunnel, one session per daemon (each fails or ends on its own); with one, a
+    // session per remote holds the forwarded port for all its daemons.
+    const sessions: Array<{ remote: Remote; count: number }> = [];
+    parsed.forEach((remote, i) => {
+      const k = perRemote[i]!;
+      if (k === 0) return;
+      if (tunnel) sessions.push({ remote, count: k });
+      else for (let j = 0; j < k; j++) sessions.push({ remote, count: 1 });
+    });
+    const group = new LaunchGroup();
+    const commands: string[] = [];
+    for (const { remote, count } of sessions) {
+      const args = [
+        ...sshArgs,
+        '-o', 'BatchMode=yes',
+        '-o', `ConnectTimeout=${connectSecs}`,
+        '-T',
+        ...(remote.port !== undefined ? ['-p', String(remote.port)] : []),
+        ...(identity !== undefined ? ['-i', identity] : []),
+        ...(fwd !== undefined ? ['-o', 'ExitOnForwardFailure=yes', '-R', `${fwd}:127.0.0.1:${fwd}`] : []),
+        remote.dest,
+        sessionScript(daemon, count),
+      ];
+      commands.push([command, ...args].map(shellQuote).join(' '));
+      group.start(`ssh to ${remote.name}`, command, args, { keepStdin: true, output: dopts.output === true, failOnCleanExit: true });
+    }
+    return { commands, stop: () => group.stop(), failed: group.failed };
+  };
+
+  return {
+    launch,
+    describe: () => `ssh to ${names}`,
+    timeout: timeout + 30000,
+    count: list.length,
+  };
+}
+
+/** The remote shell's command for `count` daemons: exec the one, or start them all and wait. */
+function sessionScript(daemon: string, count: number): string {
+  if (count === 1) return `exec ${daemon}`;
+  // Background jobs of a non-interactive shell get /dev/null as stdin: hand them the session's
+  // stdin on fd 3, so that each sees EOF when the session ends.
+  return `exec 3<&0; ${Array.from({ length: count }, () => `${daemon} <&3 &`).join(' ')} wait`;
+}
+
+function parseRemote(r: unknown, defaultPort: number | undefined): Remote {
+  if (typeof r !== 'string' || r === '') throw new TypeError(`sshConfig(remotes): each remote must be a non-empty string (got ${show(r)})`);
+  if (/\s/.test(r) || r.startsWith('-')) {
+    throw new TypeError(`sshConfig(remotes): '${r}' is not a host: expected 'host', 'user@host' or 'ssh://user@host:port'`);
+  }
+  if (r.includes('://')) {
+    const m = /^ssh:\/\/(?:([^@/]+)@)?(\[[0-9A-Fa-f:.%a-zA-Z]+\]|[^:/@[\]]+)(?::(\d+))?\/?$/.exec(r);
+    if (!m) throw new TypeError(`sshConfig(remotes): cannot parse '${r}': expected 'ssh://[user@]host[:port]' (IPv6 as ssh://[::1]:22)`);
+    const host = m[2]!.startsWith('[') ? m[2]!.slice(1, -1) : m[2]!;
+    const port = m[3] !== undefined ? Number(m[3]) : defaultPort;
+    if (port !== undefined && !validPort(port)) throw new TypeError(`sshConfig(remotes): '${r}' has port ${m[3]}: expected 1-65535`);
+    return { name: r, dest: m[1] ? `${m[1]}@${host}` : host, port };
+  }
+  const dest = r.replace(/@\[(.*)\]$/, '@$1').replace(/^\[(.*)\]$/, '$1');
+  return { name: r, dest, port: defaultPort };
+}
+
+function validPort(p: unknown): p is number {
+  return typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return `'${v}'`;
+  if (Array.isArray(v)) return 'an array';
+  return v === null ? 'null' : typeof v;
+}
