@@ -13,11 +13,15 @@ export function stopMirai(m: Mirai<unknown>): boolean {
   return m.stop();
 }
 
-/** Resolves with the first of ms to settle (the Mirai itself, value or error inside). */
-export function race<T>(ms: readonly Mirai<T>[]): Promise<Mirai<T>> {
+/**
+ * Settles like the first of ms to settle: with its value, or rejecting with its MiraiError /
+ * ErrorValue (Promise.race semantics; a Mirai, being a thenable, cannot itself be a result).
+ * The others keep running: see which one it was with `unresolved` or `m.data`.
+ */
+export function race<T>(ms: readonly Mirai<T>[]): Promise<T> {
   if (!Array.isArray(ms) || ms.length === 0) return Promise.reject(new TypeError('race() expects a non-empty array of mirai'));
-  return new Promise((resolve) => {
-    for (const m of ms) onSettled(m, resolve);
+  return new Promise<T>((resolve, reject) => {
+    for (const m of ms) onSettled(m, () => (m.succeeded ? resolve(m.data as T) : reject(m.data)));
   });
 }
 

@@ -20,7 +20,7 @@ import { NngError } from './nng/errors';
 import type { Message } from './nng/message';
 import { Socket } from './nng/socket';
 import { TlsConfig } from './nng/tls';
-import { FLAG_ERROR, HEADER_SIZE, Kind, PROTOCOL_VERSION, decodePayload, header, type TaskPayload } from './protocol';
+import { FLAG_ERROR, FLAG_LAST, HEADER_SIZE, Kind, PROTOCOL_VERSION, decodePayload, header, type TaskPayload } from './protocol';
 import { SigintKeeper } from './sigint-keeper';
 
 export interface DaemonOptions {
@@ -241,6 +241,12 @@ class DaemonLoop {
   #queue: Held[] = [];
   #tasks = 0;
   #walltimeHit = false;
+  /** Set once BYE was sent: the reason to exit with when the host answers EXIT. */
+  #leaving: ExitReason | undefined;
+  /** EXIT came after our BYE: exit as soon as nothing runs or waits. */
+  #exitWhenIdle = false;
+  /** OR'ed into the flags of the next reply (FLAG_LAST). */
+  #replyFlags = 0;
   #idleTimer: NodeJS.Timeout | undefined;
   #wallTimer: NodeJS.Timeout | undefined;
   #recvErrors = 0;
@@ -270,12 +276,12 @@ class DaemonLoop {
     };
     if (opts.idleTime !== undefined && opts.idleTime <= MAX_TIMER) {
       this.#idleTimer = setTimeout(() => {
-        if (this.#current === undefined) this.#finish('idleTime');
+        if (this.#current === undefined) this.#leave('idleTime');
       }, opts.idleTime).unref();
     }
     if (opts.walltime !== undefined && opts.walltime <= MAX_TIMER) {
       this.#wallTimer = setTimeout(() => {
-        if (this.#current === undefined) this.#finish('walltime');
+        if (this.#current === undefined) this.#leave('walltime');
         else this.#walltimeHit = true;
       }, Math.max(0, opts.walltime - (Date.now() - startedAt))).unref();
     }
@@ -403,7 +409,9 @@ class DaemonLoop {
         }
         return undefined;
       case Kind.EXIT:
-        this.#finish('exit');
+        if (this.#leaving === undefined) this.#finish('exit');
+        else if (cur === undefined && this.#queue.length === 0) this.#finish(this.#leaving);
+        else this.#exitWhenIdle = true;
         return undefined;
       default:
         return undefined; // unknown kind: dropped
@@ -513,6 +521,7 @@ class DaemonLoop {
   /** Sends the task's result (or error), then cleans up and counts it. */
   #complete(run: Running, v: unknown, isError: boolean): void {
     this.#current = undefined;
+    this.#markLast(run);
     if (isError) this.#replyError(run.id, v);
     else this.#replyValue(run.id, v);
     this.#ev.done(run.everywhere);
@@ -521,6 +530,7 @@ class DaemonLoop {
 
   #cancelCurrent(run: Running): void {
     this.#current = undefined;
+    this.#markLast(run);
     this.#reply(Kind.ERROR_VALUE, run.id, 20, undefined);
     this.#ev.done(run.everywhere);
     this.#counted(run);
@@ -541,9 +551,26 @@ class DaemonLoop {
 
   #counted(run: Running): void {
     if (!run.everywhere) this.#tasks++;
-    this.#idleTimer?.refresh();
+    this.#replyFlags = 0;
+    if (this.#leaving === undefined) this.#idleTimer?.refresh();
     if (this.#tasks >= this.#maxTasks) this.#finish('maxTasks');
-    else if (this.#walltimeHit) this.#finish('walltime');
+    else if (this.#exitWhenIdle && this.#queue.length === 0) this.#finish(this.#leaving!);
+    else if (this.#walltimeHit && this.#queue.length === 0) this.#leave('walltime');
+  }
+
+  /**
+   * idleTime / walltime: a task may be on its way to us already, so ask to leave (BYE) and go
+   * when the host or dispatcher answers EXIT, running whatever reached us before it.
+   */
+  #leave(reason: ExitReason): void {
+    if (this.#leaving !== undefined || this.#finished) return;
+    this.#leaving = reason;
+    this.#reply(Kind.BYE, 0, 0, undefined);
+  }
+
+  /** Marks the next reply as the last one when it will reach maxTasks. */
+  #markLast(run: Running): void {
+    if (!run.everywhere && this.#tasks + 1 >= this.#maxTasks) this.#replyFlags = FLAG_LAST;
   }
 
   /**
@@ -577,6 +604,7 @@ class DaemonLoop {
   }
 
   #reply(kind: Kind, id: number, flags: number, payload: Buffer | undefined): void {
+    flags |= this.#replyFlags;
     const h = this.#hdr;
     h[1] = kind;
     h[2] = flags & 0xff;

@@ -10,7 +10,7 @@ import { manualCommands } from './launchers/remote';
 import { keepAlive } from './nng';
 import { checkOptions, describe, is, type Schema } from './options';
 import { deleteProfile, getProfile, profileName, setProfile, withProfile, type Profile } from './profiles';
-import { hostTls, serverConfig } from './tls-setup';
+import { hostTls, serverConfig, type HostTls } from './tls-setup';
 import { ipcPath, localUrl, parseUrl } from './url';
 import { rmSync } from 'node:fs';
 
@@ -119,15 +119,17 @@ export async function daemons(nOrOpts: number | DaemonsOptions, maybeOpts?: Daem
     opts = checkOptions('daemons()', maybeOpts, DAEMONS_SCHEMA) as DaemonsOptions;
   }
   const name = profileName(opts.profile);
+  // Everything that can be checked is checked before a live profile is reset: bad input
+  // must not cost the tasks already submitted.
+  if (opts.url !== undefined) parseUrl(opts.url);
+  const url = opts.url ?? localUrl();
+  const tls = n === 0 && !opts.url ? undefined : hostTls(url, opts.tls, opts.pass);
   await teardown(name);
   if (n === 0 && !opts.url) return;
-  if (opts.url !== undefined) parseUrl(opts.url);
-  return setUp(name, n, opts);
+  return setUp(name, n, opts, url, tls);
 }
 
-async function setUp(name: string, n: number, opts: DaemonsOptions): Promise<DaemonSet> {
-  const url = opts.url ?? localUrl();
-  const tls = hostTls(url, opts.tls, opts.pass);
+async function setUp(name: string, n: number, opts: DaemonsOptions, url: string, tls: HostTls | undefined): Promise<DaemonSet> {
   const mode = opts.dispatcher === false ? 'direct' : 'dispatcher';
   const host = new Host(mode);
   const profile: Profile = {
@@ -151,7 +153,12 @@ async function setUp(name: string, n: number, opts: DaemonsOptions): Promise<Dae
       if (!ready.url) throw new Error(`daemons(): cannot listen on '${url}': ${ready.error ?? 'dispatcher failed'}`);
       profile.url = ready.url;
     } else {
-      const listener = host.socket.listen(url, { tls: tls ? serverConfig(tls) : undefined });
+      let listener;
+      try {
+        listener = host.socket.listen(url, { tls: tls ? serverConfig(tls) : undefined });
+      } catch (e) {
+        throw new Error(`daemons(): cannot listen on '${url}': ${(e as Error).message}`);
+      }
       host.url = profile.url = listener.url;
       host.start();
     }

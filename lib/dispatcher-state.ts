@@ -85,10 +85,12 @@ export interface Daemon {
   pendingHead: number;
   /** Its connection is gone (being finalized). */
   gone: boolean;
+  /** It is leaving (BYE, or its last answer under maxTasks): it gets nothing more. */
+  retiring: boolean;
 }
 
 export function newDaemon(pipe: number, replays: readonly EverywhereItem[]): Daemon {
-  return { pipe, busy: Busy.IDLE, runId: 0, task: null, pending: replays.slice(), pendingHead: 0, gone: false };
+  return { pipe, busy: Busy.IDLE, runId: 0, task: null, pending: replays.slice(), pendingHead: 0, gone: false, retiring: false };
 }
 
 /** Takes the next EVERYWHERE item of a daemon, if any. */

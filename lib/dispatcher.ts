@@ -16,7 +16,7 @@
  */
 import * as v8 from 'node:v8';
 import { Socket, TlsConfig, type Message } from './nng';
-import { Kind, PROTOCOL_VERSION, encodeCounters, header, type Counters } from './protocol';
+import { FLAG_LAST, Kind, PROTOCOL_VERSION, encodeCounters, header, type Counters } from './protocol';
 import {
   Busy, TaskQueue, TaskState, checkOptions, newDaemon, nextPending,
   type Daemon, type DispatcherOptions, type EverywhereItem, type Task,
@@ -60,6 +60,7 @@ class Dispatcher {
   #dropped = 0;
   /** Id of the header last read by #header. */
   #id = 0;
+  #flags = 0;
 
   #closing = false;
   #hostGone = false;
@@ -145,6 +146,7 @@ class Dispatcher {
     try {
       this.#id = m.readUInt32LE(4); // throws under 8 bytes
       const w = m.readUInt32LE(0);
+      this.#flags = w >>> 16;
       return (w & 0xff) === PROTOCOL_VERSION ? (w >>> 8) & 0xff : -1;
     } catch {
       return -1;
@@ -207,7 +209,7 @@ class Dispatcher {
     const item: EverywhereItem = { id, body, forward: true };
     let n = 0;
     for (const d of this.#daemons.values()) {
-      if (d.gone) continue;
+      if (d.gone || d.retiring) continue;
       n++;
       d.pending.push(item);
       if (d.busy === Busy.IDLE) {
@@ -224,6 +226,13 @@ class Dispatcher {
     const kind = this.#header(m);
     const id = this.#id;
     const d = this.#daemons.get(m.pipe);
+    if (kind === Kind.BYE && d !== undefined) {
+      // It wants to leave: nothing more for it; EXIT once it has answered what it runs.
+      d.retiring = true;
+      this.#idle.delete(d);
+      if (d.busy === Busy.IDLE) this.#toDaemon(d, header(Kind.EXIT, 0));
+      return;
+    }
     if ((kind !== Kind.RESULT && kind !== Kind.ERROR_VALUE) || d === undefined || d.busy === Busy.IDLE || d.runId !== id) {
       this.#dropped++; // malformed, or not the answer to what that daemon runs
       return;
@@ -241,7 +250,13 @@ class Dispatcher {
     } else if (busy === Busy.EVERYWHERE) {
       this.#toHost(m);
     }
-    this.#next(d);
+    if ((this.#flags & FLAG_LAST) !== 0) {
+      d.retiring = true; // its last answer (maxTasks): it exits by itself
+    } else if (d.retiring) {
+      this.#toDaemon(d, header(Kind.EXIT, 0)); // it said BYE: it may go now
+    } else {
+      this.#next(d);
+    }
   }
 
   #added(pipe: number): void {
@@ -299,7 +314,7 @@ class Dispatcher {
 
   /** A daemon is free: its pending EVERYWHERE items first, then the head of the queue. */
   #next(d: Daemon): void {
-    if (d.gone || this.#closing) return;
+    if (d.gone || d.retiring || this.#closing) return;
     const item = nextPending(d);
     if (item !== undefined) {
       d.busy = item.forward ? Busy.EVERYWHERE : Busy.REPLAY;

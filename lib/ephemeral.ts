@@ -21,14 +21,16 @@ export function runEphemeral(payload: TaskPayload, opts: SubmitOptions): Mirai<u
     void host.close(false);
     throw e;
   }
-  const daemon = new LocalDaemons(1, url, { maxTasks: 1 });
+  // No stderr file: a one-off process may outlive a script that exits right after its result.
+  const daemon = new LocalDaemons(1, url, { maxTasks: 1, captureStderr: false });
   // The daemon dying before it answers settles the task through the host's pipe events;
   // a daemon that never connects is caught here.
   daemon.onExit(() => {
     if (m.unresolved && host.connections === 0) void host.close(false);
   });
+  // The daemon exits by itself after its one task (or when the socket closes).
   onSettled(m, () => {
-    void host.close(true).then(() => daemon.stop(1000));
+    void host.close(false).then(() => daemon.stop(1000));
   });
   return m;
 }

@@ -81,6 +81,23 @@ export function installTaskGlobals(): void {
       enumerable: false,
     });
   }
+  // Functions written in TypeScript and run through esbuild (tsx, vite) with keepNames call a
+  // helper `__name(fn, name)` that exists only in the host's module: provide it.
+  if (typeof g.__name !== 'function') {
+    Object.defineProperty(g, '__name', {
+      value: (fn: unknown, name: string) => {
+        try {
+          Object.defineProperty(fn as object, 'name', { value: name, configurable: true });
+        } catch {
+          // a frozen function keeps its own name
+        }
+        return fn;
+      },
+      writable: true,
+      configurable: true,
+      enumerable: false,
+    });
+  }
   silenceLoaderWarning();
   const s: Slot = {
     fn: undefined,

@@ -12,7 +12,7 @@ import { Mirai, type Canceller } from './mirai';
 import { RoundRobin } from './round-robin';
 import { keepAlive, Socket, type Message } from './nng';
 import {
-  decodeCounters, decodePayload, encode, FLAG_ERROR, header, HEADER_SIZE, Kind, PROTOCOL_VERSION,
+  decodeCounters, decodePayload, encode, FLAG_ERROR, FLAG_LAST, header, HEADER_SIZE, Kind, PROTOCOL_VERSION,
   type Counters, type ErrorPayload, type TaskPayload,
 } from './protocol';
 
@@ -54,6 +54,10 @@ export class Host implements Canceller {
   // direct mode
   #rr: RoundRobin | undefined;
   #everywhereLog: Array<[number, Buffer[]]> = [];
+  /** CANCELs of this tick, sent together newest first (see cancel). */
+  #cancels: number[] = [];
+  /** Tasks sent to a daemon that then said BYE: re-sent elsewhere if it leaves unanswered. */
+  #retiring = new Set<number>();
 
   constructor(mode: HostMode) {
     this.mode = mode;
@@ -134,13 +138,24 @@ export class Host implements Canceller {
     const m = this.#pending.get(id);
     if (!m) return false;
     this.#done(id);
+    if (this.#closed) return true;
     if (this.mode === 'dispatcher') {
-      if (!this.#closed) this.socket.send(header(Kind.CANCEL, id)).catch(ignore);
+      // Several stops in one tick (miraiMap stopping the rest, say) go out together, newest
+      // first: in FIFO order every running task is older than every queued one, so the queued
+      // ones are gone before a cancelled running task frees its daemon for the next in line.
+      if (this.#cancels.push(id) === 1) queueMicrotask(this.#flushCancels);
     } else {
-      this.#rr!.forget(id);
+      const pipe = this.#rr!.forget(id);
+      if (pipe !== undefined) this.socket.send(header(Kind.CANCEL, id), { pipe }).catch(ignore);
     }
     return true;
   }
+
+  readonly #flushCancels = (): void => {
+    const ids = this.#cancels.sort((a, b) => b - a);
+    this.#cancels = [];
+    if (!this.#closed) for (const id of ids) this.socket.send(header(Kind.CANCEL, id)).catch(ignore);
+  };
 
   /** Runs a task once on every connected daemon (and on those that join later). */
   everywhere(payload: TaskPayload): Promise<unknown[]> {
@@ -267,17 +282,28 @@ export class Host implements Canceller {
     const kind = body[1] as Kind;
     const flags = body[2]! | (body[3]! << 8);
     const id = body.readUInt32LE(4);
-    if (this.#rr && (kind === Kind.RESULT || kind === Kind.ERROR_VALUE)) this.#rr.answered(msg.pipe, id);
+    if (this.#rr) {
+      if (kind === Kind.RESULT || kind === Kind.ERROR_VALUE) {
+        if ((flags & FLAG_LAST) !== 0) this.#rr.retire(msg.pipe, 'last');
+        this.#rr.answered(msg.pipe, id);
+      } else if (kind === Kind.BYE) {
+        this.#rr.retire(msg.pipe, 'bye');
+        this.socket.send(header(Kind.EXIT, 0), { pipe: msg.pipe }).catch(ignore);
+        return;
+      }
+    }
     switch (kind) {
       case Kind.RESULT:
         return this.#onResult(id, flags, body);
       case Kind.ERROR_VALUE: {
+        const code = flags & 0xff;
+        const value = new ErrorValue(code === 5 || code === 7 || code === 19 ? code : 20);
         const e = this.#everywhere.get(id);
-        if (e) return this.#everywhereResult(id, e, new ErrorValue(flags as 5 | 7 | 19 | 20), true);
+        if (e) return this.#everywhereResult(id, e, value, true);
         const m = this.#pending.get(id);
         if (!m) return;
         this.#done(id);
-        m.settleError(new ErrorValue(flags === 5 || flags === 7 || flags === 19 ? flags : 20));
+        m.settleError(value);
         return;
       }
       case Kind.CONNECTIONS:
@@ -359,8 +385,9 @@ export class Host implements Canceller {
 
   #pipeRemoved(pipe: number): void {
     const rr = this.#rr!;
-    const lost = rr.removed(pipe);
+    const { lost, resend } = rr.removed(pipe);
     this.connections = rr.size;
+    for (const [id, parts] of resend) if (this.#pending.has(id)) rr.assign(id, parts);
     for (const id of lost) {
       const e = this.#everywhere.get(id);
       if (e) this.#everywhereResult(id, e, new ErrorValue(19), true);

@@ -38,8 +38,8 @@ export class MiraiMap<T> implements PromiseLike<T[]>, AsyncIterable<T> {
       for (const m of this.mirai) {
         onSettled(m, () => {
           if (!m.succeeded) {
+            reject(m.data); // first: stopping the rest settles them at once
             for (const other of this.mirai) other.stop();
-            reject(m.data);
           } else if (--left === 0) {
             resolve(this.mirai.map((x) => x.data as T));
           }

@@ -28,6 +28,11 @@ export function makePayload(what: string, task: unknown, data: unknown): TaskPay
   throw new TypeError(`${what}: expected a function or a code string (got ${describe(task)})`);
 }
 
+/** An error from v8.serialize (its DataCloneError reaches us as a plain Error). */
+export function isCloneError(e: unknown): boolean {
+  return e instanceof Error && /could not be cloned|Unserializable|serializ/i.test(e.message);
+}
+
 /**
  * Throws a TypeError naming the key of data that v8.serialize cannot send; called only after
  * serialization already failed, so the hot path pays nothing.

@@ -42,12 +42,23 @@ export const enum Kind {
   EVERYWHERE_ACK = 20,
   /** First message of a dispatcher: payload v8 { url } (the daemons' URL, real port) or { error }. */
   READY = 21,
+  // daemon -> dispatcher / host
+  /**
+   * The daemon wants to leave (idleTime, walltime): send it nothing more and answer EXIT. It
+   * still runs what reached it before the EXIT, then exits.
+   */
+  BYE = 22,
   // dispatcher -> daemon
-  /** Exit now (teardown). */
+  /** Exit now (teardown), or, after a BYE, once what the daemon holds has run. */
   EXIT = 32,
 }
 
 export const FLAG_ERROR = 1;
+/**
+ * On a RESULT / ERROR_VALUE: the daemon's last answer (maxTasks reached); it exits after it
+ * and must be given nothing more. ERROR_VALUE keeps its code in the low byte of flags.
+ */
+export const FLAG_LAST = 0x100;
 
 /** A decoded header. */
 export interface Header {

@@ -12,9 +12,19 @@ const MAX_IN_FLIGHT = 2;
 interface Daemon {
   pipe: number;
   inFlight: number;
-  /** Sent and unanswered task ids (everywhere ids too). */
-  sent: Set<number>;
+  /** Sent and unanswered messages by id (everywhere ids too), kept to re-send if need be. */
+  sent: Map<number, Buffer[]>;
   queue: Array<[number, Buffer[]]>;
+  /** 'last': it answered its last task (maxTasks) and runs nothing more; 'bye': it is leaving. */
+  retired: 'last' | 'bye' | undefined;
+}
+
+/** What a departed daemon leaves behind. */
+export interface Departure {
+  /** Ids it held that may have run: they settle with ErrorValue 19. */
+  lost: number[];
+  /** Tasks it certainly never ran (it had given its last answer): to send elsewhere. */
+  resend: Array<[number, Buffer[]]>;
 }
 
 export class RoundRobin {
@@ -60,40 +70,63 @@ export class RoundRobin {
     this.#taskPipe.delete(id);
     const d = this.#byPipe.get(pipe);
     if (!d || !d.sent.delete(id)) return;
+    if (d.retired === 'last') return; // it takes nothing more
     d.inFlight--;
     const next = d.queue.shift();
     if (next) this.#send(d, next[0], next[1]);
   }
 
-  /** Drops a task that will not be answered (cancelled locally). */
-  forget(id: number): void {
+  /**
+   * A task was stopped here. If it had not left yet it is dropped and undefined returned;
+   * otherwise the pipe it went to is returned (it still holds its slot there until the daemon
+   * answers the CANCEL the caller sends).
+   */
+  forget(id: number): number | undefined {
     const i = this.#backlog.findIndex(([b]) => b === id);
     if (i >= 0) this.#backlog.splice(i, 1);
     const pipe = this.#taskPipe.get(id);
-    this.#taskPipe.delete(id);
     const d = pipe === undefined ? undefined : this.#byPipe.get(pipe);
-    if (!d) return;
+    if (!d) return undefined;
     const q = d.queue.findIndex(([qid]) => qid === id);
-    if (q >= 0) d.queue.splice(q, 1);
+    if (q >= 0) {
+      d.queue.splice(q, 1);
+      this.#taskPipe.delete(id);
+      return undefined;
+    }
+    return d.sent.has(id) ? pipe : undefined;
+  }
+
+  /**
+   * A daemon is leaving: after a BYE, or after its last answer (maxTasks). It is given nothing
+   * more; what waited here for it goes to the others (or waits for the next daemon).
+   */
+  retire(pipe: number, how: 'last' | 'bye'): void {
+    const d = this.#byPipe.get(pipe);
+    if (!d || d.retired) return;
+    d.retired = how;
+    const i = this.#daemons.indexOf(d);
+    if (i >= 0) this.#daemons.splice(i, 1);
+    for (const [id, parts] of d.queue.splice(0)) this.assign(id, parts);
   }
 
   /** A daemon connected: returns the held tasks to (re)assign. */
   added(pipe: number): Array<[number, Buffer[]]> {
-    const d: Daemon = { pipe, inFlight: 0, sent: new Set(), queue: [] };
+    const d: Daemon = { pipe, inFlight: 0, sent: new Map(), queue: [], retired: undefined };
     this.#daemons.push(d);
     this.#byPipe.set(pipe, d);
     return this.#backlog.splice(0);
   }
 
-  /** A daemon left: returns the ids it held (running or queued), now lost. */
-  removed(pipe: number): number[] {
+  /** A daemon left: what it held is lost, or re-sent if it surely never ran. */
+  removed(pipe: number): Departure {
     const d = this.#byPipe.get(pipe);
-    if (!d) return [];
+    if (!d) return { lost: [], resend: [] };
     this.#byPipe.delete(pipe);
-    this.#daemons.splice(this.#daemons.indexOf(d), 1);
-    const lost = [...d.sent, ...d.queue.map(([id]) => id)];
-    for (const id of lost) this.#taskPipe.delete(id);
-    return lost;
+    const i = this.#daemons.indexOf(d);
+    if (i >= 0) this.#daemons.splice(i, 1);
+    const held: Array<[number, Buffer[]]> = [...d.sent, ...d.queue];
+    for (const [id] of held) this.#taskPipe.delete(id);
+    return d.retired === 'last' ? { lost: [], resend: held } : { lost: held.map(([id]) => id), resend: [] };
   }
 
   #push(d: Daemon, id: number, parts: Buffer[]): void {
@@ -103,7 +136,7 @@ export class RoundRobin {
 
   #send(d: Daemon, id: number, parts: Buffer[]): void {
     d.inFlight++;
-    d.sent.add(id);
+    d.sent.set(id, parts);
     this.socket.send(parts, { pipe: d.pipe }).catch(() => this.onSendFailed(id));
   }
 }

@@ -2,7 +2,7 @@
 import { runEphemeral } from './ephemeral';
 import type { Mirai } from './mirai';
 import { checkOptions, is } from './options';
-import { explainUnserializable, makePayload } from './payload';
+import { explainUnserializable, isCloneError, makePayload } from './payload';
 import { getProfile, profileName } from './profiles';
 import type { TaskPayload } from './protocol';
 
@@ -49,7 +49,7 @@ export function submitPayload(what: string, payload: TaskPayload, opts: TaskOpti
     if (!profile) return runEphemeral(payload, opts ?? {});
     return profile.host.submit(payload, opts);
   } catch (e) {
-    if (e instanceof Error && e.name === 'DataCloneError') explainUnserializable(what, payload.data, e);
+    if (isCloneError(e)) explainUnserializable(what, payload.data, e);
     throw e;
   }
 }
@@ -71,7 +71,7 @@ export function everywhere<D extends object = Record<string, unknown>>(
   try {
     return profile.host.everywhere(payload);
   } catch (e) {
-    if (e instanceof Error && e.name === 'DataCloneError') explainUnserializable('everywhere()', data, e);
+    if (isCloneError(e)) explainUnserializable('everywhere()', data, e);
     throw e;
   }
 }

@@ -130,15 +130,15 @@ function checkKeyPair(url: string, leafPem: string, key: string, pass: string | 
   const from = Date.parse(leaf.validFrom);
   const to = Date.parse(leaf.validTo);
   if (Number.isFinite(to) && to < now) {
-    warn(`the TLS certificate for ${url} (${leaf.subject.replace(/\n/g, ', ')}) expired on ${leaf.validTo}: daemons will refuse it`);
+    warn(`the TLS certificate (${leaf.subject.replace(/\n/g, ', ')}) expired on ${leaf.validTo}: daemons will refuse it`);
   } else if (Number.isFinite(from) && from > now) {
-    warn(`the TLS certificate for ${url} (${leaf.subject.replace(/\n/g, ', ')}) is not valid before ${leaf.validFrom}: daemons will refuse it`);
+    warn(`the TLS certificate (${leaf.subject.replace(/\n/g, ', ')}) is not valid before ${leaf.validFrom}: daemons will refuse it`);
   }
   const host = parseUrl(url).host;
   if (host && host !== '0.0.0.0' && host !== '::' && host !== '*') {
     const matches = isIP(host) ? leaf.checkIP(host) !== undefined || commonName(leaf) === host : leaf.checkHost(host) !== undefined;
     if (!matches) {
-      warn(`the TLS certificate (${leaf.subject.replace(/\n/g, ', ')}) does not name '${host}': daemons dialing ${url} will refuse it`);
+      warn(`the TLS certificate (${leaf.subject.replace(/\n/g, ', ')}) does not name '${host}': daemons dialing ${host} will refuse it`);
     }
   }
 }

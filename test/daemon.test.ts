@@ -12,7 +12,7 @@ import { header } from '../dist/protocol'
 import { buildDaemonArgs, parseDaemonArgs } from '../dist/cli'
 import { MiraiError, ErrorValue, isErrorValue, isMiraiError, toErrorPayload } from '../dist/errors'
 
-const K = { TASK: 1, CANCEL: 2, EVERYWHERE: 3, RESULT: 16, ERROR_VALUE: 17, EXIT: 32 }
+const K = { TASK: 1, CANCEL: 2, EVERYWHERE: 3, RESULT: 16, ERROR_VALUE: 17, BYE: 22, EXIT: 32, FLAG_LAST: 0x100 }
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js')
 const WAIT = 5000
 const children = new Set<ChildProcess>()
@@ -205,7 +205,16 @@ test('maxTasks, idleTime and walltime end the daemon with their reason', async (
     c.daemon('--walltime', '600', '--output', '--idle-time', '100000')])
   const big = await a.value(1, () => 'x'.repeat(1 << 22)) // flushed before the exit
   assert.is(big.length, 1 << 22)
-  assert.is(await a.value(2, () => 2), 2)
+  // The last answer before maxTasks is marked, so that nothing more is sent to that daemon.
+  const last = await a.run(2, () => 2)
+  assert.equal([last.kind, last.id, last.flags, last.value], [K.RESULT, 2, K.FLAG_LAST, 2])
+  // idleTime / walltime: the daemon asks to leave (BYE) and goes when told (EXIT), so that a
+  // task already on its way is not lost.
+  for (const h of [b, c]) {
+    const bye = await h.recv(3000)
+    assert.is(bye.kind, K.BYE)
+    await h.send(K.EXIT, 0)
+  }
   for (const [d, reason] of [[da, 'maxTasks'], [db, 'idleTime'], [dc, 'walltime']] as const) {
     const e = await bounded(d.exit, 3000, reason)
     assert.is(e.code, 0, d.stderr())

@@ -16,6 +16,8 @@ export interface LocalLaunchOptions extends DaemonOptions {
   env?: Record<string, string>;
   /** Node flags for the daemons, e.g. ['--max-old-space-size=512']. */
   execArgv?: string[];
+  /** Keep their stderr in a temp file for error messages (default true; false: discard). */
+  captureStderr?: boolean;
 }
 
 /** A batch of local daemons. */
@@ -26,16 +28,16 @@ export class LocalDaemons {
   #onExit: Array<() => void> = [];
 
   constructor(n: number, url: string, opts: LocalLaunchOptions) {
-    const { env, execArgv, ...daemonOpts } = opts;
+    const { env, execArgv, captureStderr, ...daemonOpts } = opts;
     const output = daemonOpts.output === true;
-    this.#log = output ? undefined : path.join(os.tmpdir(), `mirai-${process.pid}-${randomBytes(4).toString('hex')}.log`);
+    this.#log = output || captureStderr === false ? undefined : path.join(os.tmpdir(), `mirai-${process.pid}-${randomBytes(4).toString('hex')}.log`);
     const fd = this.#log ? openSync(this.#log, 'a') : undefined;
     try {
       const args = [...(execArgv ?? []), daemonEntry(), ...buildDaemonArgs(url, daemonOpts)];
       const childEnv = { ...process.env, ...env, ...(process.versions.electron ? { ELECTRON_RUN_AS_NODE: '1' } : {}) };
       for (let i = 0; i < n; i++) {
         const child = spawn(process.execPath, args, {
-          stdio: output ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'ignore', fd!],
+          stdio: output ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'ignore', fd ?? 'ignore'],
           env: childEnv,
           windowsHide: true,
         });

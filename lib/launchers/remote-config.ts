@@ -68,11 +68,11 @@ export function remoteConfig(config: RemoteConfigOptions): RemoteConfig {
     }
     const group = new LaunchGroup();
     const line = [command, ...full].map(shellQuote).join(' ');
-    for (let i = 0; i < n; i++) group.start(`launcher '${label}'`, command, full, { output: opts.output === true });
+    for (let i = 0; i < n; i++) group.start('the launcher', command, full, { output: opts.output === true });
     return { commands: Array.from({ length: n }, () => line), stop: () => group.stop(), failed: group.failed };
   };
 
-  return { launch, describe: () => `remoteConfig: ${label}`, ...(timeout !== undefined ? { timeout } : {}) };
+  return { launch, describe: () => `launcher '${label}'`, ...(timeout !== undefined ? { timeout } : {}) };
 }
 
 function show(v: unknown): string {
