@@ -251,8 +251,8 @@ test('terminating workers that are busy calling into the addon does not crash th
 })
 
 test('the addon used only from workers survives them ending, without restarting NNG', async () => {
-  const child = spawnNode([fixture('workers-only.js')], { timeoutMs: 10000 })
-  const exit = await withTimeout(child.exited, 12000, 'workers-only child')
+  const child = spawnNode([fixture('workers-only.js')], { timeoutMs: 30000 })
+  const exit = await withTimeout(child.exited, 32000, 'workers-only child')
   assert.equal(exit, { code: 0, signal: null }, `stdout: ${child.stdout}stderr: ${child.stderr.split('\n')[0]}`)
   assert.match(child.stdout, /^survived$/m)
   const counts = [...child.stdout.matchAll(/^nng threads (-?\d+)$/gm)].map((m) => Number(m[1]))
