@@ -69,9 +69,7 @@ void AioOp::FailNow(Napi::Env env, int rv) {
 void AioOp::OnComplete(void* arg) {
   auto* op = static_cast<AioOp*>(arg);
   if (op->sig_len_ > 0 && nng_aio_result(op->aio_) == 0) {
-    nng_msg* m = nng_aio_get_msg(op->aio_);
-    if (m != nullptr && nng_msg_len(m) >= op->sig_len_ &&
-        std::memcmp(nng_msg_body(m), op->sig_prefix_, op->sig_len_) == 0) {
+    if (BodyStartsWith(nng_aio_get_msg(op->aio_), op->sig_prefix_, op->sig_len_)) {
       RaiseSigint();
     }
   }

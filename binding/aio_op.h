@@ -19,6 +19,11 @@ namespace mirai {
 
 class AioOp;
 
+// True when msg's body starts with the len bytes of prefix (the interrupt-on-cancel match).
+inline bool BodyStartsWith(nng_msg* msg, const uint8_t* prefix, size_t len) {
+  return msg != nullptr && len > 0 && nng_msg_len(msg) >= len && std::memcmp(nng_msg_body(msg), prefix, len) == 0;
+}
+
 // A socket or context that starts operations: lists them for cancel() and teardown.
 class AioOwner {
  public:

@@ -19,6 +19,7 @@
 #include "errors.h"
 #include "message.h"
 #include "options.h"
+#include "signals.h"
 
 namespace mirai {
 
@@ -199,12 +200,21 @@ Napi::Value Socket::Recv(const Napi::CallbackInfo& info) {
   if (!CheckOpen(env)) return env.Undefined();
   nng_duration timeout = TimeoutArg(info[0]);
   bool interrupt = info[1].IsTypedArray();
+  const uint8_t* prefix = nullptr;
+  size_t prefix_len = 0;
+  if (interrupt) {
+    Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
+    prefix = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    prefix_len = ta.ByteLength() < AioOp::kMaxPrefix ? ta.ByteLength() : AioOp::kMaxPrefix;
+  }
   // Fast path: a message already queued is taken on this thread, skipping two thread hops.
-  // Only when nothing else is pending here, so receives stay in order.
-  if (!interrupt && no_pending_recvs()) {
+  // Only when nothing else is pending here, so receives stay in order. An armed receive
+  // raises its SIGINT here just as NNG's thread would.
+  if (no_pending_recvs()) {
     nng_msg* msg = nullptr;
     if (nng_recvmsg(sock_, &msg, NNG_FLAG_NONBLOCK) == 0) {
       SkipOpId();
+      if (interrupt && BodyStartsWith(msg, prefix, prefix_len)) RaiseSigint();
       Napi::Object obj = Message::New(env, msg);
       if (obj.IsEmpty()) return env.Undefined();
       auto d = Napi::Promise::Deferred::New(env);
@@ -214,10 +224,7 @@ Napi::Value Socket::Recv(const Napi::CallbackInfo& info) {
   }
   AioOp* op = AioOp::Create(env, this, AioOp::Kind::Recv);
   if (op == nullptr) return env.Undefined();
-  if (interrupt) {
-    Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
-    op->InterruptOn(static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), ta.ByteLength());
-  }
+  if (interrupt) op->InterruptOn(prefix, prefix_len);
   if (timeout == NNG_DURATION_DEFAULT && nng_socket_get_ms(sock_, NNG_OPT_RECVTIMEO, &timeout) != 0) {
     timeout = NNG_DURATION_INFINITE;
   }

@@ -20,6 +20,7 @@ options:
   --max-tasks <n>        exit after n tasks
   --idle-time <ms>       exit after ms without a task
   --walltime <ms>        exit after ms in all (the running task is finished first)
+  --connect-timeout <ms> keep trying a host that is not listening yet this long (default 10000)
   --cleanup              remove the globals a task created after it (default)
   --no-cleanup           keep them
   --output               keep the daemon's stdout/stderr, and print the exit reason to stderr
@@ -49,6 +50,7 @@ const FLAGS: Record<string, Flag> = {
   '--max-tasks': { key: 'maxTasks', kind: 'int' },
   '--idle-time': { key: 'idleTime', kind: 'ms' },
   '--walltime': { key: 'walltime', kind: 'ms' },
+  '--connect-timeout': { key: 'connectTimeout', kind: 'ms' },
   '--cleanup': { key: 'cleanup', kind: true },
   '--no-cleanup': { key: 'cleanup', kind: false },
   '--output': { key: 'output', kind: true },

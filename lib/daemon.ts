@@ -32,6 +32,11 @@ export interface DaemonOptions {
   idleTime?: number;
   /** Exit after this many ms in all (a running task is finished first). */
   walltime?: number;
+  /**
+   * How long to keep trying a host that is not listening yet (refused, or no IPC file), in ms
+   * (default 10000); then exit with an error. Other failures (TLS, bad address) are final.
+   */
+  connectTimeout?: number;
   /** Remove the globals a task created once it is done (default true). */
   cleanup?: boolean;
   /** Keep the daemon's stdout / stderr (default false: writes are discarded). */
@@ -53,6 +58,7 @@ const OPTION_TYPES: Record<keyof DaemonOptions, string> = {
   maxTasks: 'a positive integer',
   idleTime: 'a positive number of ms',
   walltime: 'a positive number of ms',
+  connectTimeout: 'a non-negative number of ms',
   cleanup: 'a boolean',
   output: 'a boolean',
   autoExit: 'a boolean',
@@ -94,6 +100,10 @@ export function checkDaemonOptions(url: unknown, opts: unknown): asserts opts is
       case 'walltime':
         if (typeof v !== 'number') throw new TypeError(`daemon option '${key}' must be ${expected} (got ${describe(v)})`);
         if (!(v > 0)) throw new RangeError(`daemon option '${key}' must be ${expected} (got ${v})`);
+        break;
+      case 'connectTimeout':
+        if (typeof v !== 'number') throw new TypeError(`daemon option '${key}' must be ${expected} (got ${describe(v)})`);
+        if (!(v >= 0)) throw new RangeError(`daemon option '${key}' must be ${expected} (got ${v})`);
         break;
       default:
         if (typeof v !== 'boolean') throw new TypeError(`daemon option '${key}' must be ${expected} (got ${describe(v)})`);
@@ -140,7 +150,7 @@ export async function daemon(url: string, opts: DaemonOptions = {}): Promise<Exi
     else lostEarly = true;
   });
   try {
-    await socket.dial(url, { tls, block: true });
+    await connect(socket, url, tls, opts.connectTimeout);
   } catch (e) {
     unPipe();
     socket.close();
@@ -191,6 +201,39 @@ function silenceOutput(): () => void {
     process.stdout.write = out;
     process.stderr.write = err;
   };
+}
+
+/**
+ * How long a daemon waits by default for a host that is not listening yet (refused, or no IPC
+ * file): a host may start its daemons while its dispatcher is still coming up, and remote
+ * daemons may be started before the host. Other failures (TLS, bad address) are final at once.
+ */
+const CONNECT_WAIT = 10000;
+
+async function connect(socket: Socket, url: string, tls: TlsConfig | undefined, wait = CONNECT_WAIT): Promise<void> {
+  try {
+    await socket.dial(url, { tls, block: true });
+    return;
+  } catch (e) {
+    if (wait <= 0 || !(e instanceof NngError) || (e.errno !== 'ECONNREFUSED' && e.errno !== 'ENOENT')) throw e;
+    // Not there yet: let NNG redial quickly in the background and wait for the connection.
+    socket.setOption('reconnectMinTime', 5);
+    socket.setOption('reconnectMaxTime', 100);
+    const connected = new Promise<boolean>((resolve) => {
+      const off = socket.onPipe((ev) => {
+        if (ev.type !== 'add') return;
+        off();
+        clearTimeout(timer);
+        resolve(true);
+      });
+      const timer = setTimeout(() => {
+        off();
+        resolve(false);
+      }, wait);
+    });
+    socket.dial(url, { tls });
+    if (!(await connected)) throw e;
+  }
 }
 
 /** A TASK / EVERYWHERE waiting its turn (only round-robin hosts send more than one at a time). */

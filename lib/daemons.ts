@@ -71,9 +71,9 @@ export interface Status {
 }
 
 const PROCESS_SCHEMA: Schema = {
-  maxTasks: [is.nonNegInt, 'a non-negative integer'],
-  idleTime: [is.nonNegNumber, 'a number of ms'],
-  walltime: [is.nonNegNumber, 'a number of ms'],
+  maxTasks: [(v) => is.nonNegInt(v) && (v as number) > 0, 'a positive integer'],
+  idleTime: [is.posNumber, 'a positive number of ms'],
+  walltime: [is.posNumber, 'a positive number of ms'],
   cleanup: [is.bool, 'a boolean'],
   output: [is.bool, 'a boolean'],
   autoExit: [is.bool, 'a boolean'],
@@ -137,6 +137,7 @@ async function setUp(name: string, n: number, opts: DaemonsOptions, url: string,
     daemonOptions: pickProcessOptions(opts), cleanups: [], launched: 0,
   };
   const release = keepAlive();
+  let early: Promise<void> | undefined;
   try {
     if (mode === 'dispatcher') {
       const dmode = opts.dispatcher === 'process' ? 'process' : 'thread';
@@ -146,6 +147,13 @@ async function setUp(name: string, n: number, opts: DaemonsOptions, url: string,
       profile.dispatcher = startDispatcher(dmode, {
         hostUrl, daemonUrl: url, tls: tls ? { cert: tls.cert, key: tls.key, pass: tls.pass } : undefined,
       });
+      // Local daemons on our own fresh IPC path start while the dispatcher comes up (they
+      // wait for its socket): both take tens of ms, so this halves the time to connected.
+      if (!opts.url && !opts.remote && n > 0) {
+        setProfile(profile);
+        early = launchLocal(n, { profile: name });
+        early.catch(() => {});
+      }
       const ready = await Promise.race([
         host.ready(10000),
         profile.dispatcher.exited.then(() => ({ url: undefined, error: 'the dispatcher exited before it was ready' })),
@@ -163,11 +171,12 @@ async function setUp(name: string, n: number, opts: DaemonsOptions, url: string,
       host.start();
     }
     setProfile(profile);
-    if (opts.remote) {
-      await launchRemote(n, { ...(opts as LaunchRemoteOptions), profile: name });
-    } else if (!opts.url && n > 0) {
-      await launchLocal(n, { profile: name });
+    if (early) await early;
+    else if (opts.remote) {
+      // Only daemon options travel to the launcher: never tls (the key), pass, url, dispatcher.
+      await launchRemote(n || opts.remote.count || 1, { ...pickProcessOptions(opts), remote: opts.remote, profile: name });
     }
+    else if (!opts.url && n > 0) await launchLocal(n, { profile: name });
   } catch (e) {
     await teardown(name).catch(() => {});
     await host.close(false);

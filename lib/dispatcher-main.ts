@@ -83,7 +83,9 @@ export interface DispatcherHandle {
  */
 export function startDispatcher(mode: 'thread' | 'process', opts: DispatcherOptions): DispatcherHandle {
   if (mode === 'thread') {
-    const worker = new Worker(path.join(__dirname, 'dispatcher-worker.js'), { workerData: opts });
+    // execArgv: [] so that loaders the host runs under (tsx, ts-node) do not slow the worker:
+    // it runs compiled JavaScript only.
+    const worker = new Worker(path.join(__dirname, 'dispatcher-worker.js'), { workerData: opts, execArgv: [] });
     worker.unref();
     worker.on('error', () => {}); // reported by its exit code; must not become uncaught here
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));

@@ -13,4 +13,7 @@ export {
 export { daemon, type DaemonOptions, type ExitReason } from './daemon';
 export { MiraiError, ErrorValue, isMiraiError, isErrorValue } from './errors';
 export { hostUrl, localUrl } from './url';
-export { daemonCommand, type RemoteConfig, type RemoteLaunch } from './launchers/remote';
+export { daemonCommand, shellQuote, type RemoteConfig, type RemoteLaunch } from './launchers/remote';
+export { sshConfig, type SshOptions } from './launchers/ssh';
+export { remoteConfig, type RemoteConfigOptions } from './launchers/remote-config';
+export { clusterConfig, type ClusterConfigOptions } from './launchers/cluster';

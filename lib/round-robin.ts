@@ -1,13 +1,14 @@
 /**
  * Round-robin routing for hosts without a dispatcher: each task goes to the next daemon in turn
  * at once, whatever that daemon is doing (so a task may wait behind a long one, as in the
- * original). NNG's pair1-poly socket drops a message when a connection already has 2 queued,
- * so each daemon gets at most MAX_IN_FLIGHT unanswered messages and the rest wait here, in
- * that daemon's own queue.
+ * original). NNG's pair1-poly socket drops a message sent to a connection whose queue is full
+ * (64 deep with deps/patches/pair1_poly_queue_depth.patch), so each daemon gets at most
+ * MAX_IN_FLIGHT unanswered tasks — room is left for CANCEL / EVERYWHERE / EXIT — and the rest
+ * wait here, in that daemon's own queue.
  */
 import type { Socket } from './nng';
 
-const MAX_IN_FLIGHT = 2;
+const MAX_IN_FLIGHT = 32;
 
 interface Daemon {
   pipe: number;

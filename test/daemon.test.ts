@@ -271,7 +271,8 @@ test('a SIGINT from outside (Ctrl-C) ends the daemon with 130', async () => {
 })
 
 test('unreachable host, wrong certificate and bad flags: non-zero exit with a message', async () => {
-  const nowhere = spawnDaemon(['daemon', `ipc://${path.join(os.tmpdir(), 'mirai-nowhere', 'x.sock')}`])
+  // A host that is not there yet is retried for --connect-timeout, then given up with a message.
+  const nowhere = spawnDaemon(['daemon', `ipc://${path.join(os.tmpdir(), 'mirai-nowhere', 'x.sock')}`, '--connect-timeout', '300'])
   const flag = spawnDaemon(['daemon', 'ipc:///tmp/x', '--bogus'])
   const pair = writeCert({ cn: '127.0.0.1' })
   const other = writeCert({ cn: '127.0.0.1' })

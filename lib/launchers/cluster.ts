@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { DaemonOptions } from '../daemon';
-import { daemonCommand, type RemoteConfig, type RemoteLaunch } from './remote';
+import { daemonCommand, nodeWords, type NodeCommand, type RemoteConfig, type RemoteLaunch } from './remote';
 
 export type ClusterCommand = 'sbatch' | 'qsub' | 'bsub';
 
@@ -26,8 +26,9 @@ export interface ClusterConfigOptions {
    * accepted too.
    */
   options?: string | string[];
-  /** The Node.js binary on the cluster's nodes (default 'node', found on the job's PATH). */
-  node?: string;
+  /** The Node.js binary on the cluster's nodes (default 'node', found on the job's PATH), or its
+   *  words, e.g. ['env', 'NODE_PATH=/shared/lib/node_modules', 'node']. */
+  node?: NodeCommand;
   /** qsub only: 'sge' (#$ lines, the default) or 'pbs' (#PBS lines); implied by prefixed lines. */
   scheduler?: 'sge' | 'pbs';
   /** How long daemons() / launchRemote() wait for the jobs' daemons to connect (ms). */
@@ -59,11 +60,11 @@ export function clusterConfig(config: ClusterConfigOptions): RemoteConfig {
   for (const k of Object.keys(config)) {
     if (!known.has(k)) throw new TypeError(`clusterConfig(): unknown option '${k}' (expected ${[...known].join(', ')})`);
   }
-  const { command, node = 'node', timeout } = config;
+  const { command, timeout } = config;
   if (command !== 'sbatch' && command !== 'qsub' && command !== 'bsub') {
     throw new TypeError(`clusterConfig(): command must be 'sbatch', 'qsub' or 'bsub' (got ${show(command)})`);
   }
-  if (typeof node !== 'string' || node === '') throw new TypeError(`clusterConfig(): node must be a non-empty string (got ${show(node)})`);
+  const node = nodeWords(config.node, 'clusterConfig(): node');
   if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && Number.isFinite(timeout))) {
     throw new TypeError(`clusterConfig(): timeout must be a positive number of ms (got ${show(timeout)})`);
   }
@@ -145,7 +146,7 @@ interface JobPlan {
   command: ClusterCommand;
   flavor: Flavor;
   header: string[];
-  node: string;
+  node: string[];
   timeout: number;
 }
 
@@ -275,8 +276,8 @@ async function launchJobs(n: number, url: string, opts: DaemonOptions, plan: Job
 }
 
 /**
- * Until the wait for connections is over (or stop()), checks the jobs every second: one that
- * ended in failure (its daemon could not start or connect) fails the launch, with its output.
+ * Until the wait for connections is over (or stop()), checks the jobs: one that ended in failure
+ * (its daemon could not start or connect) fails the launch, with its exit code and output.
  */
 function watchSlurm(ids: string[], windowMs: number, stopped: () => boolean, fail: (why: string) => void): void {
   const deadline = Date.now() + windowMs;
@@ -292,8 +293,11 @@ function watchSlurm(ids: string[], windowMs: number, stopped: () => boolean, fai
         return;
       }
     }
-    setTimeout(() => void tick(), POLL_MS).unref();
+    // Every second at first (a broken job fails fast), then every five (jobs waiting in a queue).
+    const every = Date.now() - start < 30000 ? POLL_MS : 5 * POLL_MS;
+    setTimeout(() => void tick(), every).unref();
   };
+  const start = Date.now();
   setTimeout(() => void tick(), POLL_MS).unref();
 }
 

@@ -64,8 +64,8 @@ export function shellQuote(s: string): string {
 const FIND_CLI =
   'const p=require("path"),d=p.dirname(process.execPath);let m;' +
   'try{m=require.resolve("mirai/cli",{paths:[process.cwd(),p.join(d,"..","lib"),d]})}' +
-  'catch(e){console.error("mirai daemon: cannot find the mirai package from "+process.cwd()+' +
-  '" with "+process.execPath+" (install it there: npm install mirai, or npm install -g mirai)");process.exit(1)}';
+  'catch{console.error("mirai daemon: cannot find package mirai (from "+process.cwd()+", node "+process.execPath+"): npm install mirai");' +
+  'process.exit(1)}';
 const RUN_CLI = 'require(m).main(process.argv.slice(1))';
 const STDIN_EXIT = 'process.stdin.on("end",()=>process.exit(0)).on("error",()=>process.exit(0)).resume();';
 
@@ -209,8 +209,13 @@ export class LaunchGroup {
     this.#stopping = true;
     const live = (): Proc[] => this.#procs.filter((p) => !p.done);
     for (const p of live()) p.child.stdin?.end();
-    const waitAll = (ms: number): Promise<unknown> =>
-      Promise.race([Promise.all(live().map((p) => p.closed)), new Promise((r) => setTimeout(r, ms).unref())]);
+    // A referenced timer: whoever awaits stop() must not see the process exit meanwhile.
+    const waitAll = (ms: number): Promise<unknown> => {
+      let timer: NodeJS.Timeout | undefined;
+      return Promise.race([Promise.all(live().map((p) => p.closed)), new Promise((r) => (timer = setTimeout(r, ms)))]).finally(() =>
+        clearTimeout(timer),
+      );
+    };
     await waitAll(graceMs);
     for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
       const left = live();

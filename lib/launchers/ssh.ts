@@ -3,7 +3,7 @@
  * `ssh` client child of this process:
  *
  *   ssh [sshArgs] -o BatchMode=yes -o ConnectTimeout=<s> -T [-p port] [-i identity]
- *       [-o ExitOnForwardFailure=yes -R <port>:127.0.0.1:<port>] <user@host> 'exec node -e ... daemon <url> ...'
+ *       [-o ExitOnForwardFailure=yes -R 127.0.0.1:<port>:127.0.0.1:<port>] <user@host> 'exec node -e ... daemon <url> ...'
  *
  * The daemon exits when its host goes (the connection closes) and also when the session ends
  * (its stdin, held open by the ssh client, reaches EOF): stop() ends the clients and so the
@@ -111,7 +111,7 @@ export function sshConfig(remotes: string | string[], opts: SshOptions = {}): Re
         '-T',
         ...(remote.port !== undefined ? ['-p', String(remote.port)] : []),
         ...(identity !== undefined ? ['-i', identity] : []),
-        ...(fwd !== undefined ? ['-o', 'ExitOnForwardFailure=yes', '-R', `${fwd}:127.0.0.1:${fwd}`] : []),
+        ...(fwd !== undefined ? ['-o', 'ExitOnForwardFailure=yes', '-R', `127.0.0.1:${fwd}:127.0.0.1:${fwd}`] : []),
         remote.dest,
         sessionScript(daemon, count),
       ];

@@ -23,6 +23,7 @@ struct nni_aio_expire_q {
 
 static nni_aio_expire_q **nni_aio_expire_q_list;
 static int                nni_aio_expire_q_cnt;
+static nni_atomic_int     nni_aio_expire_q_next;
 
 // Design notes.
 //
@@ -108,8 +109,10 @@ nni_aio_init(nni_aio *aio, nni_cb cb, void *arg)
 	nni_task_init(&aio->a_task, NULL, cb, arg);
 	aio->a_expire  = NNI_TIME_NEVER;
 	aio->a_timeout = NNG_DURATION_INFINITE;
-	aio->a_expire_q =
-	    nni_aio_expire_q_list[nni_random() % nni_aio_expire_q_cnt];
+	// Round-robin over the expire queues: nni_random() costs a getrandom() system call per aio
+	// (glibc's arc4random), and aios are made for every operation.
+	aio->a_expire_q = nni_aio_expire_q_list[(unsigned) nni_atomic_dec_nv(
+	    &nni_aio_expire_q_next) % (unsigned) nni_aio_expire_q_cnt];
 }
 
 void

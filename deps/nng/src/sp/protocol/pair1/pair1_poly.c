@@ -211,7 +211,9 @@ pair1poly_pipe_init(void *arg, nni_pipe *pipe, void *pair)
 	nni_aio_init(&p->aio_get, pair1poly_pipe_get_cb, p);
 	nni_aio_init(&p->aio_put, pair1poly_pipe_put_cb, p);
 
-	if ((rv = nni_msgq_init(&p->send_queue, 2)) != 0) {
+	// A deeper per-peer queue: a message sent to a peer whose queue is full is dropped, so a
+	// sender that keeps several messages in flight per peer needs room (mirai for Node.js).
+	if ((rv = nni_msgq_init(&p->send_queue, 64)) != 0) {
 		pair1poly_pipe_fini(p);
 		return (rv);
 	}
