@@ -1,7 +1,7 @@
 import { nngError } from './errors';
 import type { Message, SendData } from './message';
 import type { NativeContext } from './native';
-import { optionSpec, type SocketOptionValues } from './options';
+import { getOptionOf, setOptionOn, type SocketOptionValues } from './options';
 import { timeoutArg, withSignal } from './timeouts';
 
 export interface ContextOpOptions {
@@ -39,12 +39,10 @@ export class Context {
     return this.recv(opts);
   }
   setOption<K extends keyof SocketOptionValues>(name: K, value: SocketOptionValues[K]): void {
-    const [nngName, type] = optionSpec(name);
-    this.#native.setOption(nngName, type, value);
+    setOptionOn(this.#native, name, value);
   }
   getOption<K extends keyof SocketOptionValues>(name: K): SocketOptionValues[K] {
-    const [nngName, type] = optionSpec(name);
-    return this.#native.getOption(nngName, type) as SocketOptionValues[K];
+    return getOptionOf(this.#native, name);
   }
   /** Idempotent; pending operations reject with ECLOSED. */
   close(): void {

@@ -1,5 +1,5 @@
 import type { NativeEndpoint } from './native';
-import { optionSpec, type SocketOptionValues } from './options';
+import { getOptionOf, setOptionOn, type SocketOptionValues } from './options';
 
 /** A listener or dialer of a socket. `url` carries the real port when port 0 was asked. */
 export class Endpoint {
@@ -18,12 +18,10 @@ export class Endpoint {
   }
   /** Sets a transport option (e.g. reconnectMinTime on a dialer, recvMaxSize). */
   setOption<K extends keyof SocketOptionValues>(name: K, value: SocketOptionValues[K]): void {
-    const [nngName, type] = optionSpec(name);
-    this.#native.setOption(nngName, type, value);
+    setOptionOn(this.#native, name, value);
   }
   getOption<K extends keyof SocketOptionValues>(name: K): SocketOptionValues[K] {
-    const [nngName, type] = optionSpec(name);
-    return this.#native.getOption(nngName, type) as SocketOptionValues[K];
+    return getOptionOf(this.#native, name);
   }
   /** Stops listening / dialing; connections already made through it close. Idempotent. */
   close(): void {

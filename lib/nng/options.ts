@@ -1,5 +1,11 @@
 import type { OptionType } from './native';
 
+/** What holds typed NNG options natively (socket, context, dialer, listener). */
+interface OptionHolder {
+  setOption(name: string, type: OptionType, value: unknown): void;
+  getOption(name: string, type: OptionType): number | boolean | string;
+}
+
 /** Options settable on a socket (most also on contexts, dialers and listeners). */
 export interface SocketOptionValues {
   /** Default send timeout in ms (-1: none). */
@@ -45,4 +51,16 @@ export function optionSpec(name: string): readonly [string, OptionType] {
     throw new TypeError(`unknown option '${name}': expected one of ${Object.keys(OPTIONS).join(', ')}`);
   }
   return spec;
+}
+
+/** Sets option `name` (our name) on a native holder. */
+export function setOptionOn<K extends OptionName>(holder: OptionHolder, name: K, value: SocketOptionValues[K]): void {
+  const [nngName, type] = optionSpec(name);
+  holder.setOption(nngName, type, value);
+}
+
+/** Reads option `name` (our name) from a native holder. */
+export function getOptionOf<K extends OptionName>(holder: OptionHolder, name: K): SocketOptionValues[K] {
+  const [nngName, type] = optionSpec(name);
+  return holder.getOption(nngName, type) as SocketOptionValues[K];
 }

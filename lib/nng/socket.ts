@@ -3,7 +3,7 @@ import { Endpoint, type Dialer, type Listener } from './endpoint';
 import { NngError } from './errors';
 import type { Message, SendData } from './message';
 import { addon, type NativeSocket } from './native';
-import { OPTIONS, optionSpec, type SocketOptionValues } from './options';
+import { getOptionOf, OPTIONS, setOptionOn, type SocketOptionValues } from './options';
 import { Pipe, type PipeEvent } from './pipe';
 import { TlsConfig } from './tls';
 import { timeoutArg, withSignal } from './timeouts';
@@ -158,13 +158,11 @@ export class Socket implements AsyncIterable<Message> {
   }
 
   setOption<K extends keyof SocketOptionValues>(name: K, value: SocketOptionValues[K]): void {
-    const [nngName, type] = optionSpec(name);
-    this.native.setOption(nngName, type, value);
+    setOptionOn(this.native, name, value);
   }
 
   getOption<K extends keyof SocketOptionValues>(name: K): SocketOptionValues[K] {
-    const [nngName, type] = optionSpec(name);
-    return this.native.getOption(nngName, type) as SocketOptionValues[K];
+    return getOptionOf(this.native, name);
   }
 
   /**
