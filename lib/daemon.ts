@@ -158,6 +158,8 @@ export async function daemon(url: string, opts: DaemonOptions = {}): Promise<Exi
     let why = e instanceof NngError ? `${e.message} (${e.errno})` : (e as Error)?.message ?? String(e);
     if (tls && e instanceof NngError && (e.errno === 'ECRYPTO' || e.errno === 'EPEERAUTH')) {
       why += ": the host's certificate did not verify against tlsCert, or the host does not speak TLS";
+    } else if (!tls && e instanceof NngError && (e.errno === 'ECONNSHUT' || e.errno === 'ECONNRESET')) {
+      why += ': the host closed the connection at once (does it require tls+tcp://?)';
     }
     throw new Error(`cannot connect to ${url}: ${why}`);
   }

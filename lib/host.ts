@@ -47,6 +47,8 @@ export class Host implements Canceller {
   #holds = 0;
   #release: (() => void) | undefined;
   #waiters: Waiter[] = [];
+  /** Timers of pending waitConnections, cleared when the host closes. */
+  #waitTimers = new Set<NodeJS.Timeout>();
   #statusWaiters: Array<(c: Counters | null) => void> = [];
   #everywhere = new Map<number, EverywhereCall>();
   #ready: ((r: { url?: string; error?: string }) => void) | undefined;
@@ -102,15 +104,18 @@ export class Host implements Canceller {
     return this.#hold(
       new Promise<boolean>((resolve) => {
         const w: Waiter = () => {
-          if (this.connections < n) return false;
+          if (this.connections < n && !this.#closed) return false;
           clearTimeout(t);
-          resolve(true);
+          this.#waitTimers.delete(t);
+          resolve(!this.#closed);
           return true;
         };
         const t = setTimeout(() => {
+          this.#waitTimers.delete(t);
           this.#waiters = this.#waiters.filter((x) => x !== w);
           resolve(false);
         }, timeoutMs);
+        this.#waitTimers.add(t);
         this.#waiters.push(w);
       }),
     );
@@ -207,6 +212,8 @@ export class Host implements Canceller {
     for (const e of this.#everywhere.values()) e.reject(new ErrorValue(19));
     this.#everywhere.clear();
     for (const w of this.#statusWaiters.splice(0)) w(null);
+    // Waits for connections end now (false), so no timer outlives the host.
+    this.#waiters = this.#waiters.filter((w) => !w());
     if (shutdown) {
       try {
         if (this.mode === 'dispatcher') await this.socket.send(header(Kind.SHUTDOWN, 0), { timeout: 1000 });

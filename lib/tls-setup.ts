@@ -81,9 +81,8 @@ export function hostTls(url: string, tls: unknown, pass: string | undefined): Ho
 
 /** A fresh ECDSA P-256 key and a self-signed certificate for the URL's host. */
 function zeroConfig(url: string): HostTls {
-  const host = parseUrl(url).host;
-  const cn = host === '' || host === '0.0.0.0' || host === '::' || host === '*' ? 'localhost' : host;
-  const pair = writeCert({ cn });
+  // The URL's host as dialed, also 0.0.0.0 / :: (daemons given that URL dial it as written).
+  const pair = writeCert({ cn: parseUrl(url).host || 'localhost' });
   return { cert: pair.server[0], key: pair.server[1], clientCert: pair.client[0] };
 }
 

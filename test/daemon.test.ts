@@ -4,6 +4,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import * as v8 from 'node:v8'
@@ -11,6 +12,7 @@ import { Socket, TlsConfig, writeCert } from '../dist/nng'
 import { header } from '../dist/protocol'
 import { buildDaemonArgs, parseDaemonArgs } from '../dist/cli'
 import { MiraiError, ErrorValue, isErrorValue, isMiraiError, toErrorPayload } from '../dist/errors'
+import { waitFor } from './helpers'
 
 const K = { TASK: 1, CANCEL: 2, EVERYWHERE: 3, RESULT: 16, ERROR_VALUE: 17, BYE: 22, EXIT: 32, FLAG_LAST: 0x100 }
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js')
@@ -157,8 +159,16 @@ test('CANCEL interrupts a sync infinite loop; the next task runs within 1 s with
 test('CANCEL aborts an async task\'s signal and is answered at once', async () => {
   await main.run(++id, 'globalThis.box = {}', undefined, K.EVERYWHERE)
   const tid = ++id
-  await main.send(K.TASK, tid, { type: 'f', data: null, src: String((_: unknown, { signal }: { signal: AbortSignal }) =>
-    new Promise(() => signal.addEventListener('abort', () => { (globalThis as any).box.aborted = true }))) })
+  // The task says when it is waiting (a file), so that the CANCEL reaches an async task and not
+  // its synchronous start (which it would interrupt before the listener exists).
+  const mark = path.join(os.tmpdir(), `mirai-dt-${process.pid}-${randomBytes(4).toString('hex')}.started`)
+  await main.send(K.TASK, tid, { type: 'f', data: mark, src: String((file: string, { signal }: { signal: AbortSignal }) =>
+    new Promise(() => {
+      signal.addEventListener('abort', () => { (globalThis as any).box.aborted = true })
+      require('node:fs').writeFileSync(file, '1')
+    })) })
+  await waitFor(() => fs.existsSync(mark), WAIT, 'task start')
+  fs.rmSync(mark, { force: true })
   await main.send(K.CANCEL, tid)
   assert.equal(await main.recv(), { kind: K.ERROR_VALUE, flags: 20, id: tid, value: undefined })
   assert.is(await main.value(++id, () => (globalThis as any).box.aborted), true)

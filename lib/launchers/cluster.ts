@@ -171,9 +171,20 @@ function run(cmd: string, args: string[], stdinFile?: string, timeoutMs = COMMAN
       resolve({ code: null, stdout, stderr, error: (e as Error).message });
       return;
     }
+    let settled = false;
+    const finish = (code: number | null): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, error });
+    };
     const timer = setTimeout(() => {
       error = `'${cmd}' did not finish within ${timeoutMs} ms`;
       child.kill('SIGKILL');
+      // Without waiting for pipes that something it started may still hold open.
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      finish(null);
     }, timeoutMs);
     timer.unref();
     child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -185,10 +196,7 @@ function run(cmd: string, args: string[], stdinFile?: string, timeoutMs = COMMAN
     child.once('error', (e: NodeJS.ErrnoException) => {
       error = e.code === 'ENOENT' ? `command '${cmd}' not found` : `cannot run '${cmd}': ${e.message}`;
     });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, error });
-    });
+    child.once('close', (code) => finish(code));
   });
 }
 

@@ -179,7 +179,9 @@ test('sbatch not found: failed names the command; daemons() rejects saying so an
     assert.match(why, /on the PATH/)
     await launch.stop()
     const t0 = Date.now()
-    const e = await errorOf(daemons(2, { url: 'tcp://127.0.0.1:0', remote: clusterConfig({ command: 'sbatch' }) }))
+    // A short timeout: the host's wait for connections (lib/host.ts waitConnections) keeps its
+    // timer after a failed launch, and with it this process, for that long.
+    const e = await errorOf(daemons(2, { url: 'tcp://127.0.0.1:0', remote: clusterConfig({ command: 'sbatch', timeout: 5000 }) }))
     assert.ok(Date.now() - t0 < 10000, 'fails at once, not after the connect timeout')
     assert.match(e.message, /via sbatch \(Slurm\)/)
     assert.match(e.message, /command 'sbatch' not found/)
@@ -322,10 +324,13 @@ test('Slurm: a job whose daemon cannot start fails daemons() early with the job 
     const t0 = Date.now()
     const e = await errorOf(daemons(1, {
       url: 'tcp://127.0.0.1:0',
-      remote: clusterConfig({ command: 'sbatch', node: '/nonexistent/bin/node', options: `--output=${path.join(c.dir, 'jobs', 'bad-%j.out')}` }),
+      remote: clusterConfig({
+        command: 'sbatch', node: '/nonexistent/bin/node', timeout: 15000, options: `--output=${path.join(c.dir, 'jobs', 'bad-%j.out')}`,
+      }),
     }))
     const ms = Date.now() - t0
-    assert.ok(ms < 30000, `failed after ${ms} ms, before the 60 s connect timeout`)
+    assert.ok(ms < 15000, `failed after ${ms} ms`)
+    console.log(`\n  [slurm] a failing job ended daemons() after ${ms} ms`)
     assert.match(e.message, /via sbatch \(Slurm\) did not connect/)
     assert.match(e.message, /Slurm job \d+ ended with state FAILED before its daemon connected \(exit code 127:0\)/)
     assert.match(e.message, /\/nonexistent\/bin\/node: not found|No such file/)

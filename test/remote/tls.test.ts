@@ -10,7 +10,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { X509Certificate } from 'node:crypto'
 import * as fs from 'node:fs'
-import { daemons, launchRemote, mirai, status, unresolved, type Mirai } from '../../dist'
+import { daemons, launchRemote, mirai, status, unresolved, type DaemonsOptions, type Mirai } from '../../dist'
 import { writeCert } from '../../dist/nng'
 import { errorOf, tempFile, withTimeout, type Child } from '../helpers'
 import { certsOf, runCommand, runDaemon, urlOf, waitConnections } from '../fixtures/cluster/common'
@@ -269,7 +269,7 @@ test('CA-signed setup mistakes are refused at daemons() with what is wrong, and 
   if (!haveOpenssl()) return console.log('\n  [skip] openssl not found')
   const p = getPki()
   const url = 'tls+tcp://127.0.0.1:0'
-  const cases: Array<[Parameters<typeof daemons>[1], RegExp]> = [
+  const cases: Array<[DaemonsOptions & { url: string }, RegExp]> = [
     [{ url, tls: [p.leaf, p.leafKeyEncrypted] }, /private key is encrypted: give its passphrase as the pass option/],
     [{ url, tls: [p.leaf, p.leafKeyEncrypted], pass: 'not it' }, /cannot decrypt the private key with the given pass/],
     [{ url, tls: [p.leaf, p.expiredKey] }, /private key does not belong to the certificate \(CN=127\.0\.0\.1\)/],
@@ -281,7 +281,7 @@ test('CA-signed setup mistakes are refused at daemons() with what is wrong, and 
     [{ url, pass: 'x' }, /pass is the passphrase of a key given in tls/],
   ]
   for (const [opts, re] of cases) {
-    const e = await errorOf(daemons(opts!))
+    const e = await errorOf(daemons(opts))
     assert.instance(e, TypeError, String(e))
     assert.match(e.message, re)
     assert.equal(await status(), { connections: 0, daemons: '' })
