@@ -1,0 +1,515 @@
+/**
+ * The daemon's receive-run-reply loop (see lib/daemon.ts for the protocol it speaks): one
+ * receive pending at any time, armed with the running task's CANCEL header so that the addon
+ * raises SIGINT for it; SIGINT accounting with the keeper thread; exit conditions (maxTasks,
+ * idleTime and walltime with the BYE / EXIT handshake, autoExit) and replies.
+ */
+import * as v8 from 'node:v8';
+import type { DaemonOptions, ExitReason } from './daemon';
+import { Evaluator, isInterrupt, isThenable, TaskContext, trimStack, waitInterruptibly } from './evaluate';
+import { toErrorPayload } from './errors';
+import { NngError } from './nng/errors';
+import type { Message } from './nng/message';
+import type { Socket } from './nng/socket';
+import { FLAG_ERROR, FLAG_LAST, HEADER_SIZE, Kind, PROTOCOL_VERSION, decodePayload, header, type TaskPayload } from './protocol';
+import type { SigintKeeper } from './sigint-keeper';
+
+/** Timers beyond this many ms cannot be set: such limits mean "none". */
+export const MAX_TIMER = 2 ** 31 - 1;
+
+/** A TASK / EVERYWHERE waiting its turn (only round-robin hosts send more than one at a time). */
+interface Held {
+  kind: Kind;
+  id: number;
+  msg: Message;
+}
+
+const RUNNING = 0;
+const ASYNC = 1;
+const INTERRUPTED = 2;
+
+interface Running {
+  id: number;
+  everywhere: boolean;
+  ctx: TaskContext;
+  state: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+
+/**
+ * How long an interrupted task waits for the CANCEL that caused it before calling the SIGINT
+ * external (the check itself runs after a setImmediate, i.e. after pending messages are taken).
+ */
+const INTERRUPT_GRACE = 250;
+/** Longest wait for the keeper to take a SIGINT that a CANCEL raised while no task ran. */
+const SETTLE_WAIT = 1000;
+/** How long to wait for the keeper thread before serving on without it. */
+const KEEPER_WAIT = 2000;
+
+export class DaemonLoop {
+  readonly #socket: Socket;
+  readonly #keeper: SigintKeeper;
+  readonly #ev: Evaluator;
+  readonly #maxTasks: number;
+  readonly #autoExit: boolean;
+  readonly #done: (reason: ExitReason) => void;
+  #finished = false;
+  #pending = false;
+  #pendingArmed = false;
+  /** Id of the task whose CANCEL the pending receive is armed for. */
+  #pendingArmedId = -1;
+  /** The interrupt prefix (a CANCEL header), rewritten for each armed receive. */
+  readonly #armPrefix = Buffer.alloc(HEADER_SIZE);
+  #current: Running | undefined;
+  #queue: Held[] = [];
+  #tasks = 0;
+  #walltimeHit = false;
+  /** Set once BYE was sent: the reason to exit with when the host answers EXIT. */
+  #leaving: ExitReason | undefined;
+  /** EXIT came after our BYE: exit as soon as nothing runs or waits. */
+  #exitWhenIdle = false;
+  /** OR'ed into the flags of the next reply (FLAG_LAST). */
+  #replyFlags = 0;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #wallTimer: NodeJS.Timeout | undefined;
+  #recvErrors = 0;
+  // SIGINT accounting: CANCELs received armed vs SIGINTs seen (keeper + main thread).
+  #armedCancels = 0;
+  #mainInterrupts = 0;
+  #lostSigints = 0;
+  #sigintCheck: NodeJS.Timeout | undefined;
+  // Replies: one header buffer and one parts array, reused (the addon copies on send).
+  readonly #hdr = Buffer.alloc(HEADER_SIZE);
+  readonly #parts: Buffer[] = [this.#hdr, this.#hdr];
+  #lastSend: Promise<void> | undefined;
+  #lastSendAt = 0;
+  #lastSendBytes = 0;
+
+  constructor(socket: Socket, keeper: SigintKeeper, opts: DaemonOptions, startedAt: number, done: (r: ExitReason) => void) {
+    this.#socket = socket;
+    this.#keeper = keeper;
+    this.#ev = new Evaluator({ cleanup: opts.cleanup ?? true, interruptible: !keeper.failed, runs: keeper });
+    this.#maxTasks = opts.maxTasks ?? Infinity;
+    this.#autoExit = opts.autoExit ?? true;
+    this.#done = done;
+    this.#hdr[0] = PROTOCOL_VERSION;
+    keeper.onAbsorb = () => this.#scheduleSigintCheck();
+    keeper.onFail = () => {
+      this.#ev.interruptible = false;
+    };
+    if (opts.idleTime !== undefined && opts.idleTime <= MAX_TIMER) {
+      this.#idleTimer = setTimeout(() => {
+        if (this.#current === undefined) this.#leave('idleTime');
+      }, opts.idleTime).unref();
+    }
+    if (opts.walltime !== undefined && opts.walltime <= MAX_TIMER) {
+      this.#wallTimer = setTimeout(() => {
+        if (this.#current === undefined) this.#leave('walltime');
+        else this.#walltimeHit = true;
+      }, Math.max(0, opts.walltime - (Date.now() - startedAt))).unref();
+    }
+  }
+
+  start(lostEarly: boolean): void {
+    if (lostEarly) this.disconnected();
+    this.#post();
+  }
+
+  /** The connection to the host is gone. */
+  disconnected(): void {
+    if (this.#autoExit) this.#finish('disconnected');
+  }
+
+  /** Keeps exactly one receive pending, armed while a task runs (or is about to). */
+  #post(armFor?: number): void {
+    if (this.#pending || this.#finished) return;
+    this.#pending = true;
+    const id = armFor ?? this.#current?.id;
+    const armed = id !== undefined && id >= 0 && this.#ev.interruptible;
+    this.#pendingArmed = armed;
+    this.#pendingArmedId = armed ? id! : -1;
+    let p: Promise<Message>;
+    try {
+      if (armed) {
+        // A fresh prefix buffer per armed receive: the addon copies it at once.
+        header(Kind.CANCEL, id!).copy(this.#armPrefix);
+        p = this.#socket.recv({ interrupt: { prefix: this.#armPrefix } });
+      } else {
+        p = this.#socket.recv();
+      }
+    } catch (e) {
+      this.#pending = false;
+      this.#onRecvError(e);
+      return;
+    }
+    p.then(this.#onMessage, this.#onRecvError);
+  }
+
+  readonly #onRecvError = (e: unknown): void => {
+    this.#pending = false;
+    if (this.#finished) return;
+    if (e instanceof NngError && e.errno === 'ECLOSED') {
+      this.#finish('disconnected');
+      return;
+    }
+    // Anything else (ECANCELED, a transient error): receive again, but never spin.
+    if (++this.#recvErrors > 1000) {
+      this.#finish('disconnected');
+      return;
+    }
+    setImmediate(() => this.#post());
+  };
+
+  readonly #onMessage = (msg: Message): void => {
+    this.#pending = false;
+    this.#recvErrors = 0;
+    if (this.#finished) return;
+    const armed = this.#pendingArmed ? this.#pendingArmedId : -1;
+    let start: Held | undefined;
+    try {
+      start = this.#handle(msg, armed);
+    } catch {
+      start = undefined; // never let a bad message take the loop down
+    }
+    if (this.#finished) return;
+    if (start === undefined && this.#current === undefined) start = this.#queue.shift();
+    if (start !== undefined) {
+      this.#beforeRun();
+      this.#post(start.id); // armed for the task about to run
+      this.#runFrom(start);
+    } else {
+      this.#post();
+      this.#idle();
+    }
+  };
+
+  /** Reacts to one message; returns a task to start now, if any. */
+  #handle(msg: Message, armedId: number): Held | undefined {
+    const len = msg.length;
+    const w0 = len >= 4 ? msg.readUInt32LE(0) : 0;
+    const valid = len >= HEADER_SIZE && (w0 & 0xff) === PROTOCOL_VERSION;
+    const kind = valid ? (w0 >>> 8) & 0xff : -1;
+    const id = valid ? msg.readUInt32LE(4) : -1;
+    // The addon raised SIGINT for this message if the receive was armed for task armedId and
+    // the message starts with exactly that task's CANCEL header (flags 0).
+    const raised = armedId >= 0 && kind === Kind.CANCEL && w0 >>> 16 === 0 && id === armedId;
+    if (raised) this.#armedCancels++;
+    const cur = this.#current;
+    if (cur !== undefined && cur.state === INTERRUPTED) {
+      // Normally the message that raised the SIGINT is a CANCEL of this very task.
+      clearTimeout(cur.timer);
+      if (!raised) {
+        this.#external(cur); // no CANCEL explains it: a SIGINT from outside
+        return undefined;
+      }
+      if (kind === Kind.CANCEL && id === cur.id) {
+        this.#cancelCurrent(cur);
+        return undefined;
+      }
+      const by = kind === Kind.CANCEL ? `a cancel of task ${id}, which arrived as it started` : 'a malformed message';
+      this.#complete(cur, plainError(`task ${cur.id} was interrupted by ${by}`), true);
+      if (kind === Kind.CANCEL) this.#cancelQueued(id);
+      return undefined;
+    }
+    if (!valid) return undefined; // dropped
+    switch (kind) {
+      case Kind.TASK:
+      case Kind.EVERYWHERE: {
+        const held: Held = { kind, id, msg };
+        if (cur !== undefined || this.#queue.length > 0) {
+          this.#queue.push(held);
+          return undefined;
+        }
+        return held;
+      }
+      case Kind.CANCEL:
+        if (cur !== undefined && cur.id === id) {
+          // An async task (a sync one was interrupted and is handled above).
+          cur.ctx.abort();
+          this.#cancelCurrent(cur);
+        } else {
+          this.#cancelQueued(id);
+        }
+        return undefined;
+      case Kind.EXIT:
+        if (this.#leaving === undefined) this.#finish('exit');
+        else if (cur === undefined && this.#queue.length === 0) this.#finish(this.#leaving);
+        else this.#exitWhenIdle = true;
+        return undefined;
+      default:
+        return undefined; // unknown kind: dropped
+    }
+  }
+
+  /** Runs h, then whatever is queued, until a task goes async or the queue is empty. */
+  #runFrom(h: Held | undefined): void {
+    while (h !== undefined && !this.#finished) {
+      this.#startTask(h);
+      if (this.#current !== undefined || this.#finished) return;
+      h = this.#queue.shift();
+    }
+    this.#idle();
+  }
+
+  /**
+   * Before a task's receive is armed: the keeper must be up (only the first task after start may
+   * have to wait for it), and told that a SIGINT from now on is the task's.
+   */
+  #beforeRun(): void {
+    if (!this.#ev.interruptible) return;
+    if (!this.#keeper.up) this.#keeper.waitUp(KEEPER_WAIT);
+    this.#settleSigints();
+    this.#keeper.aboutToRun();
+  }
+
+  /**
+   * A CANCEL that arrived while no task ran raised a SIGINT that the keeper absorbs a few µs
+   * later. Before the next task is flagged, make sure every such signal has landed, or it would be
+   * taken for that task's. (Two signals could merge into one: after SETTLE_WAIT ms, count the
+   * rest as lost. In practice this never waits more than the keeper's wake-up.)
+   */
+  #settleSigints(): void {
+    if (this.#keeper.absorbed + this.#mainInterrupts >= this.#armedCancels - this.#lostSigints) return;
+    const deadline = Date.now() + SETTLE_WAIT;
+    for (;;) {
+      const absorbed = this.#keeper.absorbed;
+      const missing = this.#armedCancels - this.#lostSigints - absorbed - this.#mainInterrupts;
+      if (missing <= 0) return;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        this.#lostSigints += missing;
+        return;
+      }
+      this.#keeper.waitAbsorbed(absorbed, left);
+    }
+  }
+
+  #startTask(h: Held): void {
+    const run: Running = { id: h.id, everywhere: h.kind === Kind.EVERYWHERE, ctx: new TaskContext(), state: RUNNING, timer: undefined };
+    let payload: TaskPayload;
+    if (this.#ev.interruptible) {
+      this.#settleSigints();
+      this.#keeper.aboutToRun();
+    }
+    try {
+      payload = decodePayload<TaskPayload>(h.msg.body);
+    } catch (e) {
+      this.#keeper.ran();
+      this.#current = run;
+      this.#complete(run, plainError(`malformed task message: ${(e as Error)?.message ?? e}`, 'TypeError'), true);
+      return;
+    }
+    this.#current = run;
+    let value: unknown;
+    // A task stuck in synchronous code never sees the pipe event: while it runs, the addon
+    // interrupts it if the host connection is lost, so autoExit holds even then.
+    if (this.#autoExit) this.#socket.interruptOnPipeRemove(true);
+    try {
+      value = this.#ev.run(payload, run.ctx);
+      if (this.#autoExit) this.#socket.interruptOnPipeRemove(false);
+      if (isThenable(value)) {
+        run.state = ASYNC;
+        Promise.resolve(value).then(
+          (v) => this.#settled(run, v, false),
+          (e) => this.#settled(run, e, true),
+        );
+        return;
+      }
+    } catch (e) {
+      if (this.#autoExit) this.#socket.interruptOnPipeRemove(false);
+      if (isInterrupt(e)) {
+        this.#mainInterrupts++;
+        run.state = INTERRUPTED;
+        // The CANCEL that caused it is on its way; if none comes, the SIGINT was external.
+        run.timer = setTimeout(() => {
+          setImmediate(() => {
+            if (this.#current === run && run.state === INTERRUPTED && !this.#finished) this.#external(run);
+          });
+        }, INTERRUPT_GRACE);
+        return;
+      }
+      this.#complete(run, e, true);
+      return;
+    }
+    this.#complete(run, value, false);
+  }
+
+  /** An async task settled. */
+  #settled(run: Running, v: unknown, isError: boolean): void {
+    if (this.#current !== run || this.#finished) return; // cancelled meanwhile: already answered
+    this.#complete(run, v, isError);
+    if (!this.#finished && this.#current === undefined) this.#runFrom(this.#queue.shift());
+  }
+
+  /** Sends the task's result (or error), then cleans up and counts it. */
+  #complete(run: Running, v: unknown, isError: boolean): void {
+    this.#current = undefined;
+    this.#markLast(run);
+    if (isError) this.#replyError(run.id, v);
+    else this.#replyValue(run.id, v);
+    this.#ev.done(run.everywhere);
+    this.#counted(run);
+  }
+
+  #cancelCurrent(run: Running): void {
+    this.#current = undefined;
+    this.#markLast(run);
+    this.#reply(Kind.ERROR_VALUE, run.id, 20, undefined);
+    this.#ev.done(run.everywhere);
+    this.#counted(run);
+  }
+
+  #cancelQueued(id: number): void {
+    const i = this.#queue.findIndex((h) => h.id === id);
+    if (i < 0) return;
+    this.#queue.splice(i, 1);
+    this.#reply(Kind.ERROR_VALUE, id, 20, undefined);
+  }
+
+  /** A SIGINT that no CANCEL explains interrupted run: answer it, then stop (Ctrl-C). */
+  #external(run: Running): void {
+    this.#complete(run, plainError('the task was interrupted by SIGINT'), true);
+    this.#finish('interrupted');
+  }
+
+  #counted(run: Running): void {
+    if (!run.everywhere) this.#tasks++;
+    this.#replyFlags = 0;
+    if (this.#leaving === undefined) this.#idleTimer?.refresh();
+    if (this.#tasks >= this.#maxTasks) this.#finish('maxTasks');
+    else if (this.#exitWhenIdle && this.#queue.length === 0) this.#finish(this.#leaving!);
+    else if (this.#walltimeHit && this.#queue.length === 0) this.#leave('walltime');
+  }
+
+  /**
+   * idleTime / walltime: a task may be on its way to us already, so ask to leave (BYE) and go
+   * when the host or dispatcher answers EXIT, running whatever reached us before it.
+   */
+  #leave(reason: ExitReason): void {
+    if (this.#leaving !== undefined || this.#finished) return;
+    this.#leaving = reason;
+    this.#reply(Kind.BYE, 0, 0, undefined);
+  }
+
+  /** Marks the next reply as the last one when it will reach maxTasks. */
+  #markLast(run: Running): void {
+    if (!run.everywhere && this.#tasks + 1 >= this.#maxTasks) this.#replyFlags = FLAG_LAST;
+  }
+
+  /**
+   * Nothing runs. If the keeper is down (it is restarting after its thread died), a SIGINT caused
+   * by the armed receive left pending would kill the process: wait for it inside a breakOnSigint
+   * run, which such a SIGINT merely interrupts.
+   */
+  #idle(): void {
+    if (!this.#pendingArmed || this.#finished || this.#keeper.up || this.#keeper.failed || this.#current !== undefined) return;
+    if (waitInterruptibly(this.#keeper.state, 0, KEEPER_WAIT) === 'interrupted') this.#mainInterrupts++;
+  }
+
+  #replyValue(id: number, v: unknown): void {
+    let payload: Buffer;
+    try {
+      payload = v8.serialize(v);
+    } catch (e) {
+      const err = toErrorPayload(e);
+      err.message = `the task's result could not be serialized: ${err.message}`;
+      err.stack = `${err.name}: ${err.message}`;
+      this.#reply(Kind.RESULT, id, FLAG_ERROR, serializeError(err));
+      return;
+    }
+    this.#reply(Kind.RESULT, id, 0, payload);
+  }
+
+  #replyError(id: number, e: unknown): void {
+    const err = toErrorPayload(e);
+    if (err.stack !== undefined) err.stack = trimStack(err.stack);
+    this.#reply(Kind.RESULT, id, FLAG_ERROR, serializeError(err));
+  }
+
+  #reply(kind: Kind, id: number, flags: number, payload: Buffer | undefined): void {
+    flags |= this.#replyFlags;
+    const h = this.#hdr;
+    h[1] = kind;
+    h[2] = flags & 0xff;
+    h[3] = (flags >>> 8) & 0xff;
+    h.writeUInt32LE(id >>> 0, 4);
+    let p: Promise<void>;
+    try {
+      if (payload === undefined) {
+        p = this.#socket.send(h);
+      } else {
+        this.#parts[1] = payload;
+        p = this.#socket.send(this.#parts);
+        this.#parts[1] = h;
+      }
+    } catch {
+      return; // closed
+    }
+    p.then(undefined, noop);
+    this.#lastSend = p;
+    this.#lastSendAt = Date.now();
+    this.#lastSendBytes = HEADER_SIZE + (payload?.length ?? 0);
+  }
+
+  #scheduleSigintCheck(): void {
+    if (this.#sigintCheck !== undefined || this.#finished) return;
+    this.#sigintCheck = setTimeout(() => {
+      setImmediate(() => {
+        this.#sigintCheck = undefined;
+        if (this.#finished) return;
+        if (this.#keeper.absorbed + this.#mainInterrupts > this.#armedCancels - this.#lostSigints) this.#finish('interrupted');
+      });
+    }, INTERRUPT_GRACE);
+  }
+
+  #finish(reason: ExitReason): void {
+    // The addon raises SIGINT when the host connection is lost (autoExit): that is a disconnect.
+    if (reason === 'interrupted' && this.#socket.stats.pipes === 0) reason = 'disconnected';
+    if (this.#finished) return;
+    this.#finished = true;
+    clearTimeout(this.#idleTimer);
+    clearTimeout(this.#wallTimer);
+    clearTimeout(this.#sigintCheck);
+    const cur = this.#current;
+    if (cur !== undefined) {
+      clearTimeout(cur.timer);
+      cur.ctx.abort();
+      this.#current = undefined;
+    }
+    this.#keeper.onAbsorb = undefined;
+    const last = this.#lastSend;
+    const recent = last !== undefined && Date.now() - this.#lastSendAt < 1000 && reason !== 'disconnected';
+    const close = (): void => {
+      this.#socket.close();
+      this.#keeper.stop();
+      this.#done(reason);
+    };
+    if (!recent) {
+      close();
+      return;
+    }
+    // NNG's close does not linger: give the last reply time to leave (write is usually done already).
+    const wait = Math.min(2000, 10 + Math.ceil(this.#lastSendBytes / 200_000));
+    last!.then(noop, noop).then(() => setTimeout(close, wait));
+  }
+}
+
+/** A placeholder "current task" while posting the armed receive that precedes a task. */
+
+function serializeError(p: ReturnType<typeof toErrorPayload>): Buffer {
+  try {
+    return v8.serialize(p);
+  } catch {
+    return v8.serialize({ name: String(p.name), message: String(p.message), stack: p.stack, props: {} });
+  }
+}
+
+function noop(): void {}
+
+/** An error of the daemon's own about a task: no daemon frames in its stack. */
+function plainError(message: string, name: 'Error' | 'TypeError' = 'Error'): Error {
+  const e = name === 'TypeError' ? new TypeError(message) : new Error(message);
+  e.stack = `${name}: ${message}`;
+  return e;
+}
