@@ -19,7 +19,12 @@ const CLI = path.join(__dirname, '..', 'dist', 'cli.js')
 const WAIT = 5000
 const children = new Set<ChildProcess>()
 const sockets = new Set<Socket>()
-const ipc = (): string => `ipc://${path.join(os.tmpdir(), `mirai-dt-${process.pid}-${randomBytes(4).toString('hex')}.sock`)}`
+const ipcFiles = new Set<string>()
+const ipc = (): string => {
+  const file = path.join(os.tmpdir(), `mirai-dt-${process.pid}-${randomBytes(4).toString('hex')}.sock`)
+  ipcFiles.add(file) // removed at the end: a host killed with SIGKILL leaves its socket file
+  return `ipc://${file}`
+}
 
 interface Daemon { child: ChildProcess; stderr: () => string; stdout: () => string; exit: Promise<{ code: number | null; signal: string | null; at: number }> }
 interface Reply { kind: number; flags: number; id: number; value?: any }
@@ -90,6 +95,7 @@ test.before(async () => {
 const cleanup = (): void => {
   for (const c of children) c.kill('SIGKILL')
   for (const s of sockets) s.close()
+  for (const f of ipcFiles) fs.rmSync(f, { force: true })
 }
 test.after(cleanup)
 process.on('exit', cleanup) // also when uvu stops early
