@@ -1,7 +1,7 @@
 import { nngError } from './errors';
 import type { Message, SendData } from './message';
 import type { NativeContext } from './native';
-import { getOptionOf, setOptionOn, type SocketOptionValues } from './options';
+import { Handle } from './handle';
 import { timeoutArg, withSignal } from './timeouts';
 
 export interface ContextOpOptions {
@@ -15,40 +15,19 @@ export interface ContextOpOptions {
  * An independent request/reply state on a socket (req, rep, surveyor, respondent): many
  * contexts let many requests be in flight on one socket. Closes with its socket.
  */
-export class Context {
-  readonly #native: NativeContext;
-  /** @internal */
-  constructor(native: NativeContext) {
-    this.#native = native;
-  }
-  get id(): number {
-    return this.#native.id;
-  }
+export class Context extends Handle<NativeContext> {
   send(data: SendData | SendData[], opts: ContextOpOptions = {}): Promise<void> {
     const t = timeoutArg(opts.timeout, 'context.send');
-    return withSignal(opts.signal, this.#native, () => this.#native.send(data, t));
+    return withSignal(opts.signal, this.native, () => this.native.send(data, t));
   }
   recv(opts: ContextOpOptions = {}): Promise<Message> {
     const t = timeoutArg(opts.timeout, 'context.recv');
-    return withSignal(opts.signal, this.#native, () => this.#native.recv(t));
+    return withSignal(opts.signal, this.native, () => this.native.recv(t));
   }
   /** Sends a request and waits for its reply (req / surveyor contexts). */
   async request(data: SendData | SendData[], opts: ContextOpOptions = {}): Promise<Message> {
     if (opts.signal?.aborted) throw nngError('ECANCELED', 'request aborted');
     await this.send(data, opts);
     return this.recv(opts);
-  }
-  setOption<K extends keyof SocketOptionValues>(name: K, value: SocketOptionValues[K]): void {
-    setOptionOn(this.#native, name, value);
-  }
-  getOption<K extends keyof SocketOptionValues>(name: K): SocketOptionValues[K] {
-    return getOptionOf(this.#native, name);
-  }
-  /** Idempotent; pending operations reject with ECLOSED. */
-  close(): void {
-    this.#native.close();
-  }
-  [Symbol.dispose](): void {
-    this.close();
   }
 }

@@ -1,6 +1,7 @@
 // The addon's surface, declared once: everything C++ exports (binding/*.cc) and nothing else.
 // The public classes in this folder wrap these.
 import * as path from 'node:path';
+import type { TlsOptions } from './tls';
 
 export type OptionType = 'ms' | 'int' | 'size' | 'bool' | 'bytes' | 'string';
 export type SendData = Buffer | ArrayBufferView | ArrayBuffer | string | NativeMessage;
@@ -51,14 +52,8 @@ export interface NativeContext extends OptionHolder {
   close(): void;
 }
 
-export interface NativeTlsOptions {
-  cert?: string;
-  key?: string;
-  pass?: string;
-  ca?: string;
-  auth?: 'none' | 'optional' | 'required';
-  serverName?: string;
-}
+/** The addon takes PEM text only (lib/nng/tls.ts reads files first). */
+export type NativeTlsOptions = Omit<TlsOptions, 'mode'>;
 
 export interface NativeTlsConfig {
   readonly mode: 'client' | 'server';
