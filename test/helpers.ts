@@ -143,10 +143,13 @@ export class Child {
   #exit: Exit | undefined
 
   constructor(cmd: string, args: string[], opts: SpawnOptions) {
+    // Its own process group: kill() then also reaches what it started (a shell's daemon), which
+    // would otherwise outlive it, hold its output pipes open and keep the test run alive.
     this.proc = spawn(cmd, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: opts.env ?? process.env,
       cwd: opts.cwd,
+      detached: true,
     })
     children.add(this)
     const timer = setTimeout(() => this.kill(), opts.timeoutMs)
@@ -207,8 +210,14 @@ export class Child {
     return Promise.race([this.exited, t]).finally(() => clearTimeout(timer))
   }
 
+  /** SIGKILLs the child and everything in its process group. */
   kill(): void {
-    if (this.running) this.proc.kill('SIGKILL')
+    if (!this.running) return
+    try {
+      process.kill(-this.proc.pid!, 'SIGKILL')
+    } catch {
+      this.proc.kill('SIGKILL') // the group is gone already (or never formed)
+    }
   }
 }
 

@@ -3,8 +3,10 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import * as net from 'node:net'
+import * as tls from 'node:tls'
 import { NngError, Socket, TlsConfig, writeCert, type CertPair } from '../../dist/nng'
-import { Closer, errorOf, removeTemps, tempFile, withTimeout } from '../helpers'
+import { Closer, errorOf, removeTemps, tempFile, waitFor, withTimeout } from '../helpers'
 
 const closer = new Closer()
 test.after.each(() => closer.closeAll())
@@ -136,6 +138,70 @@ test('an openssl-encrypted key: right passphrase works, wrong or missing one is 
   assert.match(missing.message, /passphrase/)
 
   await handshake(server(pair, 'right horse'), closer.track(new TlsConfig({ mode: 'client', ca: pair[0] })))
+})
+
+
+// An SP peer written with node:tls, so that it can do what NNG never does: drop the TCP
+// connection without a TLS close_notify (what a killed host or a network failure looks like).
+const PAIR1 = 0x11
+const spHeader = (proto: number): Buffer => Buffer.from([0, 0x53, 0x50, 0, proto >> 8, proto & 0xff, 0, 0])
+function spMessage(body: string): Buffer {
+  const payload = Buffer.concat([Buffer.from([0, 0, 0, 1]), Buffer.from(body)]) // pair1 hop count 1
+  const len = Buffer.alloc(8)
+  len.writeBigUInt64BE(BigInt(payload.length))
+  return Buffer.concat([len, payload])
+}
+
+/**
+ * Listens on 127.0.0.1 with node:tls; the first connection gets the pair1 SP header and
+ * `messages`, then its TCP socket is destroyed (no close_notify). Resolves the URL, and
+ * `dropped` once the socket is closed.
+ */
+async function droppingPeer(cert: [string, string], messages: string[]): Promise<{ url: string; dropped: Promise<void> }> {
+  let dropped!: () => void
+  const done = new Promise<void>((resolve) => (dropped = resolve))
+  const srv = net.createServer((raw) => {
+    srv.close()
+    raw.on('close', dropped)
+    const t = new tls.TLSSocket(raw, { isServer: true, cert: cert[0], key: cert[1] })
+    t.on('error', () => {})
+    let got = 0
+    t.on('data', (d: Buffer) => {
+      got += d.length
+      if (got < 8 || got - d.length >= 8) return // after the peer's SP header, once
+      t.write(Buffer.concat([spHeader(PAIR1), ...messages.map(spMessage)]), () => raw.destroy())
+    })
+  })
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
+  return { url: `tls+tcp://127.0.0.1:${(srv.address() as net.AddressInfo).port}`, dropped: done }
+}
+
+// NNG 1.5.2's TLS layer stopped its TCP aios for good when the stream failed while no TLS
+// receive was queued (between two reads, or while the protocol was not reading); the next
+// receive then started a TCP read that never completed, and the pipe was never removed. A
+// daemon whose host was killed never exited. deps/patches/tls_fail_after_tcp_error.patch.
+// Without the patch this fails in about 9 of 10 iterations.
+test('a TLS peer that drops the connection without close_notify: every message arrives, then the pipe is removed', async () => {
+  const c = writeCert({ cn: '127.0.0.1' })
+  const clientTls = closer.track(new TlsConfig({ mode: 'client', ca: c.client[0] }))
+  for (let i = 0; i < 12; i++) {
+    const messages = Array.from({ length: 1 + (i % 4) }, (_, k) => `m${k}`)
+    const peer = await droppingPeer(c.server, messages)
+    // A one-message receive buffer: the pipe stops reading while messages wait to be taken.
+    const d = closer.track(new Socket('pair', { recvBuffer: 1 }))
+    const removed = new Promise<void>((resolve) => d.onPipe((ev) => ev.type === 'remove' && resolve()))
+    await withTimeout(d.dial(peer.url, { tls: clientTls, block: true }), 5000, 'TLS dial')
+    await withTimeout(peer.dropped, 5000, 'the peer dropping the connection')
+    const got: string[] = []
+    const drained = (async () => {
+      for (;;) got.push((await d.recv()).body.toString())
+    })().catch(() => {})
+    await withTimeout(removed, 5000, `pipe removal after the peer dropped the connection (iteration ${i}, got ${got})`)
+    await withTimeout(waitFor(() => got.length === messages.length, 5000), 6000, 'the messages')
+    assert.equal(got, messages)
+    d.close()
+    await drained
+  }
 })
 
 test.run()

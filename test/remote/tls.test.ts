@@ -10,14 +10,16 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { X509Certificate } from 'node:crypto'
 import * as fs from 'node:fs'
+import * as path from 'node:path'
 import { daemons, launchRemote, mirai, status, unresolved, type DaemonsOptions, type Mirai } from '../../dist'
 import { writeCert } from '../../dist/nng'
-import { errorOf, tempFile, withTimeout, type Child } from '../helpers'
-import { certsOf, runCommand, runDaemon, urlOf, waitConnections } from '../fixtures/cluster/common'
+import { errorOf, spawnNode, tempFile, withTimeout, type Child } from '../helpers'
+import { certsOf, ROOT, runCommand, runDaemon, urlOf, waitConnections } from '../fixtures/cluster/common'
 import { haveOpenssl, makePki, type Pki } from '../fixtures/cluster/pki'
 import { marker, touchTask } from '../fixtures/mirai/common'
 
 const W = 15000
+const HOST_FIXTURE = path.join(ROOT, 'test', 'fixtures', 'remote', 'tls-host.js')
 const started: Child[] = []
 const track = (c: Child): Child => (started.push(c), c)
 
@@ -263,6 +265,25 @@ test('CA chain: one PEM file (leaf, intermediate, root, encrypted key) with pass
   const children = await connect(cmds)
   await tasksRun()
   await endAndCheck(children)
+})
+
+// A killed host sends no TLS close_notify: its daemons see the TCP connection drop, at any point
+// of a message. They must notice and exit (autoExit), whatever they were doing.
+test('a host killed with SIGKILL mid-traffic: its tls+tcp daemons exit (dispatcher and round-robin)', async () => {
+  for (const mode of ['thread', 'false']) {
+    for (let round = 0; round < 3; round++) {
+      const host = track(spawnNode([HOST_FIXTURE, mode, '2'], { timeoutMs: 60000, cwd: ROOT }))
+      const { cmds } = JSON.parse(await host.line(/"cmds"/, W)) as { cmds: string[] }
+      const children = cmds.map((c) => track(runCommand(c)))
+      await host.line(/"ready"/, W)
+      host.kill()
+      for (const c of children) {
+        const exit = await c.exitWithin(W)
+        assert.ok(exit, `${mode} round ${round}: a daemon did not exit after its host was killed (stderr: ${c.stderr})`)
+        assert.is(exit!.code, 0, `daemon exit status (stderr: ${c.stderr})`)
+      }
+    }
+  }
 })
 
 test('CA-signed setup mistakes are refused at daemons() with what is wrong, and nothing listens', async () => {

@@ -74,6 +74,7 @@ typedef struct {
 	size_t                  tcp_recv_len;
 	size_t                  tcp_recv_off;
 	bool                    tcp_recv_pend;
+	int                     tcp_err; // first fatal error of the TCP stream
 	bool                    tcp_send_active;
 	size_t                  tcp_send_len;
 	size_t                  tcp_send_head;
@@ -897,6 +898,12 @@ tls_tcp_error(tls_conn *conn, int rv)
 {
 	// An error here is fatal.  Shut it all down.
 	nni_aio *aio;
+	// Remember it: the TCP aios are stopped now, so a TCP operation
+	// started later would never complete (nni_aio_begin refuses it
+	// without calling back). Operations queued later fail with it.
+	if (conn->tcp_err == 0) {
+		conn->tcp_err = rv;
+	}
 	nng_stream_close(conn->tcp);
 	nni_aio_close(&conn->tcp_send);
 	nni_aio_close(&conn->tcp_recv);
@@ -1157,6 +1164,10 @@ nng_tls_engine_send(void *arg, const uint8_t *buf, size_t *szp)
 	size_t    space;
 	size_t    cnt;
 
+	if (conn->tcp_err != 0) {
+		return (conn->tcp_err);
+	}
+
 	space = NNG_TLS_MAX_SEND_SIZE - conn->tcp_send_len;
 
 	if (space == 0) {
@@ -1210,6 +1221,10 @@ nng_tls_engine_recv(void *arg, uint8_t *buf, size_t *szp)
 		return (NNG_ECLOSED);
 	}
 	if (conn->tcp_recv_len == 0) {
+		if (conn->tcp_err != 0) {
+			// Nothing buffered and the stream is gone.
+			return (conn->tcp_err);
+		}
 		tls_tcp_recv_start(conn);
 		return (NNG_EAGAIN);
 	}
