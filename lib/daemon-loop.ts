@@ -6,12 +6,13 @@
  */
 import * as v8 from 'node:v8';
 import type { DaemonOptions, ExitReason } from './daemon';
-import { Evaluator, isInterrupt, isThenable, TaskContext, trimStack, waitInterruptibly } from './evaluate';
+import { compileFunction, Evaluator, isInterrupt, isThenable, TaskContext, trimStack, waitInterruptibly } from './evaluate';
 import { toErrorPayload } from './errors';
 import { NngError } from './nng/errors';
 import type { Message } from './nng/message';
 import type { Socket } from './nng/socket';
 import { FLAG_ERROR, FLAG_LAST, HEADER_SIZE, Kind, PROTOCOL_VERSION, decodePayload, header, type TaskPayload } from './protocol';
+import { daemonCodec, SERIAL_GLOBAL } from './serial';
 import type { SigintKeeper } from './sigint-keeper';
 
 /** Timers beyond this many ms cannot be set: such limits mean "none". */
@@ -300,6 +301,16 @@ export class DaemonLoop {
       this.#complete(run, plainError(`malformed task message: ${(e as Error)?.message ?? e}`, 'TypeError'), true);
       return;
     }
+    if ((globalThis as Record<symbol, unknown>)[SERIAL_GLOBAL] !== undefined) {
+      try {
+        payload.data = daemonCodec(compileFunction)!.unpack(payload.data);
+      } catch (e) {
+        this.#keeper.ran();
+        this.#current = run;
+        this.#complete(run, plainError((e as Error)?.message ?? String(e), 'TypeError'), true);
+        return;
+      }
+    }
     this.#current = run;
     let value: unknown;
     // A task stuck in synchronous code never sees the pipe event: while it runs, the addon
@@ -410,7 +421,8 @@ export class DaemonLoop {
   #replyValue(id: number, v: unknown): void {
     let payload: Buffer;
     try {
-      payload = v8.serialize(v);
+      const codec = daemonCodec(compileFunction);
+      payload = v8.serialize(codec === undefined ? v : codec.pack(v));
     } catch (e) {
       const err = toErrorPayload(e);
       err.message = `the task's result could not be serialized: ${err.message}`;

@@ -9,7 +9,9 @@ import type { RemoteConfig } from './launchers/remote';
 import { manualCommands } from './launchers/remote';
 import { keepAlive } from './nng';
 import { checkOptions, describe, is, type Schema } from './options';
+import { makePayload } from './payload';
 import { deleteProfile, getProfile, profileName, setProfile, withProfile, type Profile } from './profiles';
+import { checkSerial, SerialCodec, serialSources, type SerialConfig } from './serial';
 import { hostTls, serverConfig, type HostTls } from './tls-setup';
 import { ipcPath, localUrl, parseUrl } from './url';
 import { rmSync } from 'node:fs';
@@ -48,8 +50,12 @@ export interface DaemonsOptions extends DaemonProcessOptions {
   /** Passphrase of the TLS key. */
   pass?: string;
   profile?: string;
-  /** Custom serialization (reserved; v8's structured clone covers built-in types). */
-  serial?: unknown;
+  /**
+   * Custom serialization for classes the structured clone cannot carry (a URL, a class
+   * instance): `{ class: 'URL', serialize: (u) => u.href, deserialize: (s) => new URL(s) }`, or
+   * an array of them. Applies to task data, results and everywhere(), both ways.
+   */
+  serial?: SerialConfig | SerialConfig[];
 }
 
 export interface DaemonSet extends AsyncDisposable {
@@ -119,6 +125,7 @@ export async function daemons(nOrOpts: number | DaemonsOptions, maybeOpts?: Daem
     opts = checkOptions('daemons()', maybeOpts, DAEMONS_SCHEMA) as DaemonsOptions;
   }
   const name = profileName(opts.profile);
+  const serial = opts.serial === undefined ? undefined : checkSerial(opts.serial);
   // Everything that can be checked is checked before a live profile is reset: bad input
   // must not cost the tasks already submitted.
   if (opts.url !== undefined) parseUrl(opts.url);
@@ -126,10 +133,12 @@ export async function daemons(nOrOpts: number | DaemonsOptions, maybeOpts?: Daem
   const tls = n === 0 && !opts.url ? undefined : hostTls(url, opts.tls, opts.pass);
   await teardown(name);
   if (n === 0 && !opts.url) return;
-  return setUp(name, n, opts, url, tls);
+  return setUp(name, n, opts, url, tls, serial);
 }
 
-async function setUp(name: string, n: number, opts: DaemonsOptions, url: string, tls: HostTls | undefined): Promise<DaemonSet> {
+async function setUp(
+  name: string, n: number, opts: DaemonsOptions, url: string, tls: HostTls | undefined, serial: SerialConfig[] | undefined,
+): Promise<DaemonSet> {
   const mode = opts.dispatcher === false ? 'direct' : 'dispatcher';
   const host = new Host(mode);
   const profile: Profile = {
@@ -144,6 +153,7 @@ async function setUp(name: string, n: number, opts: DaemonsOptions, url: string,
       const hostUrl = dmode === 'thread' ? `inproc://mirai-host-${name}-${process.pid}-${Date.now()}` : localUrl();
       host.socket.listen(hostUrl);
       host.start();
+      installSerial(host, serial);
       profile.dispatcher = startDispatcher(dmode, {
         hostUrl, daemonUrl: url, tls: tls ? { cert: tls.cert, key: tls.key, pass: tls.pass } : undefined,
       });
@@ -169,6 +179,7 @@ async function setUp(name: string, n: number, opts: DaemonsOptions, url: string,
       }
       host.url = profile.url = listener.url;
       host.start();
+      installSerial(host, serial);
     }
     setProfile(profile);
     if (early) await early;
@@ -186,6 +197,19 @@ async function setUp(name: string, n: number, opts: DaemonsOptions, url: string,
     release();
   }
   return daemonSet(profile);
+}
+
+/**
+ * Custom serialization: the host codes with the functions themselves; daemons get their source
+ * through an everywhere() sent before any task, which also reaches daemons that join later.
+ */
+function installSerial(host: Host, serial: SerialConfig[] | undefined): void {
+  if (!serial) return;
+  const install = (d: { s: unknown }): void => {
+    (globalThis as Record<symbol, unknown>)[Symbol.for('mirai.serial')] = d.s;
+  };
+  host.everywhere(makePayload('daemons()', install, { s: serialSources(serial) })).catch(() => {});
+  host.codec = SerialCodec.fromConfigs(serial);
 }
 
 function daemonSet(p: Profile): DaemonSet {

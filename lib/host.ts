@@ -9,6 +9,7 @@
  */
 import { ErrorValue, MiraiError } from './errors';
 import { Mirai, type Canceller } from './mirai';
+import type { SerialCodec } from './serial';
 import { RoundRobin } from './round-robin';
 import { keepAlive, Socket, type Message } from './nng';
 import {
@@ -41,6 +42,8 @@ export class Host implements Canceller {
   /** The URL daemons dial (real port). */
   url = '';
   connections = 0;
+  /** Custom serialization (daemons({ serial })): applied to task data and results. */
+  codec: SerialCodec | undefined;
   /** Counters from the last STATUS (dispatcher mode). */
   #pending = new Map<number, Mirai<unknown>>();
   #nextId = 1;
@@ -124,6 +127,7 @@ export class Host implements Canceller {
   /** Sends a task; the returned Mirai settles with its result. */
   submit<T>(payload: TaskPayload, opts: SubmitOptions = {}): Mirai<T> {
     if (this.#closed) throw new ErrorValue(7);
+    if (this.codec) payload.data = this.codec.pack(payload.data);
     const id = this.#takeId();
     const parts = encode(Kind.TASK, id, payload);
     const m = new Mirai<T>(id, this);
@@ -165,6 +169,7 @@ export class Host implements Canceller {
   /** Runs a task once on every connected daemon (and on those that join later). */
   everywhere(payload: TaskPayload): Promise<unknown[]> {
     if (this.#closed) return Promise.reject(new ErrorValue(7));
+    if (this.codec) payload.data = this.codec.pack(payload.data);
     const id = this.#takeId();
     const parts = encode(Kind.EVERYWHERE, id, payload);
     const p = new Promise<unknown[]>((resolve, reject) => {
@@ -347,6 +352,7 @@ export class Host implements Canceller {
     let isError = (flags & FLAG_ERROR) !== 0;
     try {
       value = decodePayload(body);
+      if (this.codec && !isError) value = this.codec.unpack(value);
     } catch (err) {
       isError = true;
       value = { name: 'Error', message: `result could not be decoded: ${(err as Error).message}`, props: {} };

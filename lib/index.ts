@@ -11,6 +11,7 @@ export {
   type DaemonsOptions, type DaemonProcessOptions, type DaemonSet, type Status, type LaunchLocalOptions, type LaunchRemoteOptions,
 } from './daemons';
 export { daemon, type DaemonOptions, type ExitReason } from './daemon';
+export type { SerialConfig } from './serial';
 export { MiraiError, ErrorValue, isMiraiError, isErrorValue } from './errors';
 export { hostUrl, localUrl } from './url';
 export { daemonCommand, shellQuote, type RemoteConfig, type RemoteLaunch } from './launchers/remote';
