@@ -15,7 +15,8 @@ import { daemonCommand, daemons, everywhere, launchRemote, mirai, status } from 
 import { remoteConfig } from '../../dist/launchers/remote-config'
 import { daemonArgv, shellQuote } from '../../dist/launchers/remote'
 import { writeCert } from '../../dist/nng'
-import { errorOf, killChildren, spawnProcess, tempPath, withTimeout } from '../helpers'
+import { errorOf, killChildren, spawnNode, spawnProcess, tempPath, withTimeout } from '../helpers'
+import { ROOT, runCommand } from '../fixtures/cluster/common'
 import { alive, testHooks, waitGone } from '../fixtures/mirai/common'
 import {
   ARGV_ECHO, envWith, install, parentOf, pidsWith, runShell, waitConnections, waitNoProcess, whereTask,
@@ -292,6 +293,26 @@ async function hasIPv6Loopback(): Promise<string | undefined> {
     s.listen(0, '::1', () => s.close(() => resolve(undefined)))
   })
 }
+
+// A killed host closes its sockets without a word: daemons must notice the connection drop
+// wherever it lands in a message, and exit (tls+tcp: test/remote/tls.test.ts).
+test('a host killed with SIGKILL mid-traffic: its tcp:// and ws:// daemons exit (dispatcher and round-robin)', async () => {
+  const fixture = path.join(ROOT, 'test', 'fixtures', 'remote', 'killed-host.js')
+  for (const url of ['tcp://127.0.0.1:0', 'ws://127.0.0.1:0/mirai']) {
+    for (const mode of ['thread', 'false']) {
+      const host = spawnNode([fixture, mode, '2', url], { timeoutMs: 60000, cwd: ROOT })
+      const { cmds } = JSON.parse(await host.line(/"cmds"/, W)) as { cmds: string[] }
+      const children = cmds.map((c) => runCommand(c))
+      await host.line(/"ready"/, W)
+      host.kill()
+      for (const c of children) {
+        const exit = await c.exitWithin(W)
+        assert.ok(exit, `${url} ${mode}: a daemon did not exit after its host was killed (stderr: ${c.stderr})`)
+        assert.is(exit!.code, 0, `daemon exit status (stderr: ${c.stderr})`)
+      }
+    }
+  }
+})
 
 test('IPv6: tcp://[::1]:0, launched by hand', async () => {
   const why = await hasIPv6Loopback()

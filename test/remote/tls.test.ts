@@ -19,7 +19,7 @@ import { haveOpenssl, makePki, type Pki } from '../fixtures/cluster/pki'
 import { marker, touchTask } from '../fixtures/mirai/common'
 
 const W = 15000
-const HOST_FIXTURE = path.join(ROOT, 'test', 'fixtures', 'remote', 'tls-host.js')
+const HOST_FIXTURE = path.join(ROOT, 'test', 'fixtures', 'remote', 'killed-host.js')
 const started: Child[] = []
 const track = (c: Child): Child => (started.push(c), c)
 
