@@ -11,7 +11,9 @@ import { toErrorPayload } from './errors';
 import { NngError } from './nng/errors';
 import type { Message } from './nng/message';
 import type { Socket } from './nng/socket';
-import { FLAG_ERROR, FLAG_LAST, HEADER_SIZE, Kind, PROTOCOL_VERSION, decodePayload, header, type TaskPayload } from './protocol';
+import {
+  batchParts, decodePayload, FLAG_ERROR, FLAG_LAST, header, HEADER_SIZE, Kind, PROTOCOL_VERSION, splitBatch, type TaskPayload,
+} from './protocol';
 import { daemonCodec, SERIAL_GLOBAL } from './serial';
 import type { SigintKeeper } from './sigint-keeper';
 
@@ -22,7 +24,8 @@ export const MAX_TIMER = 2 ** 31 - 1;
 interface Held {
   kind: Kind;
   id: number;
-  msg: Message;
+  /** The message (header and payload): a Message's body, or a view of one BATCH item. */
+  body: Buffer;
 }
 
 const RUNNING = 0;
@@ -84,6 +87,9 @@ export class DaemonLoop {
   readonly #hdr = Buffer.alloc(HEADER_SIZE);
   readonly #parts: Buffer[] = [this.#hdr, this.#hdr];
   #lastSend: Promise<void> | undefined;
+  /** The host batches (it sent a BATCH): replies of one tick leave as one message too. */
+  #batchReplies = false;
+  #outbox: Buffer[][] = [];
   #lastSendAt = 0;
   #lastSendBytes = 0;
 
@@ -217,12 +223,23 @@ export class DaemonLoop {
     switch (kind) {
       case Kind.TASK:
       case Kind.EVERYWHERE: {
-        const held: Held = { kind, id, msg };
+        const held: Held = { kind, id, body: msg.body };
         if (cur !== undefined || this.#queue.length > 0) {
           this.#queue.push(held);
           return undefined;
         }
         return held;
+      }
+      case Kind.BATCH: {
+        // Tasks a round-robin host sent in one tick: queued in order; replies go out batched too.
+        const items = splitBatch(msg.body);
+        if (items === null) return undefined; // malformed: dropped whole
+        this.#batchReplies = true;
+        for (const item of items) {
+          const k = item[0] === PROTOCOL_VERSION ? item[1] : -1;
+          if (k === Kind.TASK || k === Kind.EVERYWHERE) this.#queue.push({ kind: k, id: item.readUInt32LE(4), body: item });
+        }
+        return cur === undefined ? this.#queue.shift() : undefined;
       }
       case Kind.CANCEL:
         if (cur !== undefined && cur.id === id) {
@@ -294,7 +311,7 @@ export class DaemonLoop {
       this.#keeper.aboutToRun();
     }
     try {
-      payload = decodePayload<TaskPayload>(h.msg.body);
+      payload = decodePayload<TaskPayload>(h.body);
     } catch (e) {
       this.#keeper.ran();
       this.#current = run;
@@ -441,6 +458,11 @@ export class DaemonLoop {
 
   #reply(kind: Kind, id: number, flags: number, payload: Buffer | undefined): void {
     flags |= this.#replyFlags;
+    if (this.#batchReplies) {
+      const item = payload === undefined ? [header(kind, id, flags)] : [header(kind, id, flags), payload];
+      if (this.#outbox.push(item) === 1) queueMicrotask(this.#flushReplies);
+      return;
+    }
     const h = this.#hdr;
     h[1] = kind;
     h[2] = flags & 0xff;
@@ -463,6 +485,26 @@ export class DaemonLoop {
     this.#lastSendAt = Date.now();
     this.#lastSendBytes = HEADER_SIZE + (payload?.length ?? 0);
   }
+
+  /** Sends the replies of this tick: one message, or a BATCH of several. */
+  readonly #flushReplies = (): void => {
+    const items = this.#outbox;
+    if (items.length === 0) return;
+    this.#outbox = [];
+    const parts = items.length === 1 ? items[0]! : batchParts(items);
+    let p: Promise<void>;
+    try {
+      p = this.#socket.send(parts);
+    } catch {
+      return; // closed
+    }
+    p.then(undefined, noop);
+    this.#lastSend = p;
+    this.#lastSendAt = Date.now();
+    let bytes = 0;
+    for (const part of parts) bytes += part.length;
+    this.#lastSendBytes = bytes;
+  };
 
   #scheduleSigintCheck(): void {
     if (this.#sigintCheck !== undefined || this.#finished) return;
@@ -490,6 +532,7 @@ export class DaemonLoop {
       this.#current = undefined;
     }
     this.#keeper.onAbsorb = undefined;
+    this.#flushReplies(); // the replies of this tick leave before the socket closes
     const last = this.#lastSend;
     const recent = last !== undefined && Date.now() - this.#lastSendAt < 1000 && reason !== 'disconnected';
     const close = (): void => {

@@ -13,7 +13,7 @@ import type { SerialCodec } from './serial';
 import { RoundRobin } from './round-robin';
 import { keepAlive, Socket, type Message } from './nng';
 import {
-  decodeCounters, decodePayload, encode, FLAG_ERROR, FLAG_LAST, header, HEADER_SIZE, Kind, PROTOCOL_VERSION,
+  decodeCounters, decodePayload, encode, FLAG_ERROR, FLAG_LAST, header, HEADER_SIZE, Kind, PROTOCOL_VERSION, splitBatch,
   type Counters, type ErrorPayload, type TaskPayload,
 } from './protocol';
 
@@ -289,18 +289,27 @@ export class Host implements Canceller {
   }
 
   #onMessage(msg: Message): void {
-    const body = msg.body;
+    this.#onBody(msg.body, msg.pipe);
+  }
+
+  /** One message (or one of a BATCH) from the dispatcher, or from daemon `pipe` (round-robin). */
+  #onBody(body: Buffer, pipe: number): void {
     if (body.length < HEADER_SIZE || body[0] !== PROTOCOL_VERSION) return;
     const kind = body[1] as Kind;
     const flags = body[2]! | (body[3]! << 8);
     const id = body.readUInt32LE(4);
     if (this.#rr) {
       if (kind === Kind.RESULT || kind === Kind.ERROR_VALUE) {
-        if ((flags & FLAG_LAST) !== 0) this.#rr.retire(msg.pipe, 'last');
-        this.#rr.answered(msg.pipe, id);
+        if ((flags & FLAG_LAST) !== 0) this.#rr.retire(pipe, 'last');
+        this.#rr.answered(pipe, id);
       } else if (kind === Kind.BYE) {
-        this.#rr.retire(msg.pipe, 'bye');
-        this.socket.send(header(Kind.EXIT, 0), { pipe: msg.pipe }).catch(ignore);
+        this.#rr.retire(pipe, 'bye');
+        this.socket.send(header(Kind.EXIT, 0), { pipe }).catch(ignore);
+        return;
+      } else if (kind === Kind.BATCH) {
+        // Replies of tasks the daemon ran back to back; a malformed batch is dropped whole.
+        const items = splitBatch(body);
+        if (items) for (const item of items) if (item[1] !== Kind.BATCH) this.#onBody(item, pipe);
         return;
       }
     }

@@ -28,6 +28,14 @@ export const enum Kind {
   STATUS_REQUEST = 4,
   /** Tear down: daemons are told to exit, then the dispatcher exits. */
   SHUTDOWN = 5,
+  // round-robin host <-> daemon, both ways
+  /**
+   * Several messages in one: id = how many; payload = for each, a u32 LE length and then the
+   * message (header and payload). A round-robin host batches the TASK / EVERYWHERE messages of
+   * one tick per daemon; a daemon that has received a BATCH batches the replies of the tasks it
+   * runs back to back. (The dispatcher neither sends nor gets them: one task per daemon.)
+   */
+  BATCH = 6,
   // daemon -> dispatcher -> host
   /** Task `id` finished. flags & FLAG_ERROR: payload is an ErrorPayload, else the value. */
   RESULT = 16,
@@ -90,6 +98,43 @@ export function readHeader(b: Uint8Array): Header | null {
 /** The first header word as read by `Message.readUInt32LE(0)`: version | kind << 8 | flags << 16. */
 export function splitWord0(w: number): { version: number; kind: number; flags: number } {
   return { version: w & 0xff, kind: (w >>> 8) & 0xff, flags: w >>> 16 };
+}
+
+/**
+ * The parts of one BATCH message holding `items` (each the parts of one message): the addon
+ * joins them, so nothing here copies a payload.
+ */
+export function batchParts(items: ReadonlyArray<readonly Buffer[]>): Buffer[] {
+  const lengths = Buffer.allocUnsafe(4 * items.length);
+  const parts: Buffer[] = [header(Kind.BATCH, items.length)];
+  for (let i = 0; i < items.length; i++) {
+    let len = 0;
+    for (const p of items[i]!) len += p.length;
+    lengths.writeUInt32LE(len, 4 * i);
+    parts.push(lengths.subarray(4 * i, 4 * i + 4));
+    for (const p of items[i]!) parts.push(p);
+  }
+  return parts;
+}
+
+/**
+ * The messages of a BATCH (views of body, no copy), or null if it is malformed: a count that
+ * disagrees, a length that runs past the end, or a message shorter than a header.
+ */
+export function splitBatch(body: Buffer): Buffer[] | null {
+  if (body.length < HEADER_SIZE) return null;
+  const count = body.readUInt32LE(4);
+  const out: Buffer[] = [];
+  let off = HEADER_SIZE;
+  while (off < body.length) {
+    if (off + 4 > body.length || out.length >= count) return null;
+    const len = body.readUInt32LE(off);
+    off += 4;
+    if (len < HEADER_SIZE || off + len > body.length) return null;
+    out.push(body.subarray(off, off + len));
+    off += len;
+  }
+  return out.length === count ? out : null;
 }
 
 /** What a TASK / EVERYWHERE carries: the function source or code string, and its data. */

@@ -5,8 +5,12 @@
  * (64 deep with deps/patches/pair1_poly_queue_depth.patch), so each daemon gets at most
  * MAX_IN_FLIGHT unanswered tasks — room is left for CANCEL / EVERYWHERE / EXIT — and the rest
  * wait here, in that daemon's own queue.
+ *
+ * What is sent to a daemon in one tick leaves as one message (a BATCH when there are several):
+ * one system call and one wake-up of the daemon for a burst of tasks instead of one each.
  */
 import type { Socket } from './nng';
+import { batchParts } from './protocol';
 
 const MAX_IN_FLIGHT = 32;
 
@@ -16,6 +20,8 @@ interface Daemon {
   /** Sent and unanswered messages by id (everywhere ids too), kept to re-send if need be. */
   sent: Map<number, Buffer[]>;
   queue: Array<[number, Buffer[]]>;
+  /** Sent this tick, not yet handed to the socket (see #flush). */
+  outbox: Array<[number, Buffer[]]>;
   /** 'last': it answered its last task (maxTasks) and runs nothing more; 'bye': it is leaving. */
   retired: 'last' | 'bye' | undefined;
 }
@@ -34,6 +40,8 @@ export class RoundRobin {
   #taskPipe = new Map<number, number>();
   #next = 0;
   #backlog: Array<[number, Buffer[]]> = [];
+  /** Daemons with something in their outbox. */
+  #toFlush: Daemon[] = [];
 
   constructor(
     private readonly socket: Socket,
@@ -94,6 +102,17 @@ export class RoundRobin {
       this.#taskPipe.delete(id);
       return undefined;
     }
+    // Not handed to the socket yet: it never leaves (a CANCEL now would overtake it).
+    const o = d.outbox.findIndex(([oid]) => oid === id);
+    if (o >= 0) {
+      d.outbox.splice(o, 1);
+      d.sent.delete(id);
+      d.inFlight--;
+      this.#taskPipe.delete(id);
+      const next = d.queue.shift();
+      if (next) this.#send(d, next[0], next[1]);
+      return undefined;
+    }
     return d.sent.has(id) ? pipe : undefined;
   }
 
@@ -104,6 +123,8 @@ export class RoundRobin {
   retire(pipe: number, how: 'last' | 'bye'): void {
     const d = this.#byPipe.get(pipe);
     if (!d || d.retired) return;
+    // What it was sent this tick leaves now, ahead of the EXIT that answers a BYE.
+    this.#flushOne(d);
     d.retired = how;
     const i = this.#daemons.indexOf(d);
     if (i >= 0) this.#daemons.splice(i, 1);
@@ -112,7 +133,7 @@ export class RoundRobin {
 
   /** A daemon connected: returns the held tasks to (re)assign. */
   added(pipe: number): Array<[number, Buffer[]]> {
-    const d: Daemon = { pipe, inFlight: 0, sent: new Map(), queue: [], retired: undefined };
+    const d: Daemon = { pipe, inFlight: 0, sent: new Map(), queue: [], outbox: [], retired: undefined };
     this.#daemons.push(d);
     this.#byPipe.set(pipe, d);
     return this.#backlog.splice(0);
@@ -125,6 +146,7 @@ export class RoundRobin {
     this.#byPipe.delete(pipe);
     const i = this.#daemons.indexOf(d);
     if (i >= 0) this.#daemons.splice(i, 1);
+    d.outbox.length = 0; // its ids are in d.sent
     const held: Array<[number, Buffer[]]> = [...d.sent, ...d.queue];
     for (const [id] of held) this.#taskPipe.delete(id);
     return d.retired === 'last' ? { lost: [], resend: held } : { lost: held.map(([id]) => id), resend: [] };
@@ -138,6 +160,20 @@ export class RoundRobin {
   #send(d: Daemon, id: number, parts: Buffer[]): void {
     d.inFlight++;
     d.sent.set(id, parts);
-    this.socket.send(parts, { pipe: d.pipe }).catch(() => this.onSendFailed(id));
+    if (d.outbox.push([id, parts]) === 1 && this.#toFlush.push(d) === 1) queueMicrotask(this.#flush);
+  }
+
+  /** Hands each daemon's outbox to the socket: one message, or one BATCH of several. */
+  readonly #flush = (): void => {
+    for (const d of this.#toFlush.splice(0)) this.#flushOne(d);
+  };
+
+  #flushOne(d: Daemon): void {
+    const items = d.outbox.splice(0);
+    if (items.length === 0 || !this.#byPipe.has(d.pipe)) return;
+    const parts = items.length === 1 ? items[0]![1] : batchParts(items.map((it) => it[1]));
+    this.socket.send(parts, { pipe: d.pipe }).catch(() => {
+      for (const [id] of items) this.onSendFailed(id);
+    });
   }
 }

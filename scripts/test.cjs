@@ -23,6 +23,8 @@ const { run } = require('uvu/run')
 
 async function main() {
   const ctx = await parse(path.join(root, 'test'), pattern, { cwd: root })
+  // Only test files: a pattern like `mirai/` must not pick up test/fixtures/mirai/*.js.
+  ctx.suites = ctx.suites.filter((s) => /\.test\.ts$/.test(s.name))
   if (ctx.suites.length === 0) throw new Error(`no test files under test/ match /${pattern}/`)
   await run(ctx.suites, { bail: false })
   // uvu has set process.exitCode. Nothing should be left: give closing handles a moment.

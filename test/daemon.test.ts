@@ -9,12 +9,12 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import * as v8 from 'node:v8'
 import { Socket, TlsConfig, writeCert } from '../dist/nng'
-import { header } from '../dist/protocol'
+import { batchParts, header, splitBatch } from '../dist/protocol'
 import { buildDaemonArgs, parseDaemonArgs } from '../dist/cli'
 import { MiraiError, ErrorValue, isErrorValue, isMiraiError, toErrorPayload } from '../dist/errors'
 import { waitFor } from './helpers'
 
-const K = { TASK: 1, CANCEL: 2, EVERYWHERE: 3, RESULT: 16, ERROR_VALUE: 17, BYE: 22, EXIT: 32, FLAG_LAST: 0x100 }
+const K = { TASK: 1, CANCEL: 2, EVERYWHERE: 3, BATCH: 6, RESULT: 16, ERROR_VALUE: 17, BYE: 22, EXIT: 32, FLAG_LAST: 0x100 }
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js')
 const WAIT = 5000
 const children = new Set<ChildProcess>()
@@ -196,6 +196,70 @@ test('garbage and truncated messages are dropped; the daemon keeps serving', asy
     await main.send(K.TASK, tid, { type: 'c', src: 'x', data: { x: tid } })
     let r: Reply
     do r = await main.recv(); while (r.id !== tid) // tasks with bad payloads are answered with errors
+    assert.equal([r.kind, r.flags, r.value], [K.RESULT, 0, tid])
+  }
+})
+
+/** Every reply of the next message(s) until `n` have come, BATCHes opened. */
+async function replies(h: Host, n: number): Promise<{ got: Reply[]; messages: number }> {
+  const got: Reply[] = []
+  let messages = 0
+  while (got.length < n) {
+    const b = (await h.sock.recv({ timeout: WAIT })).body
+    messages++
+    const items = b[1] === K.BATCH ? splitBatch(b) : [b]
+    assert.ok(items, 'a well-formed BATCH from the daemon')
+    for (const m of items!) got.push({ kind: m[1]!, flags: m.readUInt16LE(2), id: m.readUInt32LE(4), value: m.length > 8 ? v8.deserialize(m.subarray(8)) : undefined })
+  }
+  return { got, messages }
+}
+
+const taskParts = (tid: number, x: number): Buffer[] => [header(K.TASK, tid), v8.serialize({ type: 'c', src: 'x * 2', data: { x } })]
+
+test('BATCH (round-robin hosts): its tasks run in order and their replies come back batched', async () => {
+  const h = new Host()
+  await h.daemon()
+  const ids = [9001, 9002, 9003, 9004]
+  await h.sock.send(batchParts(ids.map((tid, i) => taskParts(tid, i))), { pipe: h.pipe })
+  const { got, messages } = await replies(h, ids.length)
+  assert.equal(got.map((r) => [r.kind, r.id, r.value]), ids.map((tid, i) => [K.RESULT, tid, i * 2]))
+  assert.is(messages, 1, 'four sync tasks that arrived together are answered in one message')
+  // A CANCEL still reaches a task that arrived in a batch and waits behind a long one.
+  const slow = [header(K.TASK, 9010), v8.serialize({ type: 'c', src: 'new Promise((r) => setTimeout(() => r(1), 300))', data: {} })]
+  await h.sock.send(batchParts([slow, taskParts(9011, 5)]), { pipe: h.pipe })
+  await h.send(K.CANCEL, 9011)
+  const r = await replies(h, 2)
+  assert.equal(r.got.map((x) => [x.kind, x.id, x.kind === K.ERROR_VALUE ? x.flags : x.value]), [[K.ERROR_VALUE, 9011, 20], [K.RESULT, 9010, 1]])
+})
+
+test('malformed BATCHes (bad counts, lengths, truncation, random) are dropped whole; the daemon keeps serving', async () => {
+  const good = Buffer.concat(batchParts([taskParts(1, 1), taskParts(2, 2)]))
+  const junk: Buffer[] = [
+    header(K.BATCH, 0), header(K.BATCH, 3), good.subarray(0, good.length - 1), good.subarray(0, 12),
+    Buffer.concat([header(K.BATCH, 1), Buffer.from([255, 255, 255, 255])]),
+    Buffer.concat([header(K.BATCH, 1), Buffer.from([4, 0, 0, 0, 1, 1, 0, 0])]),
+    Buffer.concat([header(K.BATCH, 5), good.subarray(8)]),
+  ]
+  for (let i = 0; i < 200; i++) {
+    const b = Buffer.from(good)
+    for (let k = 0; k < 3; k++) b[8 + Math.floor(Math.random() * (b.length - 8))] = Math.floor(Math.random() * 256)
+    junk.push(b.subarray(0, 8 + Math.floor(Math.random() * (b.length - 7))))
+    const r = randomBytes(8 + Math.floor(Math.random() * 40))
+    r[0] = 1
+    r[1] = K.BATCH
+    junk.push(r)
+  }
+  for (const b of junk) {
+    // Dropped whole, or (a mutation that still parses) its tasks answered: either way no crash.
+    assert.equal(splitBatch(b) === null || Array.isArray(splitBatch(b)), true)
+    await main.raw(b)
+    const tid = ++id
+    await main.send(K.TASK, tid, { type: 'c', src: 'x', data: { x: tid } })
+    let r: Reply
+    do {
+      const { got } = await replies(main, 1)
+      r = got.find((g) => g.id === tid) ?? got[0]!
+    } while (r.id !== tid)
     assert.equal([r.kind, r.flags, r.value], [K.RESULT, 0, tid])
   }
 })
