@@ -14,6 +14,7 @@ import type { Socket } from './nng/socket';
 import {
   batchParts, decodePayload, FLAG_ERROR, FLAG_LAST, header, HEADER_SIZE, Kind, PROTOCOL_VERSION, splitBatch, type TaskPayload,
 } from './protocol';
+import { serializePayload } from './codec';
 import { daemonCodec, SERIAL_GLOBAL } from './serial';
 import type { SigintKeeper } from './sigint-keeper';
 
@@ -439,7 +440,7 @@ export class DaemonLoop {
     let payload: Buffer;
     try {
       const codec = daemonCodec(compileFunction);
-      payload = v8.serialize(codec === undefined ? v : codec.pack(v));
+      payload = serializePayload(codec === undefined ? v : codec.pack(v));
     } catch (e) {
       const err = toErrorPayload(e);
       err.message = `the task's result could not be serialized: ${err.message}`;

@@ -1,6 +1,6 @@
 /**
  * The wire format, defined once. Every message between host, dispatcher and daemons is an
- * 8-byte header followed by an optional payload (a `v8.serialize` buffer):
+ * 8-byte header followed by an optional payload (the structured clone, see lib/codec.ts):
  *
  *   byte 0     version (PROTOCOL_VERSION)
  *   byte 1     kind (Kind)
@@ -10,7 +10,7 @@
  * The dispatcher routes on the header alone (`Message.readUInt32LE`) and forwards bodies as
  * they came, never decoding or copying a payload.
  */
-import * as v8 from 'node:v8';
+import { deserializePayload, serializePayload } from './codec';
 
 export const PROTOCOL_VERSION = 1;
 export const HEADER_SIZE = 8;
@@ -153,14 +153,14 @@ export interface ErrorPayload {
   props: Record<string, unknown>;
 }
 
-/** header + v8.serialize(payload) as the two parts of one message (the addon joins them). */
+/** header + the serialized payload as the two parts of one message (the addon joins them). */
 export function encode(kind: Kind, id: number, payload: unknown, flags = 0): [Buffer, Buffer] {
-  return [header(kind, id, flags), v8.serialize(payload)];
+  return [header(kind, id, flags), serializePayload(payload)];
 }
 
 /** Deserializes the payload after the header. Throws on garbage (callers count and drop). */
 export function decodePayload<T>(body: Buffer): T {
-  return v8.deserialize(body.subarray(HEADER_SIZE)) as T;
+  return deserializePayload(body.subarray(HEADER_SIZE)) as T;
 }
 
 /** STATUS payload. */

@@ -78,6 +78,37 @@ test('large payloads cross both ways (over NNG\'s 1 MB default limit)', async ()
   assert.is(out[299_999], 599_998)
 })
 
+for (const dispatcher of [true, false]) {
+  test(`large binary views (out of band) keep their type and bytes, and are snapshots at mirai() (dispatcher: ${dispatcher})`, async () => {
+    await daemons(2, { dispatcher })
+    try {
+      const f64 = new Float64Array(200_000).map((_, i) => i / 3)
+      const buf = Buffer.alloc(100_000, 5)
+      const odd = new Uint8Array(new ArrayBuffer(70_003), 1, 70_001).fill(9)
+      // Sent in a burst: round-robin hands them to the socket after this tick, yet each
+      // task must see the values as they were when it was submitted.
+      const tasks = [1, 2, 3].map((k) => {
+        const m = mirai((d) => [d.k, d.f64.length, d.f64[3], d.buf.readUInt8(99_999), d.odd.byteLength, d.odd[70_000], d.f64 instanceof Float64Array, Buffer.isBuffer(d.buf)], { k, f64, buf, odd })
+        f64[3] = 100 + k
+        buf[99_999] = 100 + k
+        return m
+      })
+      assert.equal(await run(Promise.all(tasks)), [
+        [1, 200_000, 1, 5, 70_001, 9, true, true],
+        [2, 200_000, 101, 101, 70_001, 9, true, true],
+        [3, 200_000, 102, 102, 70_001, 9, true, true],
+      ])
+      const back = await run(mirai(() => ({ a: new Float64Array(50_000).fill(2.5), b: Buffer.alloc(80_000, 1), same: null as unknown })))
+      assert.instance(back.a, Float64Array)
+      assert.is(back.a[49_999], 2.5)
+      assert.ok(Buffer.isBuffer(back.b) && back.b.length === 80_000 && back.b[79_999] === 1)
+    } finally {
+      await daemons(2) // as the other tests expect
+      daemonPids = (await run(everywhere(pidTask), 'everywhere')) as number[]
+    }
+  })
+}
+
 test('async tasks: a thenable result is awaited', async () => {
   assert.is(await run(mirai(async (d) => { await new Promise((r) => setTimeout(r, 20)); return d.x * 2 }, { x: 21 })), 42)
   assert.is(await run(mirai('new Promise((r) => setTimeout(() => r(v), 10))', { v: 'later' })), 'later')

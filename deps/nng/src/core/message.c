@@ -128,7 +128,9 @@ nni_chunk_grow(nni_chunk *ch, size_t newsz, size_t headwanted)
 			newsz = ch->ch_cap - headroom;
 		}
 
-		if ((newbuf = nni_zalloc(newsz + headwanted)) == NULL) {
+		// Not zeroed: every byte of a body is written before it is
+		// read, and zeroing a large message cost as much as copying it.
+		if ((newbuf = nni_alloc(newsz + headwanted)) == NULL) {
 			return (NNG_ENOMEM);
 		}
 		// Copy all the data, but not header or trailer.
@@ -146,7 +148,9 @@ nni_chunk_grow(nni_chunk *ch, size_t newsz, size_t headwanted)
 	// the backing store.  In this case, we just check against the
 	// allocated capacity and grow, or don't grow.
 	if ((newsz + headwanted) >= ch->ch_cap) {
-		if ((newbuf = nni_zalloc(newsz + headwanted)) == NULL) {
+		// Not zeroed: every byte of a body is written before it is
+		// read, and zeroing a large message cost as much as copying it.
+		if ((newbuf = nni_alloc(newsz + headwanted)) == NULL) {
 			return (NNG_ENOMEM);
 		}
 		nni_free(ch->ch_buf, ch->ch_cap);
@@ -209,7 +213,7 @@ nni_chunk_trim(nni_chunk *ch, size_t len)
 static int
 nni_chunk_dup(nni_chunk *dst, const nni_chunk *src)
 {
-	if ((dst->ch_buf = nni_zalloc(src->ch_cap)) == NULL) {
+	if ((dst->ch_buf = nni_alloc(src->ch_cap)) == NULL) {
 		return (NNG_ENOMEM);
 	}
 	dst->ch_cap = src->ch_cap;
