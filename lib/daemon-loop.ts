@@ -2,19 +2,15 @@
  * The daemon's receive-run-reply loop (see lib/daemon.ts for the protocol it speaks): one
  * receive pending at any time, armed with the running task's CANCEL header so that the addon
  * raises SIGINT for it; SIGINT accounting with the keeper thread; exit conditions (maxTasks,
- * idleTime and walltime with the BYE / EXIT handshake, autoExit) and replies.
+ * idleTime and walltime with the BYE / EXIT handshake, autoExit). Replies: lib/daemon-replies.ts.
  */
-import * as v8 from 'node:v8';
 import type { DaemonOptions, ExitReason } from './daemon';
-import { compileFunction, Evaluator, isInterrupt, isThenable, TaskContext, trimStack, waitInterruptibly } from './evaluate';
-import { toErrorPayload } from './errors';
+import { Replies } from './daemon-replies';
+import { compileFunction, Evaluator, isInterrupt, isThenable, TaskContext, waitInterruptibly } from './evaluate';
 import { NngError } from './nng/errors';
 import type { Message } from './nng/message';
 import type { Socket } from './nng/socket';
-import {
-  batchParts, decodePayload, FLAG_ERROR, FLAG_LAST, header, HEADER_SIZE, Kind, PROTOCOL_VERSION, splitBatch, type TaskPayload,
-} from './protocol';
-import { serializePayload } from './codec';
+import { decodePayload, FLAG_LAST, header, HEADER_SIZE, Kind, PROTOCOL_VERSION, splitBatch, type TaskPayload } from './protocol';
 import { daemonCodec, SERIAL_GLOBAL } from './serial';
 import type { SigintKeeper } from './sigint-keeper';
 
@@ -84,15 +80,7 @@ export class DaemonLoop {
   #mainInterrupts = 0;
   #lostSigints = 0;
   #sigintCheck: NodeJS.Timeout | undefined;
-  // Replies: one header buffer and one parts array, reused (the addon copies on send).
-  readonly #hdr = Buffer.alloc(HEADER_SIZE);
-  readonly #parts: Buffer[] = [this.#hdr, this.#hdr];
-  #lastSend: Promise<void> | undefined;
-  /** The host batches (it sent a BATCH): replies of one tick leave as one message too. */
-  #batchReplies = false;
-  #outbox: Buffer[][] = [];
-  #lastSendAt = 0;
-  #lastSendBytes = 0;
+  readonly #replies: Replies;
 
   constructor(socket: Socket, keeper: SigintKeeper, opts: DaemonOptions, startedAt: number, done: (r: ExitReason) => void) {
     this.#socket = socket;
@@ -101,7 +89,7 @@ export class DaemonLoop {
     this.#maxTasks = opts.maxTasks ?? Infinity;
     this.#autoExit = opts.autoExit ?? true;
     this.#done = done;
-    this.#hdr[0] = PROTOCOL_VERSION;
+    this.#replies = new Replies(socket);
     keeper.onAbsorb = () => this.#scheduleSigintCheck();
     keeper.onFail = () => {
       this.#ev.interruptible = false;
@@ -235,7 +223,7 @@ export class DaemonLoop {
         // Tasks a round-robin host sent in one tick: queued in order; replies go out batched too.
         const items = splitBatch(msg.body);
         if (items === null) return undefined; // malformed: dropped whole
-        this.#batchReplies = true;
+        this.#replies.batching = true;
         for (const item of items) {
           const k = item[0] === PROTOCOL_VERSION ? item[1] : -1;
           if (k === Kind.TASK || k === Kind.EVERYWHERE) this.#queue.push({ kind: k, id: item.readUInt32LE(4), body: item });
@@ -375,8 +363,8 @@ export class DaemonLoop {
   #complete(run: Running, v: unknown, isError: boolean): void {
     this.#current = undefined;
     this.#markLast(run);
-    if (isError) this.#replyError(run.id, v);
-    else this.#replyValue(run.id, v);
+    if (isError) this.#replies.error(run.id, v, this.#replyFlags);
+    else this.#replies.value(run.id, v, this.#replyFlags);
     this.#ev.done(run.everywhere);
     this.#counted(run);
   }
@@ -384,7 +372,7 @@ export class DaemonLoop {
   #cancelCurrent(run: Running): void {
     this.#current = undefined;
     this.#markLast(run);
-    this.#reply(Kind.ERROR_VALUE, run.id, 20, undefined);
+    this.#reply(Kind.ERROR_VALUE, run.id, 20);
     this.#ev.done(run.everywhere);
     this.#counted(run);
   }
@@ -393,7 +381,7 @@ export class DaemonLoop {
     const i = this.#queue.findIndex((h) => h.id === id);
     if (i < 0) return;
     this.#queue.splice(i, 1);
-    this.#reply(Kind.ERROR_VALUE, id, 20, undefined);
+    this.#reply(Kind.ERROR_VALUE, id, 20);
   }
 
   /** A SIGINT that no CANCEL explains interrupted run: answer it, then stop (Ctrl-C). */
@@ -418,7 +406,7 @@ export class DaemonLoop {
   #leave(reason: ExitReason): void {
     if (this.#leaving !== undefined || this.#finished) return;
     this.#leaving = reason;
-    this.#reply(Kind.BYE, 0, 0, undefined);
+    this.#reply(Kind.BYE, 0, 0);
   }
 
   /** Marks the next reply as the last one when it will reach maxTasks. */
@@ -436,76 +424,10 @@ export class DaemonLoop {
     if (waitInterruptibly(this.#keeper.state, 0, KEEPER_WAIT) === 'interrupted') this.#mainInterrupts++;
   }
 
-  #replyValue(id: number, v: unknown): void {
-    let payload: Buffer;
-    try {
-      const codec = daemonCodec(compileFunction);
-      payload = serializePayload(codec === undefined ? v : codec.pack(v));
-    } catch (e) {
-      const err = toErrorPayload(e);
-      err.message = `the task's result could not be serialized: ${err.message}`;
-      err.stack = `${err.name}: ${err.message}`;
-      this.#reply(Kind.RESULT, id, FLAG_ERROR, serializeError(err));
-      return;
-    }
-    this.#reply(Kind.RESULT, id, 0, payload);
+  /** A reply without payload; FLAG_LAST is added while the last task's answer is due. */
+  #reply(kind: Kind, id: number, flags: number): void {
+    this.#replies.send(kind, id, flags | this.#replyFlags);
   }
-
-  #replyError(id: number, e: unknown): void {
-    const err = toErrorPayload(e);
-    if (err.stack !== undefined) err.stack = trimStack(err.stack);
-    this.#reply(Kind.RESULT, id, FLAG_ERROR, serializeError(err));
-  }
-
-  #reply(kind: Kind, id: number, flags: number, payload: Buffer | undefined): void {
-    flags |= this.#replyFlags;
-    if (this.#batchReplies) {
-      const item = payload === undefined ? [header(kind, id, flags)] : [header(kind, id, flags), payload];
-      if (this.#outbox.push(item) === 1) queueMicrotask(this.#flushReplies);
-      return;
-    }
-    const h = this.#hdr;
-    h[1] = kind;
-    h[2] = flags & 0xff;
-    h[3] = (flags >>> 8) & 0xff;
-    h.writeUInt32LE(id >>> 0, 4);
-    let p: Promise<void>;
-    try {
-      if (payload === undefined) {
-        p = this.#socket.send(h);
-      } else {
-        this.#parts[1] = payload;
-        p = this.#socket.send(this.#parts);
-        this.#parts[1] = h;
-      }
-    } catch {
-      return; // closed
-    }
-    p.then(undefined, noop);
-    this.#lastSend = p;
-    this.#lastSendAt = Date.now();
-    this.#lastSendBytes = HEADER_SIZE + (payload?.length ?? 0);
-  }
-
-  /** Sends the replies of this tick: one message, or a BATCH of several. */
-  readonly #flushReplies = (): void => {
-    const items = this.#outbox;
-    if (items.length === 0) return;
-    this.#outbox = [];
-    const parts = items.length === 1 ? items[0]! : batchParts(items);
-    let p: Promise<void>;
-    try {
-      p = this.#socket.send(parts);
-    } catch {
-      return; // closed
-    }
-    p.then(undefined, noop);
-    this.#lastSend = p;
-    this.#lastSendAt = Date.now();
-    let bytes = 0;
-    for (const part of parts) bytes += part.length;
-    this.#lastSendBytes = bytes;
-  };
 
   #scheduleSigintCheck(): void {
     if (this.#sigintCheck !== undefined || this.#finished) return;
@@ -533,35 +455,17 @@ export class DaemonLoop {
       this.#current = undefined;
     }
     this.#keeper.onAbsorb = undefined;
-    this.#flushReplies(); // the replies of this tick leave before the socket closes
-    const last = this.#lastSend;
-    const recent = last !== undefined && Date.now() - this.#lastSendAt < 1000 && reason !== 'disconnected';
     const close = (): void => {
       this.#socket.close();
       this.#keeper.stop();
       this.#done(reason);
     };
-    if (!recent) {
-      close();
-      return;
-    }
-    // NNG's close does not linger: give the last reply time to leave (write is usually done already).
-    const wait = Math.min(2000, 10 + Math.ceil(this.#lastSendBytes / 200_000));
-    last!.then(noop, noop).then(() => setTimeout(close, wait));
+    // The replies of this tick go out; unless the host is gone, a recent one gets time to leave.
+    const linger = reason === 'disconnected' ? (this.#replies.flush(), undefined) : this.#replies.lingerBeforeClose();
+    if (linger === undefined) close();
+    else void linger.then((wait: number) => setTimeout(close, wait));
   }
 }
-
-/** A placeholder "current task" while posting the armed receive that precedes a task. */
-
-function serializeError(p: ReturnType<typeof toErrorPayload>): Buffer {
-  try {
-    return v8.serialize(p);
-  } catch {
-    return v8.serialize({ name: String(p.name), message: String(p.message), stack: p.stack, props: {} });
-  }
-}
-
-function noop(): void {}
 
 /** An error of the daemon's own about a task: no daemon frames in its stack. */
 function plainError(message: string, name: 'Error' | 'TypeError' = 'Error'): Error {
