@@ -224,12 +224,22 @@ test('BATCH (round-robin hosts): its tasks run in order and their replies come b
   const { got, messages } = await replies(h, ids.length)
   assert.equal(got.map((r) => [r.kind, r.id, r.value]), ids.map((tid, i) => [K.RESULT, tid, i * 2]))
   assert.is(messages, 1, 'four sync tasks that arrived together are answered in one message')
-  // A CANCEL still reaches a task that arrived in a batch and waits behind a long one.
-  const slow = [header(K.TASK, 9010), v8.serialize({ type: 'c', src: 'new Promise((r) => setTimeout(() => r(1), 300))', data: {} })]
+  // A CANCEL still reaches a task that arrived in a batch and waits behind a running one (which
+  // finishes when the test creates its gate file).
+  const gate = path.join(os.tmpdir(), `mirai-dt-gate-${process.pid}-${randomBytes(4).toString('hex')}`)
+  const src = 'new Promise((r) => { const t = setInterval(() => { if (require("fs").existsSync(gate)) { clearInterval(t); r(1) } }, 5) })'
+  const slow = [header(K.TASK, 9010), v8.serialize({ type: 'c', src, data: { gate } })]
   await h.sock.send(batchParts([slow, taskParts(9011, 5)]), { pipe: h.pipe })
   await h.send(K.CANCEL, 9011)
-  const r = await replies(h, 2)
-  assert.equal(r.got.map((x) => [x.kind, x.id, x.kind === K.ERROR_VALUE ? x.flags : x.value]), [[K.ERROR_VALUE, 9011, 20], [K.RESULT, 9010, 1]])
+  try {
+    const cancelled = await replies(h, 1)
+    assert.equal(cancelled.got.map((x) => [x.kind, x.id, x.flags]), [[K.ERROR_VALUE, 9011, 20]])
+    fs.writeFileSync(gate, '')
+    const done = await replies(h, 1)
+    assert.equal(done.got.map((x) => [x.kind, x.id, x.value]), [[K.RESULT, 9010, 1]])
+  } finally {
+    fs.rmSync(gate, { force: true })
+  }
 })
 
 test('malformed BATCHes (bad counts, lengths, truncation, random) are dropped whole; the daemon keeps serving', async () => {
