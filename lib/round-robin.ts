@@ -80,9 +80,7 @@ export class RoundRobin {
     const d = this.#byPipe.get(pipe);
     if (!d || !d.sent.delete(id)) return;
     if (d.retired === 'last') return; // it takes nothing more
-    d.inFlight--;
-    const next = d.queue.shift();
-    if (next) this.#send(d, next[0], next[1]);
+    this.#freeSlot(d);
   }
 
   /**
@@ -107,10 +105,8 @@ export class RoundRobin {
     if (o >= 0) {
       d.outbox.splice(o, 1);
       d.sent.delete(id);
-      d.inFlight--;
       this.#taskPipe.delete(id);
-      const next = d.queue.shift();
-      if (next) this.#send(d, next[0], next[1]);
+      this.#freeSlot(d);
       return undefined;
     }
     return d.sent.has(id) ? pipe : undefined;
@@ -150,6 +146,13 @@ export class RoundRobin {
     const held: Array<[number, Buffer[]]> = [...d.sent, ...d.queue];
     for (const [id] of held) this.#taskPipe.delete(id);
     return d.retired === 'last' ? { lost: [], resend: held } : { lost: held.map(([id]) => id), resend: [] };
+  }
+
+  /** One of d's in-flight slots is free: the next task waiting for d takes it. */
+  #freeSlot(d: Daemon): void {
+    d.inFlight--;
+    const next = d.queue.shift();
+    if (next) this.#send(d, next[0], next[1]);
   }
 
   #push(d: Daemon, id: number, parts: Buffer[]): void {
