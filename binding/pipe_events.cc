@@ -1,5 +1,7 @@
 #include "pipe_events.h"
 
+#include <algorithm>
+
 #include "errors.h"
 #include "signals.h"
 
@@ -35,26 +37,44 @@ int PipeSink::Attach(nng_socket s) {
 void PipeSink::OnPipe(nng_pipe p, nng_pipe_ev ev, void* arg) {
   auto sink = static_cast<std::weak_ptr<PipeSink>*>(arg)->lock();
   if (!sink) return;
+  const uint32_t id = nng_pipe_id(p);
+  bool gone_already = false;  // ADD_POST of a pipe whose REM_POST came first: report both
   {
+    // Held while posting too, so that the events of one pipe reach JS in order.
     std::lock_guard<std::mutex> lock(sink->added_mu_);
     if (ev == NNG_PIPE_EV_ADD_POST) {
-      sink->added_.insert(nng_pipe_id(p));
-    } else if (sink->added_.erase(nng_pipe_id(p)) == 0) {
-      return;  // a pipe the protocol refused: it was never reported as added
+      auto& early = sink->removed_first_;
+      auto it = std::find(early.begin(), early.end(), id);
+      if (it != early.end()) {
+        early.erase(it);
+        gone_already = true;
+      } else {
+        sink->added_.insert(id);
+      }
+    } else if (sink->added_.erase(id) == 0) {
+      // Refused by the protocol (never added), or its ADD_POST is still to come.
+      sink->removed_first_.push_back(id);
+      if (sink->removed_first_.size() > kRemovedFirstMax) sink->removed_first_.pop_front();
+      return;
     }
+    if (ev == NNG_PIPE_EV_ADD_POST) sink->Report(id, NNG_PIPE_EV_ADD_POST);
+    if (ev == NNG_PIPE_EV_REM_POST || gone_already) sink->Report(id, NNG_PIPE_EV_REM_POST);
   }
+}
+
+void PipeSink::Report(uint32_t id, int ev) {
   if (ev == NNG_PIPE_EV_ADD_POST) {
-    sink->pipes_++;
+    pipes_++;
   } else {
-    sink->pipes_--;
-    if (sink->sigint_on_remove_.load()) RaiseSigint();
+    pipes_--;
+    if (sigint_on_remove_.load()) RaiseSigint();
   }
-  if (!sink->listening_.load()) return;
+  if (!listening_.load()) return;
   auto* e = new PipeEvent();
-  e->sink = std::move(sink);
-  e->pipe = nng_pipe_id(p);
+  e->sink = shared_from_this();
+  e->pipe = id;
   e->ev = ev;
-  if (!e->sink->addon_->Post(e)) delete e;
+  if (!addon_->Post(e)) delete e;
 }
 
 void PipeSink::SetListener(Napi::Env env, Napi::Value cb) {

@@ -10,6 +10,7 @@
 #include <nng/nng.h>
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <unordered_set>
@@ -32,11 +33,17 @@ class PipeSink : public std::enable_shared_from_this<PipeSink> {
 
  private:
   static void OnPipe(nng_pipe p, nng_pipe_ev ev, void* arg);
+  void Report(uint32_t id, int ev);  // counts and posts one event; added_mu_ held
   friend struct PipeEvent;
   Addon* addon_;
   std::atomic<int> pipes_{0};
   std::mutex added_mu_;
   std::unordered_set<uint32_t> added_;  // pipes that got ADD_POST (refused ones never do)
+  // Pipes whose REM_POST came before their ADD_POST: NNG runs REM_POST in pipe_destroy without
+  // waiting for the thread that is about to run ADD_POST (it holds a reference that destroy only
+  // waits for afterwards). Refused pipes land here too and never leave, hence the bound.
+  std::deque<uint32_t> removed_first_;
+  static constexpr size_t kRemovedFirstMax = 256;
   std::atomic<bool> listening_{false};
   std::atomic<bool> sigint_on_remove_{false};
   bool closed_ = false;
