@@ -68,7 +68,6 @@ const TARGET = {
   connect: 100, // ms, at most
   everywhere: 250, // µs, at most
 };
-const R_MIRAI = 'R mirai 2.7.1 on this machine kind, 2 daemons: 7,636 tasks/s (dispatcher), 12,583 (none); RTT 288 / 181 µs; 732 MiB/s; 137 ms to connected; everywhere 469 µs';
 
 // ---------------------------------------------------------------------------------------------
 // This package as an Impl, one per mode.
@@ -394,7 +393,7 @@ function report(results: Result[]): void {
     const met = rows.filter((r) => r[3] === 'met').length;
     console.log(`targets: ${met} met, ${missed} missed${rows.length - met - missed ? `, ${rows.length - met - missed} not measured` : ''}`);
   }
-  console.log(`reference: ${R_MIRAI}. The transport floor is NNG's ipc round trip (bench/nng).`);
+  console.log("R's mirai is measured side by side in bench/compare; the transport floor is NNG's ipc round trip (bench/nng).");
   const failed = results.filter((r) => r.error);
   if (failed.length) console.log(`FAILED: ${failed.map((r) => `${r.name} (${r.error})`).join('; ')}`);
 }
