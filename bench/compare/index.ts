@@ -11,7 +11,8 @@
 // R's side needs Rscript and the packages built by bench/r/setup.sh (in MIRAI_BENCH_R_LIB, by
 // default ~/.cache/mirai-bench/R-lib); without them R's columns are skipped with a note.
 // Environment: BENCH_PASSES (3), BENCH_TASKS (10000), BENCH_TRIPS (2000), BENCH_STARTS (3 per
-// process), BENCH_NET_BUDGET (5 s per tcp / tls+tcp workload), BENCH_R=0 (skip R).
+// process), BENCH_NET_BUDGET (5 s per tcp / tls+tcp workload), BENCH_GROUP_TIMEOUT (s; 180 for ipc groups,
+// 90 for the others: a child still running then is killed with its daemons), BENCH_R=0 (skip R).
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -179,6 +180,7 @@ function report(results: Results, haveR: boolean, passes: number): void {
   }
   console.log('');
   printTable(['workload (2 local daemons)', 'mode', `R ${results.versions.get('r')?.split(',')[0] ?? "mirai"}`, 'this package', 'ratio', 'goal (issue 10)', 'verdict'], rows, {
+    align: ['left', 'left', 'right', 'right', 'right', 'right', 'left'],
     title:
       `Side by side, median of ${passes} alternating passes, fresh processes; ratio = R time / ours (rates: ours / R): > 1 = this package is faster.` +
       (haveR ? '' : ' R columns skipped.'),

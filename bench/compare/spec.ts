@@ -43,10 +43,12 @@ export function groups(): Group[] {
   // Network groups are time-boxed: a stalled transport (tls+tcp's ~90 ms round trips before the
   // Nagle fix) is measured on what it did within the budget, and the row says so.
   const net = { tasks: 2_000, warm_tasks: 200, trips: 1_000, warm_trips: 20, budget: envInt('BENCH_NET_BUDGET', 5) };
+  const ipcTimeout = envInt('BENCH_GROUP_TIMEOUT', 180) * 1000;
+  const netTimeout = envInt('BENCH_GROUP_TIMEOUT', 90) * 1000;
   const out: Group[] = [];
   for (const transport of TRANSPORTS) {
     for (const mode of MODES) {
-      out.push(transport === 'ipc' ? { mode, transport, args: ipc, timeoutMs: 180_000 } : { mode, transport, args: net, timeoutMs: 90_000 });
+      out.push(transport === 'ipc' ? { mode, transport, args: ipc, timeoutMs: ipcTimeout } : { mode, transport, args: net, timeoutMs: netTimeout });
     }
   }
   return out;
