@@ -103,6 +103,18 @@ const DAEMONS_SCHEMA: Schema = {
 const CONNECT_TIMEOUT = 15000;
 
 /**
+ * Most daemons one daemons() / launchLocal() call starts. Each is a Node process (~40 MB); far
+ * more than this is a typo (daemons(1e6)) that would fork until the machine gives out.
+ */
+export const MAX_DAEMONS = 1024;
+
+function checkCount(what: string, n: number): void {
+  if (n > MAX_DAEMONS) {
+    throw new RangeError(`${what}: n must be at most ${MAX_DAEMONS} daemons per call (got ${n}); call launchLocal() again to add more`);
+  }
+}
+
+/**
  * Sets up daemons for a profile and resolves once they are connected.
  * `daemons(n)`: n local daemons. `daemons({ url, remote })`: listen for remote daemons (and
  * launch n through `remote`). `daemons(0)`: tear the profile down. A live profile is reset first.
@@ -122,6 +134,7 @@ export async function daemons(nOrOpts: number | DaemonsOptions, maybeOpts?: Daem
       throw new TypeError(`daemons(n): n must be a non-negative integer (got ${describe(nOrOpts)})`);
     }
     n = nOrOpts;
+    checkCount('daemons(n)', n);
     opts = checkOptions('daemons()', maybeOpts, DAEMONS_SCHEMA) as DaemonsOptions;
   }
   const name = profileName(opts.profile);
@@ -265,6 +278,7 @@ export async function launchLocal(n: number, opts: LaunchLocalOptions = {}): Pro
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
     throw new TypeError(`launchLocal(n): n must be a positive integer (got ${describe(n)})`);
   }
+  checkCount('launchLocal(n)', n);
   checkOptions('launchLocal()', opts, { ...PROCESS_SCHEMA, profile: [is.string, 'a string'] });
   const p = requireProfile(opts.profile, 'launchLocal()');
   const { profile: _ignored, memory, ...rest } = { ...p.daemonOptions, ...opts } as LaunchLocalOptions;

@@ -40,6 +40,11 @@ test('daemons(n): n must be a non-negative integer', async () => {
   names(await errorOf(daemons(NaN)), /NaN/)
   names(await errorOf(daemons('2' as any)), /"2"|'2'/)
   names(await errorOf(launchLocal(0)), /launchLocal/, /0/)
+  // Absurd counts are refused before anything is torn down or spawned.
+  const big = await errorOf(daemons(1e6))
+  assert.instance(big, RangeError)
+  names(big, /1000000/, /at most 1024/)
+  assert.instance(await errorOf(launchLocal(5000)), RangeError)
   names(await errorOf(launchLocal(1, { profile: 'nothing-here' })), /nothing-here/, /daemons\(\)/)
 })
 
