@@ -106,6 +106,16 @@ static std::string UrlContext(const char* what, const std::string& url) {
   return std::string(what) + " '" + url + "'";
 }
 
+// Nagle off on TCP-based transports (tcp, tls+tcp, ws, wss). NNG's TCP streams default to
+// Nagle on, and the TLS layer writes a message as two records in two sends: the second then
+// waits for the peer's delayed ACK (~40 ms a round trip instead of ~0.1 ms). Other transports
+// do not have the option (NNG_ENOTSUP), which is fine.
+template <typename Endpoint, typename SetBool>
+static int NoDelay(Endpoint e, SetBool set_bool) {
+  int rv = set_bool(e, NNG_OPT_TCP_NODELAY, true);
+  return rv == NNG_ENOTSUP ? 0 : rv;
+}
+
 Napi::Value StartListener(const Napi::CallbackInfo& info, Socket* sock) {
   Napi::Env env = info.Env();
   std::string url;
@@ -117,7 +127,8 @@ Napi::Value StartListener(const Napi::CallbackInfo& info, Socket* sock) {
     nng_listener_close(l);
     return env.Undefined();
   }
-  rv = nng_listener_start(l, 0);
+  rv = NoDelay(l, nng_listener_set_bool);
+  if (rv == 0) rv = nng_listener_start(l, 0);
   if (rv != 0) {
     nng_listener_close(l);
     return ThrowNng(env, rv, UrlContext("listen", url).c_str());
@@ -165,6 +176,11 @@ Napi::Value StartDialer(const Napi::CallbackInfo& info, Socket* sock) {
   if (!AttachTlsToDialer(env, info[1], d)) {
     nng_dialer_close(d);
     return env.Undefined();
+  }
+  rv = NoDelay(d, nng_dialer_set_bool);
+  if (rv != 0) {
+    nng_dialer_close(d);
+    return ThrowNng(env, rv, UrlContext("dial", url).c_str());
   }
   Napi::Object obj = GetAddon(env)->dialer_ctor.New({});
   Dialer::Unwrap(obj)->Init(d, url, info.This().As<Napi::Object>());

@@ -26,6 +26,12 @@ export interface SocketOptionValues {
   surveyTime: number;
   /** Socket name, as NNG reports it. */
   socketName: string;
+  /**
+   * TCP_NODELAY of tcp-based dialers and listeners (tcp, tls+tcp, ws, wss). The addon turns it
+   * on for every endpoint it creates: with Nagle on, a TLS message leaves as two records and the
+   * second waits ~40 ms for the peer's delayed ACK.
+   */
+  tcpNodelay: boolean;
 }
 
 export type OptionName = keyof SocketOptionValues;
@@ -42,6 +48,7 @@ export const OPTIONS: Readonly<Record<OptionName, readonly [string, OptionType]>
   reqResendTime: ['req:resend-time', 'ms'],
   surveyTime: ['surveyor:survey-time', 'ms'],
   socketName: ['socket-name', 'string'],
+  tcpNodelay: ['tcp-nodelay', 'bool'],
 };
 
 /** Looks an option up, with an error that names the bad key and the valid ones. */
