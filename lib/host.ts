@@ -56,6 +56,8 @@ export class Host implements Canceller {
   #everywhere = new Map<number, EverywhereCall>();
   #ready: ((r: { url?: string; error?: string }) => void) | undefined;
   #closed = false;
+  /** The dispatcher went away (crashed, killed): nothing can run on this host any more. */
+  #lost = false;
   // direct mode
   #rr: RoundRobin | undefined;
   #everywhereLog: Array<[number, Buffer[]]> = [];
@@ -71,7 +73,35 @@ export class Host implements Canceller {
     if (mode === 'direct') {
       this.#rr = new RoundRobin(this.socket, (id) => this.#failSend(id));
       this.socket.onPipe((ev) => (ev.type === 'add' ? this.#pipeAdded(ev.pipe.id) : this.#pipeRemoved(ev.pipe.id)));
+    } else {
+      // The one pipe is the dispatcher's: it goes only at teardown (closed by then) or when
+      // the dispatcher dies, and then nothing outstanding can ever be answered.
+      this.socket.onPipe((ev) => {
+        if (ev.type === 'remove') this.#dispatcherLost();
+      });
     }
+  }
+
+  /** True once the dispatcher died: tasks submitted from now on settle with ErrorValue 19. */
+  get lost(): boolean {
+    return this.#lost;
+  }
+
+  /** Settles everything outstanding with ErrorValue 19 (they may have run), connections 0. */
+  #dispatcherLost(): void {
+    if (this.#closed || this.#lost) return;
+    this.#lost = true;
+    this.connections = 0;
+    for (const [id, m] of this.#pending) {
+      this.#done(id);
+      m.settleError(new ErrorValue(19));
+    }
+    for (const e of this.#everywhere.values()) e.reject(new ErrorValue(19));
+    this.#everywhere.clear();
+    for (const w of this.#statusWaiters.splice(0)) w(null);
+    this.#ready?.({ error: 'the dispatcher exited' });
+    this.#ready = undefined;
+    this.#waiters = this.#waiters.filter((w) => !w());
   }
 
   /** Starts the receive loop; call once the socket listens. */
@@ -107,10 +137,10 @@ export class Host implements Canceller {
     return this.#hold(
       new Promise<boolean>((resolve) => {
         const w: Waiter = () => {
-          if (this.connections < n && !this.#closed) return false;
+          if (this.connections < n && !this.#closed && !this.#lost) return false;
           clearTimeout(t);
           this.#waitTimers.delete(t);
-          resolve(!this.#closed);
+          resolve(!this.#closed && !this.#lost);
           return true;
         };
         const t = setTimeout(() => {
@@ -131,6 +161,10 @@ export class Host implements Canceller {
     const id = this.#takeId();
     const parts = encode(Kind.TASK, id, payload);
     const m = new Mirai<T>(id, this);
+    if (this.#lost) {
+      m.settleError(new ErrorValue(19));
+      return m;
+    }
     this.#track(id, m as Mirai<unknown>);
     if (opts.timeout !== undefined) m.armTimeout(opts.timeout);
     if (opts.signal) {
@@ -169,6 +203,7 @@ export class Host implements Canceller {
   /** Runs a task once on every connected daemon (and on those that join later). */
   everywhere(payload: TaskPayload): Promise<unknown[]> {
     if (this.#closed) return Promise.reject(new ErrorValue(7));
+    if (this.#lost) return Promise.reject(new ErrorValue(19));
     if (this.codec) payload.data = this.codec.pack(payload.data);
     const id = this.#takeId();
     const parts = encode(Kind.EVERYWHERE, id, payload);
@@ -188,7 +223,7 @@ export class Host implements Canceller {
 
   /** Counters from the dispatcher; null without one (or if it does not answer). */
   counters(timeoutMs = 5000): Promise<Counters | null> {
-    if (this.mode !== 'dispatcher' || this.#closed) return Promise.resolve(null);
+    if (this.mode !== 'dispatcher' || this.#closed || this.#lost) return Promise.resolve(null);
     return this.#hold(
       new Promise<Counters | null>((resolve) => {
         const t = setTimeout(() => {
@@ -219,7 +254,7 @@ export class Host implements Canceller {
     for (const w of this.#statusWaiters.splice(0)) w(null);
     // Waits for connections end now (false), so no timer outlives the host.
     this.#waiters = this.#waiters.filter((w) => !w());
-    if (shutdown) {
+    if (shutdown && !this.#lost) {
       try {
         if (this.mode === 'dispatcher') await this.socket.send(header(Kind.SHUTDOWN, 0), { timeout: 1000 });
         else await Promise.all(this.#rr!.pipes.map((pipe) => this.socket.send(header(Kind.EXIT, 0), { pipe, timeout: 1000 })));
@@ -294,7 +329,7 @@ export class Host implements Canceller {
 
   /** One message (or one of a BATCH) from the dispatcher, or from daemon `pipe` (round-robin). */
   #onBody(body: Buffer, pipe: number): void {
-    if (body.length < HEADER_SIZE || body[0] !== PROTOCOL_VERSION) return;
+    if (this.#lost || body.length < HEADER_SIZE || body[0] !== PROTOCOL_VERSION) return;
     const kind = body[1] as Kind;
     const flags = body[2]! | (body[3]! << 8);
     const id = body.readUInt32LE(4);
