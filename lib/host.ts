@@ -444,7 +444,10 @@ export class Host implements Canceller {
     const rr = this.#rr!;
     const { lost, resend } = rr.removed(pipe);
     this.connections = rr.size;
-    for (const [id, parts] of resend) if (this.#pending.has(id)) rr.assign(id, parts);
+    for (const [id, parts] of resend) {
+      if (this.#pending.has(id)) rr.assign(id, parts);
+      else if (this.#everywhere.has(id)) lost.push(id); // that daemon's share: it never ran
+    }
     for (const id of lost) {
       const e = this.#everywhere.get(id);
       if (e) this.#everywhereResult(id, e, new ErrorValue(19), true);

@@ -28,9 +28,10 @@ interface Daemon {
 
 /** What a departed daemon leaves behind. */
 export interface Departure {
-  /** Ids it held that may have run: they settle with ErrorValue 19. */
+  /** The id it may have been running: it settles with ErrorValue 19. */
   lost: number[];
-  /** Tasks it certainly never ran (it had given its last answer): to send elsewhere. */
+  /** What it certainly never started, in send order: tasks go elsewhere; everywhere runs
+   *  (meant for that daemon only) settle with ErrorValue 19. */
   resend: Array<[number, Buffer[]]>;
 }
 
@@ -135,7 +136,14 @@ export class RoundRobin {
     return this.#backlog.splice(0);
   }
 
-  /** A daemon left: what it held is lost, or re-sent if it surely never ran. */
+  /**
+   * A daemon left. It runs what it is sent one at a time, in order, so only the oldest of its
+   * unanswered messages may have run: that one is lost (ErrorValue 19 for a task). Everything
+   * sent after it, and everything still waiting here for it, never started and is re-sent
+   * elsewhere in its original order. (Residual window: a daemon killed within microseconds of
+   * queueing a reply, before NNG wrote it, may have started the next task, which then runs
+   * again elsewhere.) After its last answer (maxTasks) it ran nothing more: all is re-sent.
+   */
   removed(pipe: number): Departure {
     const d = this.#byPipe.get(pipe);
     if (!d) return { lost: [], resend: [] };
@@ -145,7 +153,8 @@ export class RoundRobin {
     d.outbox.length = 0; // its ids are in d.sent
     const held: Array<[number, Buffer[]]> = [...d.sent, ...d.queue];
     for (const [id] of held) this.#taskPipe.delete(id);
-    return d.retired === 'last' ? { lost: [], resend: held } : { lost: held.map(([id]) => id), resend: [] };
+    if (d.retired === 'last' || held.length === 0) return { lost: [], resend: held };
+    return { lost: [held[0]![0]], resend: held.slice(1) };
   }
 
   /** One of d's in-flight slots is free: the next task waiting for d takes it. */

@@ -62,6 +62,27 @@ test('round-robin: kill -9 a daemon mid-task: ErrorValue 19, the other daemon ca
   await daemons(0)
 })
 
+test('round-robin: kill -9 a daemon with 100 tasks behind its running one: only that one fails (19), the rest run elsewhere in order', async () => {
+  await daemons(2, { dispatcher: false })
+  const pids = (await withTimeout(everywhere(pidTask), W, 'everywhere')) as number[]
+  const started = marker()
+  const victim = mirai(asyncBlockTask, { gate: new Gate().path, started })
+  await waitFile(started)
+  const pid = readPid(started)
+  const survivor = pids.find((p) => p !== pid)!
+  // Round-robin: every other one goes to the victim, behind its running task (32 in flight
+  // there, the rest waiting in the host).
+  const rest = Array.from({ length: 199 }, (_, i) => mirai((d: { i: number }) => [d.i, process.pid], { i }))
+  process.kill(pid, 'SIGKILL')
+  const e = await withTimeout(errorOf(victim), 5000, 'the killed task to settle')
+  assert.ok(isErrorValue(e) && e.code === 19, String(e))
+  const outcomes = (await withTimeout(collect(rest), W, 'the other 199 tasks')) as Array<[number, number]>
+  assert.equal(outcomes.map((o) => o[0]), [...Array(199).keys()], 'none lost, none failed')
+  assert.ok(outcomes.every((o) => o[1] === survivor), 'those meant for the victim ran on the survivor')
+  assert.is((await status()).connections, 1)
+  await daemons(0)
+})
+
 for (const mode of ['process', 'thread', 'false'] as const) {
   test(`kill -9 the host (dispatcher: ${mode}): every daemon${mode === 'process' ? ' and the dispatcher' : ''} exits within 5 s`, async () => {
     const started = marker()
