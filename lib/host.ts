@@ -92,6 +92,13 @@ export class Host implements Canceller {
     if (this.#closed || this.#lost) return;
     this.#lost = true;
     this.connections = 0;
+    this.#ready?.({ error: 'the dispatcher exited' });
+    this.#ready = undefined;
+    this.#settleAll();
+  }
+
+  /** Every mirai, everywhere() and status() outstanding: ErrorValue 19 (they may have run). */
+  #settleAll(): void {
     for (const [id, m] of this.#pending) {
       this.#done(id);
       m.settleError(new ErrorValue(19));
@@ -99,8 +106,7 @@ export class Host implements Canceller {
     for (const e of this.#everywhere.values()) e.reject(new ErrorValue(19));
     this.#everywhere.clear();
     for (const w of this.#statusWaiters.splice(0)) w(null);
-    this.#ready?.({ error: 'the dispatcher exited' });
-    this.#ready = undefined;
+    // Waits for connections end now (false), so no timer outlives the host.
     this.#waiters = this.#waiters.filter((w) => !w());
   }
 
@@ -245,15 +251,7 @@ export class Host implements Canceller {
   async close(shutdown: boolean): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const [id, m] of this.#pending) {
-      this.#done(id);
-      m.settleError(new ErrorValue(19));
-    }
-    for (const e of this.#everywhere.values()) e.reject(new ErrorValue(19));
-    this.#everywhere.clear();
-    for (const w of this.#statusWaiters.splice(0)) w(null);
-    // Waits for connections end now (false), so no timer outlives the host.
-    this.#waiters = this.#waiters.filter((w) => !w());
+    this.#settleAll();
     if (shutdown && !this.#lost) {
       try {
         if (this.mode === 'dispatcher') await this.socket.send(header(Kind.SHUTDOWN, 0), { timeout: 1000 });
