@@ -82,11 +82,6 @@ export class Host implements Canceller {
     }
   }
 
-  /** True once the dispatcher died: tasks submitted from now on settle with ErrorValue 19. */
-  get lost(): boolean {
-    return this.#lost;
-  }
-
   /** Settles everything outstanding with ErrorValue 19 (they may have run), connections 0. */
   #dispatcherLost(): void {
     if (this.#closed || this.#lost) return;
@@ -163,14 +158,16 @@ export class Host implements Canceller {
   /** Sends a task; the returned Mirai settles with its result. */
   submit<T>(payload: TaskPayload, opts: SubmitOptions = {}): Mirai<T> {
     if (this.#closed) throw new ErrorValue(7);
+    if (this.#lost) {
+      // Nothing can run here any more: settled at once, nothing encoded.
+      const dead = new Mirai<T>(this.#takeId());
+      dead.settleError(new ErrorValue(19));
+      return dead;
+    }
     if (this.codec) payload.data = this.codec.pack(payload.data);
     const id = this.#takeId();
     const parts = encode(Kind.TASK, id, payload);
     const m = new Mirai<T>(id, this);
-    if (this.#lost) {
-      m.settleError(new ErrorValue(19));
-      return m;
-    }
     this.#track(id, m as Mirai<unknown>);
     if (opts.timeout !== undefined) m.armTimeout(opts.timeout);
     if (opts.signal) {

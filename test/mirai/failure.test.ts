@@ -41,14 +41,19 @@ test('dispatcher: kill -9 a daemon mid-task: that mirai gives ErrorValue 19, the
   await daemons(0)
 })
 
-test('round-robin: kill -9 a daemon mid-task: ErrorValue 19, the other daemon carries on', async () => {
+/** Round-robin with 2 daemons, one of them (pid) running a task that blocks until killed. */
+async function roundRobinWithVictim(): Promise<{ victim: Promise<unknown>; pid: number; survivor: number }> {
   await daemons(2, { dispatcher: false })
   const pids = (await withTimeout(everywhere(pidTask), W, 'everywhere')) as number[]
   const started = marker()
   const victim = mirai(asyncBlockTask, { gate: new Gate().path, started })
   await waitFile(started)
   const pid = readPid(started)
-  const survivor = pids.find((p) => p !== pid)!
+  return { victim: Promise.resolve(victim), pid, survivor: pids.find((p) => p !== pid)! }
+}
+
+test('round-robin: kill -9 a daemon mid-task: ErrorValue 19, the other daemon carries on', async () => {
+  const { victim, pid, survivor } = await roundRobinWithVictim()
   const queued = Array.from({ length: 4 }, () => mirai(pidTask)) // half of them behind the victim
   process.kill(pid, 'SIGKILL')
   const e = await withTimeout(errorOf(victim), 5000, 'the killed task to settle')
@@ -63,13 +68,7 @@ test('round-robin: kill -9 a daemon mid-task: ErrorValue 19, the other daemon ca
 })
 
 test('round-robin: kill -9 a daemon with 100 tasks behind its running one: only that one fails (19), the rest run elsewhere in order', async () => {
-  await daemons(2, { dispatcher: false })
-  const pids = (await withTimeout(everywhere(pidTask), W, 'everywhere')) as number[]
-  const started = marker()
-  const victim = mirai(asyncBlockTask, { gate: new Gate().path, started })
-  await waitFile(started)
-  const pid = readPid(started)
-  const survivor = pids.find((p) => p !== pid)!
+  const { victim, pid, survivor } = await roundRobinWithVictim()
   // Round-robin: every other one goes to the victim, behind its running task (32 in flight
   // there, the rest waiting in the host).
   const rest = Array.from({ length: 199 }, (_, i) => mirai((d: { i: number }) => [d.i, process.pid], { i }))
