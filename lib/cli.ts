@@ -31,6 +31,10 @@ options:
                          accepted for compatibility (no effect)
   -h, --help             show this help
 
+environment:
+  MIRAI_SECRET           the secret of the host's daemons() call, proved to the host on
+                         connecting (removed from the environment before any task runs)
+
 exit status: 0 on a normal exit (host gone, exit condition, told to exit), 130 after an outside
 SIGINT, 1 on error (e.g. the host cannot be reached).`;
 

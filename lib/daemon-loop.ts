@@ -4,6 +4,7 @@
  * raises SIGINT for it; SIGINT accounting with the keeper thread; exit conditions (maxTasks,
  * idleTime and walltime with the BYE / EXIT handshake, autoExit). Replies: lib/daemon-replies.ts.
  */
+import { Proof } from './auth';
 import type { DaemonOptions, ExitReason } from './daemon';
 import { Replies } from './daemon-replies';
 import { compileFunction, Evaluator, isInterrupt, isThenable, TaskContext, waitInterruptibly } from './evaluate';
@@ -81,6 +82,10 @@ export class DaemonLoop {
   #lostSigints = 0;
   #sigintCheck: NodeJS.Timeout | undefined;
   readonly #replies: Replies;
+  /** Nothing from the host is acted on until it has answered our proof (lib/auth.ts). */
+  readonly #proof: Proof;
+  /** Why the host was refused, if it was: daemon() throws it. */
+  authError: Error | undefined;
 
   constructor(socket: Socket, keeper: SigintKeeper, opts: DaemonOptions, startedAt: number, done: (r: ExitReason) => void) {
     this.#socket = socket;
@@ -90,6 +95,7 @@ export class DaemonLoop {
     this.#autoExit = opts.autoExit ?? true;
     this.#done = done;
     this.#replies = new Replies(socket);
+    this.#proof = new Proof(opts.secret);
     keeper.onAbsorb = () => this.#scheduleSigintCheck();
     keeper.onFail = () => {
       this.#ev.interruptible = false;
@@ -114,6 +120,7 @@ export class DaemonLoop {
 
   /** The connection to the host is gone. */
   disconnected(): void {
+    this.#proof.reset(); // a new connection proves itself again
     if (this.#autoExit) this.#finish('disconnected');
   }
 
@@ -161,6 +168,11 @@ export class DaemonLoop {
     this.#pending = false;
     this.#recvErrors = 0;
     if (this.#finished) return;
+    if (!this.#proof.trusted) {
+      this.#handshake(msg);
+      this.#post();
+      return;
+    }
     const armed = this.#pendingArmed ? this.#pendingArmedId : -1;
     let start: Held | undefined;
     try {
@@ -179,6 +191,17 @@ export class DaemonLoop {
       this.#idle();
     }
   };
+
+  /** A message before the host has proved itself: only the handshake is answered. */
+  #handshake(msg: Message): void {
+    try {
+      const reply = this.#proof.handle(msg.body);
+      if (reply !== null) this.#socket.send(reply).catch(() => {});
+    } catch (e) {
+      this.authError = e as Error;
+      this.#finish('disconnected');
+    }
+  }
 
   /** Reacts to one message; returns a task to start now, if any. */
   #handle(msg: Message, armedId: number): Held | undefined {

@@ -19,6 +19,7 @@ import { Socket } from './nng/socket';
 import { TlsConfig } from './nng/tls';
 import { SigintKeeper } from './sigint-keeper';
 import { DaemonLoop } from './daemon-loop';
+import { takeSecretFromEnv } from './auth';
 
 export interface DaemonOptions {
   /** tls+tcp:// only: the certificate (chain) to verify the host with, as PEM text or a file path. */
@@ -42,6 +43,12 @@ export interface DaemonOptions {
   autoExit?: boolean;
   /** Accepted for CLI compatibility; a daemon works the same with or without a dispatcher. */
   dispatcher?: boolean;
+  /**
+   * The secret of the host's daemons() call, proved to the host on connecting (never sent).
+   * Default: the MIRAI_SECRET environment variable, which is then removed from the environment.
+   * Never on the command line (other users can read it there).
+   */
+  secret?: string;
 }
 
 /**
@@ -60,6 +67,7 @@ const OPTION_TYPES: Record<keyof DaemonOptions, string> = {
   output: 'a boolean',
   autoExit: 'a boolean',
   dispatcher: 'a boolean',
+  secret: 'a non-empty string',
 };
 
 const SCHEMES = ['ipc://', 'tcp://', 'tls+tcp://', 'ws://', 'wss://', 'inproc://', 'abstract://'];
@@ -87,7 +95,8 @@ export function checkDaemonOptions(url: unknown, opts: unknown): asserts opts is
     const expected = OPTION_TYPES[key as keyof DaemonOptions];
     switch (key) {
       case 'tlsCert':
-        if (typeof v !== 'string' || v === '') throw new TypeError(`daemon option 'tlsCert' must be ${expected} (got ${describe(v)})`);
+      case 'secret':
+        if (typeof v !== 'string' || v === '') throw new TypeError(`daemon option '${key}' must be ${expected} (got ${key === 'secret' ? typeof v : describe(v)})`);
         break;
       case 'maxTasks':
         if (typeof v !== 'number') throw new TypeError(`daemon option 'maxTasks' must be ${expected} (got ${describe(v)})`);
@@ -130,6 +139,7 @@ function describe(v: unknown): string {
 export async function daemon(url: string, opts: DaemonOptions = {}): Promise<ExitReason> {
   checkDaemonOptions(url, opts);
   const startedAt = Date.now();
+  opts = { ...opts, secret: opts.secret ?? takeSecretFromEnv() };
   let tls: TlsConfig | undefined;
   if (opts.tlsCert !== undefined) {
     try {
@@ -172,15 +182,16 @@ export async function daemon(url: string, opts: DaemonOptions = {}): Promise<Exi
   // Started once connected (booting its thread earlier slows the connection down). A task that
   // arrives before it is up waits for it (#beforeRun): about 20-40 ms, once, at startup.
   const keeper = new SigintKeeper().start();
-  return new Promise<ExitReason>((resolve) => {
-    loop = new DaemonLoop(socket, keeper, opts, startedAt, (reason) => {
+  return new Promise<ExitReason>((resolve, reject) => {
+    const l = (loop = new DaemonLoop(socket, keeper, opts, startedAt, (reason) => {
       process.off('uncaughtException', stray);
       process.off('unhandledRejection', stray);
       unPipe();
       tls?.close();
       restoreOutput?.();
-      resolve(reason);
-    });
+      if (l.authError) reject(new Error(`${url}: ${l.authError.message}`));
+      else resolve(reason);
+    }));
     loop.start(lostEarly);
   });
 }

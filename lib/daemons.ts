@@ -2,6 +2,7 @@
  * daemons(): set up, reset and tear down the daemons of a profile, and what goes with them:
  * status(), withDaemons(), launchLocal(), launchRemote().
  */
+import { checkSecret, newSecret, SECRET_ENV } from './auth';
 import { startDispatcher } from './dispatcher-main';
 import { Host } from './host';
 import { LocalDaemons, type LocalLaunchOptions } from './launchers/local';
@@ -49,6 +50,12 @@ export interface DaemonsOptions extends DaemonProcessOptions {
   tls?: string | [string, string];
   /** Passphrase of the TLS key. */
   pass?: string;
+  /**
+   * What daemons must prove they know before they get anything (at least 16 characters).
+   * Default: a fresh random secret per daemons() call, handed to every daemon it launches; give
+   * your own only for daemons you start by other means than launchRemote() and the launchers.
+   */
+  secret?: string;
   profile?: string;
   /**
    * Custom serialization for classes the structured clone cannot carry (a URL, a class
@@ -74,6 +81,11 @@ export interface Status {
   daemons: string;
   /** Task counters (with a dispatcher). */
   mirai?: { awaiting: number; executing: number; completed: number };
+  /** Messages dropped: malformed, of a kind a daemon may not send, or answers from a daemon
+   *  that does not hold that task. */
+  dropped?: number;
+  /** Connections closed because they did not prove they know the secret. */
+  rejected?: number;
 }
 
 const PROCESS_SCHEMA: Schema = {
@@ -95,6 +107,7 @@ const DAEMONS_SCHEMA: Schema = {
   dispatcher: [(v) => typeof v === 'boolean' || v === 'thread' || v === 'process', "true, false, 'thread' or 'process'"],
   tls: [(v) => typeof v === 'string' || Array.isArray(v), 'a PEM file path or [certChain, key]'],
   pass: [is.string, 'a string'],
+  secret: [is.string, 'a string of at least 16 characters'],
   profile: [is.string, 'a string'],
   serial: [is.any, 'serialization config'],
 };
@@ -144,6 +157,7 @@ export async function daemons(nOrOpts: number | DaemonsOptions, maybeOpts?: Daem
   if (opts.url !== undefined) parseUrl(opts.url);
   const url = opts.url ?? localUrl();
   const tls = n === 0 && !opts.url ? undefined : hostTls(url, opts.tls, opts.pass);
+  if (opts.secret !== undefined) checkSecret(opts.secret, 'daemons()');
   await teardown(name);
   if (n === 0 && !opts.url) return;
   return setUp(name, n, opts, url, tls, serial);
@@ -153,9 +167,10 @@ async function setUp(
   name: string, n: number, opts: DaemonsOptions, url: string, tls: HostTls | undefined, serial: SerialConfig[] | undefined,
 ): Promise<DaemonSet> {
   const mode = opts.dispatcher === false ? 'direct' : 'dispatcher';
-  const host = new Host(mode);
+  const secret = opts.secret ?? newSecret();
+  const host = new Host(mode, secret);
   const profile: Profile = {
-    name, host, url, tlsCert: tls?.clientCert, dispatcher: undefined, local: [],
+    name, host, url, tlsCert: tls?.clientCert, secret, dispatcher: undefined, local: [],
     daemonOptions: pickProcessOptions(opts), cleanups: [], launched: 0,
   };
   const release = keepAlive();
@@ -168,7 +183,7 @@ async function setUp(
       host.start();
       installSerial(host, serial);
       profile.dispatcher = startDispatcher(dmode, {
-        hostUrl, daemonUrl: url, tls: tls ? { cert: tls.cert, key: tls.key, pass: tls.pass } : undefined,
+        hostUrl, daemonUrl: url, tls: tls ? { cert: tls.cert, key: tls.key, pass: tls.pass } : undefined, secret,
       });
       // Local daemons on our own fresh IPC path start while the dispatcher comes up (they
       // wait for its socket): both take tens of ms, so this halves the time to connected.
@@ -282,7 +297,8 @@ export async function launchLocal(n: number, opts: LaunchLocalOptions = {}): Pro
   checkOptions('launchLocal()', opts, { ...PROCESS_SCHEMA, profile: [is.string, 'a string'] });
   const p = requireProfile(opts.profile, 'launchLocal()');
   const { profile: _ignored, memory, ...rest } = { ...p.daemonOptions, ...opts } as LaunchLocalOptions;
-  const launchOpts: LocalLaunchOptions = { ...rest, tlsCert: p.tlsCert };
+  // The secret goes in the environment: other users cannot read it there (unlike argv).
+  const launchOpts: LocalLaunchOptions = { ...rest, tlsCert: p.tlsCert, env: { ...rest.env, [SECRET_ENV]: p.secret } };
   if (memory) launchOpts.execArgv = [...(launchOpts.execArgv ?? []), `--max-old-space-size=${Math.floor(memory)}`];
   const target = p.host.connections + n;
   const batch = new LocalDaemons(n, p.url, launchOpts);
@@ -331,7 +347,7 @@ export async function launchRemote(n: number, opts: LaunchRemoteOptions = {}): P
   }
   const p = requireProfile(opts.profile, 'launchRemote()');
   const { profile: _p, remote, tlsCert, ...rest } = opts;
-  const daemonOpts = { ...p.daemonOptions, ...rest, tlsCert: tlsCert ?? p.tlsCert };
+  const daemonOpts = { ...p.daemonOptions, ...rest, tlsCert: tlsCert ?? p.tlsCert, secret: p.secret };
   delete (daemonOpts as Record<string, unknown>).env;
   delete (daemonOpts as Record<string, unknown>).execArgv;
   delete (daemonOpts as Record<string, unknown>).memory;
@@ -365,8 +381,15 @@ export async function status(profile?: string): Promise<Status> {
   const p = getProfile(profileName(profile));
   if (!p) return { connections: 0, daemons: '' };
   const c = await p.host.counters();
-  if (!c) return { connections: p.host.connections, daemons: p.url };
-  return { connections: c.connections, daemons: p.url, mirai: { awaiting: c.awaiting, executing: c.executing, completed: c.completed } };
+  const own = p.host.refused;
+  if (!c) return { connections: p.host.connections, daemons: p.url, ...own };
+  return {
+    connections: c.connections,
+    daemons: p.url,
+    mirai: { awaiting: c.awaiting, executing: c.executing, completed: c.completed },
+    dropped: own.dropped + c.dropped,
+    rejected: own.rejected + c.rejected,
+  };
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The dispatcher as its own process (`mirai dispatcher <hostUrl> <daemonUrl> [--tls-stdin]`),
+ * The dispatcher as its own process (`mirai dispatcher <hostUrl> <daemonUrl>`),
  * and `startDispatcher`, which the host uses to run it on a worker thread or as a process.
  */
 import { spawn } from 'node:child_process';
@@ -7,17 +7,17 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { runDispatcher, type DispatcherOptions, type DispatcherTls } from './dispatcher';
 
-const USAGE = 'usage: mirai dispatcher <hostUrl> <daemonUrl> [--tls-stdin]';
+const USAGE = 'usage: mirai dispatcher <hostUrl> <daemonUrl>';
 
 /**
- * CLI entry. `argv` are the arguments after `dispatcher`. With `--tls-stdin` the daemons'
- * TLS certificate and key arrive on stdin as JSON { cert, key, pass? } (never on the command
- * line). Exits the process: 0 once the dispatcher is done, 1 with a message on error.
+ * CLI entry. `argv` are the arguments after `dispatcher`. The secret and, for TLS, the daemon
+ * listener's certificate and key arrive on stdin as JSON { secret, tls?: { cert, key, pass? } },
+ * never on the command line. Exits the process: 0 once the dispatcher is done, 1 on error.
  */
 export async function main(argv: string[]): Promise<void> {
   if (argv.includes('-h') || argv.includes('--help')) {
     process.stdout.write(`${USAGE}\n\nRuns a FIFO dispatcher: dials the host at <hostUrl>, listens for daemons at <daemonUrl>.\n` +
-      '--tls-stdin: read the daemon listener\'s certificate and key from stdin as JSON { cert, key, pass? }.\n');
+      'Reads JSON { secret, tls?: { cert, key, pass? } } from stdin.\n');
     process.exit(0);
   }
   let code = 0;
@@ -32,32 +32,31 @@ export async function main(argv: string[]): Promise<void> {
 
 async function parseArgs(argv: string[]): Promise<DispatcherOptions> {
   if (!Array.isArray(argv)) throw new TypeError(USAGE);
-  let tlsStdin = false;
   const urls: string[] = [];
   for (const a of argv) {
-    if (a === '--tls-stdin') tlsStdin = true;
-    else if (a.startsWith('-')) throw new Error(`unknown option '${a}'\n${USAGE}`);
-    else urls.push(a);
+    if (a.startsWith('-')) throw new Error(`unknown option '${a}'\n${USAGE}`);
+    urls.push(a);
   }
   if (urls.length !== 2) throw new Error(`expected 2 URLs, got ${urls.length}\n${USAGE}`);
-  const opts: DispatcherOptions = { hostUrl: urls[0]!, daemonUrl: urls[1]! };
-  if (tlsStdin) opts.tls = parseTls(await readStdin());
-  return opts;
+  return { hostUrl: urls[0]!, daemonUrl: urls[1]!, ...parseStdin(await readStdin()) };
 }
 
-function parseTls(text: string): DispatcherTls {
+function parseStdin(text: string): { secret: string; tls?: DispatcherTls } {
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch {
-    throw new Error('--tls-stdin: stdin is not JSON { cert, key, pass? }');
+    throw new Error('stdin is not JSON { secret, tls? }');
   }
-  const o = v as Partial<DispatcherTls> | null;
-  if (o === null || typeof o !== 'object' || typeof o.cert !== 'string' || typeof o.key !== 'string' ||
-      (o.pass !== undefined && typeof o.pass !== 'string')) {
-    throw new Error('--tls-stdin: expected JSON { cert, key, pass? } with PEM strings');
+  const o = v as { secret?: unknown; tls?: Partial<DispatcherTls> } | null;
+  if (o === null || typeof o !== 'object' || typeof o.secret !== 'string') throw new Error('stdin: expected JSON { secret, tls? }');
+  const t = o.tls;
+  if (t === undefined) return { secret: o.secret };
+  if (t === null || typeof t !== 'object' || typeof t.cert !== 'string' || typeof t.key !== 'string' ||
+      (t.pass !== undefined && typeof t.pass !== 'string')) {
+    throw new Error('stdin: expected tls to be { cert, key, pass? } with PEM strings');
   }
-  return { cert: o.cert, key: o.key, pass: o.pass };
+  return { secret: o.secret, tls: { cert: t.cert, key: t.key, pass: t.pass } };
 }
 
 function readStdin(): Promise<string> {
@@ -93,10 +92,9 @@ export function startDispatcher(mode: 'thread' | 'process', opts: DispatcherOpti
   }
   if (mode !== 'process') throw new TypeError(`dispatcher mode must be 'thread' or 'process' (got ${String(mode)})`);
   const args = [path.join(__dirname, 'cli.js'), 'dispatcher', opts.hostUrl, opts.daemonUrl];
-  if (opts.tls) args.push('--tls-stdin');
   const env = process.versions.electron ? { ...process.env, ELECTRON_RUN_AS_NODE: '1' } : process.env;
   const child = spawn(process.execPath, args, {
-    stdio: [opts.tls ? 'pipe' : 'ignore', 'ignore', 'ignore'],
+    stdio: ['pipe', 'ignore', 'ignore'],
     env,
     windowsHide: true,
   });
@@ -104,9 +102,9 @@ export function startDispatcher(mode: 'thread' | 'process', opts: DispatcherOpti
     child.once('exit', () => resolve());
     child.once('error', () => resolve()); // could not spawn
   });
-  if (opts.tls && child.stdin) {
+  if (child.stdin) {
     child.stdin.on('error', () => {});
-    child.stdin.end(JSON.stringify(opts.tls));
+    child.stdin.end(JSON.stringify({ secret: opts.secret, tls: opts.tls }));
   }
   child.unref();
   return {

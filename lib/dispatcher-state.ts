@@ -20,6 +20,8 @@ export interface DispatcherOptions {
   daemonUrl: string;
   /** Server certificate and key for a tls+tcp:// or wss:// daemonUrl. */
   tls?: DispatcherTls;
+  /** The secret daemons prove they know (lib/auth.ts); the dispatcher proves it to the host too. */
+  secret: string;
 }
 
 export function checkOptions(opts: DispatcherOptions): void {
@@ -29,6 +31,7 @@ export function checkOptions(opts: DispatcherOptions): void {
       throw new TypeError(`dispatcher: ${k} must be a non-empty URL string (got ${String(opts[k])})`);
     }
   }
+  if (typeof opts.secret !== 'string' || opts.secret.length === 0) throw new TypeError('dispatcher: secret must be a non-empty string');
   const tls = opts.tls;
   if (tls !== undefined && (tls === null || typeof tls !== 'object' || typeof tls.cert !== 'string' || typeof tls.key !== 'string')) {
     throw new TypeError('dispatcher: tls must be { cert, key, pass? } with PEM strings');

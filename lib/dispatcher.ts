@@ -13,8 +13,12 @@
  * on a daemon; `completed` tasks settled by the dispatcher (a result, a cancellation of a
  * queued task, or a daemon lost mid-task), so awaiting + executing + completed = every TASK
  * received. EVERYWHERE runs are not tasks and are not counted.
+ *
+ * Every connection proves itself first (lib/auth.ts): the dispatcher to the host, each daemon
+ * to the dispatcher. A daemon connection counts, and gets anything, only once it has.
  */
 import * as v8 from 'node:v8';
+import { AUTH_TIMEOUT_MS, Gate, Proof } from './auth';
 import { Socket, TlsConfig, type Message } from './nng';
 import { FLAG_LAST, Kind, PROTOCOL_VERSION, encodeCounters, header, type Counters } from './protocol';
 import {
@@ -44,6 +48,7 @@ class Dispatcher {
   readonly #opts: DispatcherOptions;
   readonly #host = new Socket('pair');
   readonly #pool = new Socket('poly');
+  readonly #gate: Gate;
   #tls: TlsConfig | undefined;
 
   readonly #tasks = new Map<number, Task>();
@@ -70,6 +75,7 @@ class Dispatcher {
 
   constructor(opts: DispatcherOptions) {
     this.#opts = opts;
+    this.#gate = new Gate(this.#pool, opts.secret, (pipe) => this.#added(pipe));
   }
 
   async run(): Promise<void> {
@@ -81,8 +87,12 @@ class Dispatcher {
       host.onPipe((e) => {
         if (e.type === 'remove') this.#lostHost();
       });
-      pool.onPipe((e) => (e.type === 'add' ? this.#added(e.pipe.id) : this.#removed(e.pipe.id)));
+      pool.onPipe((e) => {
+        if (e.type === 'add') this.#gate.added(e.pipe.id);
+        else if (!this.#gate.removed(e.pipe.id)) this.#removed(e.pipe.id);
+      });
       await host.dial(this.#opts.hostUrl, { block: true });
+      await this.#proveToHost();
     } catch (e) {
       this.#close();
       throw new Error(`dispatcher: cannot reach the host at '${this.#opts.hostUrl}': ${errorText(e)}`);
@@ -102,6 +112,19 @@ class Dispatcher {
     this.#loop(host, (m) => this.#fromHost(m));
     this.#loop(pool, (m) => this.#fromDaemon(m));
     return this.#done;
+  }
+
+  /** Answers the host's challenge; nothing else is read or sent until the host has welcomed us. */
+  async #proveToHost(): Promise<void> {
+    const proof = new Proof(this.#opts.secret);
+    const deadline = Date.now() + AUTH_TIMEOUT_MS;
+    while (!proof.trusted) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`the host did not complete the handshake within ${AUTH_TIMEOUT_MS} ms`);
+      const m = await this.#host.recv({ timeout: left });
+      const reply = proof.handle(m.body);
+      if (reply !== null) await this.#host.send(reply);
+    }
   }
 
   #listen(): string {
@@ -223,6 +246,7 @@ class Dispatcher {
   // ---- daemons -> dispatcher ----
 
   #fromDaemon(m: Message): void {
+    if (this.#gate.holds(m.pipe)) return this.#gate.message(m.pipe, m.body);
     const kind = this.#header(m);
     const id = this.#id;
     const d = this.#daemons.get(m.pipe);
@@ -354,6 +378,7 @@ class Dispatcher {
       executing: this.#executing,
       completed: this.#completed,
       dropped: this.#dropped,
+      rejected: this.#gate.rejected,
     };
   }
 
@@ -410,6 +435,7 @@ class Dispatcher {
   #close(): void {
     this.#closing = true;
     this.#onDrained = undefined;
+    this.#gate.close();
     this.#pool.close();
     this.#host.close();
     this.#tls?.close();

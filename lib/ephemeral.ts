@@ -2,6 +2,7 @@
  * Without daemons set, each mirai() runs in a one-off process: a direct-mode host listening on
  * a fresh IPC path, one daemon that exits after its task, everything closed once it settles.
  */
+import { newSecret, SECRET_ENV } from './auth';
 import { Host } from './host';
 import { LocalDaemons } from './launchers/local';
 import { onSettled, type Mirai } from './mirai';
@@ -10,7 +11,8 @@ import type { SubmitOptions } from './host';
 import { localUrl } from './url';
 
 export function runEphemeral(payload: TaskPayload, opts: SubmitOptions): Mirai<unknown> {
-  const host = new Host('direct');
+  const secret = newSecret();
+  const host = new Host('direct', secret);
   const url = localUrl();
   host.socket.listen(url);
   host.start();
@@ -22,7 +24,7 @@ export function runEphemeral(payload: TaskPayload, opts: SubmitOptions): Mirai<u
     throw e;
   }
   // No stderr file: a one-off process may outlive a script that exits right after its result.
-  const daemon = new LocalDaemons(1, url, { maxTasks: 1, captureStderr: false });
+  const daemon = new LocalDaemons(1, url, { maxTasks: 1, captureStderr: false, env: { [SECRET_ENV]: secret } });
   // The daemon dying before it answers settles the task through the host's pipe events;
   // a daemon that never connects is caught here.
   daemon.onExit(() => {

@@ -6,7 +6,12 @@
  * tasks go to them in turn at once. Either way results arrive on one receive loop and settle
  * the Mirai waiting in `pending`. The socket is unref'd: the process is held alive only while
  * something is outstanding.
+ *
+ * Each connection must prove it knows the profile's secret (lib/auth.ts) before it is the
+ * dispatcher or a daemon: until then it is sent nothing but the challenge, and what it sends is
+ * the proof or gets it closed. Round-robin takes a result only from the daemon that holds its task.
  */
+import { Gate } from './auth';
 import { ErrorValue, MiraiError } from './errors';
 import { Mirai, type Canceller } from './mirai';
 import type { SerialCodec } from './serial';
@@ -63,23 +68,52 @@ export class Host implements Canceller {
   #everywhereLog: Array<[number, Buffer[]]> = [];
   /** CANCELs of this tick, sent together newest first (see cancel). */
   #cancels: number[] = [];
-  /** Tasks sent to a daemon that then said BYE: re-sent elsewhere if it leaves unanswered. */
-  #retiring = new Set<number>();
+  readonly #gate: Gate;
+  /** Messages dropped: malformed, a kind that peer may not send, a result from the wrong daemon. */
+  #dropped = 0;
+  // dispatcher mode
+  /** The dispatcher's pipe once it has proved itself (0 before). */
+  #dispatcherPipe = 0;
+  /** Sends held until the dispatcher has proved itself (a pair socket would hand them to
+   *  whatever connected first). */
+  #early: Array<() => void> = [];
 
-  constructor(mode: HostMode) {
+  constructor(mode: HostMode, secret: string) {
     this.mode = mode;
     this.socket = new Socket(mode === 'dispatcher' ? 'pair' : 'poly', { recvMaxSize: 0 });
     this.socket.unref();
     if (mode === 'direct') {
       this.#rr = new RoundRobin(this.socket, (id) => this.#failSend(id));
-      this.socket.onPipe((ev) => (ev.type === 'add' ? this.#pipeAdded(ev.pipe.id) : this.#pipeRemoved(ev.pipe.id)));
+      this.#gate = new Gate(this.socket, secret, (pipe) => this.#pipeAdded(pipe));
     } else {
-      // The one pipe is the dispatcher's: it goes only at teardown (closed by then) or when
-      // the dispatcher dies, and then nothing outstanding can ever be answered.
-      this.socket.onPipe((ev) => {
-        if (ev.type === 'remove') this.#dispatcherLost();
-      });
+      this.#gate = new Gate(this.socket, secret, (pipe) => this.#linked(pipe));
     }
+    this.socket.onPipe((ev) => {
+      const pipe = ev.pipe.id;
+      if (ev.type === 'add') this.#gate.added(pipe);
+      else if (this.#gate.removed(pipe)) return; // never proved itself: nobody knew it
+      else if (this.#rr) this.#pipeRemoved(pipe);
+      // The dispatcher's pipe goes only at teardown (closed by then) or when the dispatcher
+      // dies, and then nothing outstanding can ever be answered.
+      else if (pipe === this.#dispatcherPipe) this.#dispatcherLost();
+    });
+  }
+
+  /** Messages dropped and connections refused (status()). */
+  get refused(): { dropped: number; rejected: number } {
+    return { dropped: this.#dropped, rejected: this.#gate.rejected };
+  }
+
+  /** The dispatcher has proved itself: what waited for it goes now, in order. */
+  #linked(pipe: number): void {
+    this.#dispatcherPipe = pipe;
+    for (const send of this.#early.splice(0)) send();
+  }
+
+  /** Sends to the dispatcher, or holds the send until it has proved itself. */
+  #toDispatcher(data: Buffer | Buffer[], failed: () => void = ignore): void {
+    if (this.#dispatcherPipe === 0) this.#early.push(() => this.#toDispatcher(data, failed));
+    else this.socket.send(data).catch(failed);
   }
 
   /** Settles everything outstanding with ErrorValue 19 (they may have run), connections 0. */
@@ -200,7 +234,7 @@ export class Host implements Canceller {
   readonly #flushCancels = (): void => {
     const ids = this.#cancels.sort((a, b) => b - a);
     this.#cancels = [];
-    if (!this.#closed) for (const id of ids) this.socket.send(header(Kind.CANCEL, id)).catch(ignore);
+    if (!this.#closed) for (const id of ids) this.#toDispatcher(header(Kind.CANCEL, id));
   };
 
   /** Runs a task once on every connected daemon (and on those that join later). */
@@ -214,7 +248,7 @@ export class Host implements Canceller {
       this.#everywhere.set(id, { expected: undefined, results: [], error: undefined, resolve, reject });
     });
     if (this.mode === 'dispatcher') {
-      this.socket.send(parts).catch(ignore);
+      this.#toDispatcher(parts);
     } else {
       this.#everywhereLog.push([id, parts]);
       const pipes = this.#rr!.pipes;
@@ -239,7 +273,7 @@ export class Host implements Canceller {
           resolve(c);
         };
         this.#statusWaiters.push(done);
-        this.socket.send(header(Kind.STATUS_REQUEST, 0)).catch(() => done(null));
+        this.#toDispatcher(header(Kind.STATUS_REQUEST, 0), () => done(null));
       }),
     );
   }
@@ -249,9 +283,13 @@ export class Host implements Canceller {
     if (this.#closed) return;
     this.#closed = true;
     this.#settleAll();
+    this.#gate.close();
+    this.#early = [];
     if (shutdown && !this.#lost) {
       try {
-        if (this.mode === 'dispatcher') await this.socket.send(header(Kind.SHUTDOWN, 0), { timeout: 1000 });
+        if (this.mode === 'dispatcher') {
+          if (this.#dispatcherPipe !== 0) await this.socket.send(header(Kind.SHUTDOWN, 0), { timeout: 1000 });
+        }
         else await Promise.all(this.#rr!.pipes.map((pipe) => this.socket.send(header(Kind.EXIT, 0), { pipe, timeout: 1000 })));
       } catch {
         // the far side is gone already
@@ -295,7 +333,7 @@ export class Host implements Canceller {
 
   #send(id: number, parts: Buffer[]): void {
     if (this.#rr) this.#rr.assign(id, parts);
-    else this.socket.send(parts).catch(() => this.#failSend(id));
+    else this.#toDispatcher(parts, () => this.#failSend(id));
   }
 
   #failSend(id: number): void {
@@ -319,7 +357,13 @@ export class Host implements Canceller {
   }
 
   #onMessage(msg: Message): void {
-    this.#onBody(msg.body, msg.pipe);
+    const pipe = msg.pipe;
+    if (this.#gate.holds(pipe)) return this.#gate.message(pipe, msg.body);
+    if (this.#rr ? !this.#rr.has(pipe) : pipe !== this.#dispatcherPipe) {
+      this.#dropped++; // a pipe that left already (or never proved itself)
+      return;
+    }
+    this.#onBody(msg.body, pipe);
   }
 
   /** One message (or one of a BATCH) from the dispatcher, or from daemon `pipe` (round-robin). */
@@ -330,6 +374,11 @@ export class Host implements Canceller {
     const id = body.readUInt32LE(4);
     if (this.#rr) {
       if (kind === Kind.RESULT || kind === Kind.ERROR_VALUE) {
+        // Only the daemon that holds a task may answer it.
+        if (!this.#rr.holds(pipe, id)) {
+          this.#dropped++;
+          return;
+        }
         if ((flags & FLAG_LAST) !== 0) this.#rr.retire(pipe, 'last');
         this.#rr.answered(pipe, id);
       } else if (kind === Kind.BYE) {
@@ -339,7 +388,11 @@ export class Host implements Canceller {
       } else if (kind === Kind.BATCH) {
         // Replies of tasks the daemon ran back to back; a malformed batch is dropped whole.
         const items = splitBatch(body);
-        if (items) for (const item of items) if (item[1] !== Kind.BATCH) this.#onBody(item, pipe);
+        if (items === null) this.#dropped++;
+        else for (const item of items) if (item[1] !== Kind.BATCH) this.#onBody(item, pipe);
+        return;
+      } else {
+        this.#dropped++; // CONNECTIONS, STATUS, READY...: a daemon has no say in them
         return;
       }
     }

@@ -16,6 +16,8 @@ export interface Profile {
   url: string;
   /** The certificate daemons verify the host with (tls+tcp), PEM. */
   tlsCert: string | undefined;
+  /** What its daemons prove they know (lib/auth.ts); handed to every launch. */
+  secret: string;
   /** The dispatcher, when there is one. */
   dispatcher: { exited: Promise<void>; kill(): void } | undefined;
   local: LocalDaemons[];

@@ -12,7 +12,8 @@
  */
 import { deserializePayload, serializePayload } from './codec';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: connections open with the handshake of lib/auth.ts. */
+export const PROTOCOL_VERSION = 2;
 export const HEADER_SIZE = 8;
 
 export const enum Kind {
@@ -42,7 +43,7 @@ export const enum Kind {
   /** Task `id` ended without a result; flags = ErrorValue code (5, 7, 19, 20). No payload. */
   ERROR_VALUE = 17,
   // dispatcher -> host
-  /** Payload: 5 u32 LE: connections, awaiting, executing, completed, dropped. */
+  /** Payload: 6 u32 LE: connections, awaiting, executing, completed, dropped, rejected. */
   STATUS = 18,
   /** The number of connected daemons changed; id = the new count. */
   CONNECTIONS = 19,
@@ -59,6 +60,13 @@ export const enum Kind {
   // dispatcher -> daemon
   /** Exit now (teardown), or, after a BYE, once what the daemon holds has run. */
   EXIT = 32,
+  // the handshake on every new connection (lib/auth.ts), listener <-> dialer
+  /** Listener -> dialer: payload a 32-byte nonce. */
+  CHALLENGE = 40,
+  /** Dialer -> listener: payload its 32-byte nonce and a 32-byte HMAC. */
+  PROOF = 41,
+  /** Listener -> dialer: payload a 32-byte HMAC; the connection is trusted both ways. */
+  WELCOME = 42,
 }
 
 export const FLAG_ERROR = 1;
@@ -169,28 +177,32 @@ export interface Counters {
   awaiting: number;
   executing: number;
   completed: number;
-  /** Malformed messages dropped by the dispatcher. */
+  /** Messages dropped: malformed, of a kind that peer may not send, or not the answer to what it runs. */
   dropped: number;
+  /** Connections closed because they did not prove themselves (lib/auth.ts). */
+  rejected: number;
 }
 
 export function encodeCounters(c: Counters): Buffer {
-  const b = Buffer.allocUnsafe(HEADER_SIZE + 20);
+  const b = Buffer.allocUnsafe(HEADER_SIZE + 24);
   header(Kind.STATUS, 0).copy(b, 0);
   b.writeUInt32LE(c.connections, 8);
   b.writeUInt32LE(c.awaiting, 12);
   b.writeUInt32LE(c.executing, 16);
   b.writeUInt32LE(c.completed, 20);
   b.writeUInt32LE(c.dropped, 24);
+  b.writeUInt32LE(c.rejected, 28);
   return b;
 }
 
 export function decodeCounters(b: Buffer): Counters | null {
-  if (b.length < HEADER_SIZE + 20) return null;
+  if (b.length < HEADER_SIZE + 24) return null;
   return {
     connections: b.readUInt32LE(8),
     awaiting: b.readUInt32LE(12),
     executing: b.readUInt32LE(16),
     completed: b.readUInt32LE(20),
     dropped: b.readUInt32LE(24),
+    rejected: b.readUInt32LE(28),
   };
 }

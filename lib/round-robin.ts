@@ -75,6 +75,16 @@ export class RoundRobin {
     if (d) this.#push(d, id, parts);
   }
 
+  /** A daemon that has proved itself and not left. */
+  has(pipe: number): boolean {
+    return this.#byPipe.has(pipe);
+  }
+
+  /** True if id was sent to pipe and is unanswered there: only then may pipe answer it. */
+  holds(pipe: number, id: number): boolean {
+    return this.#byPipe.get(pipe)?.sent.has(id) === true;
+  }
+
   /** A reply came from pipe for id: frees a slot there. */
   answered(pipe: number, id: number): void {
     this.#taskPipe.delete(id);

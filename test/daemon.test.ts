@@ -13,6 +13,8 @@ import { batchParts, header, splitBatch } from '../dist/protocol'
 import { buildDaemonArgs, parseDaemonArgs } from '../dist/cli'
 import { MiraiError, ErrorValue, isErrorValue, isMiraiError, toErrorPayload } from '../dist/errors'
 import { waitFor } from './helpers'
+import { admit, SECRET, secretEnv } from './fixtures/auth'
+import { Gate } from '../dist/auth'
 
 const K = { TASK: 1, CANCEL: 2, EVERYWHERE: 3, BATCH: 6, RESULT: 16, ERROR_VALUE: 17, BYE: 22, EXIT: 32, FLAG_LAST: 0x100 }
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js')
@@ -29,8 +31,8 @@ const ipc = (): string => {
 interface Daemon { child: ChildProcess; stderr: () => string; stdout: () => string; exit: Promise<{ code: number | null; signal: string | null; at: number }> }
 interface Reply { kind: number; flags: number; id: number; value?: any }
 
-function spawnDaemon(args: string[]): Daemon {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+function spawnDaemon(args: string[], env = secretEnv()): Daemon {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
   children.add(child)
   let err = '', out = ''
   child.stderr!.on('data', (c) => (err += c))
@@ -51,10 +53,20 @@ class Host {
   readonly url: string
   pipe = 0
   #added: Array<() => void> = []
+  /** Each daemon proves it knows SECRET (lib/auth.ts) before it counts as connected. */
+  readonly gate = new Gate(this.sock, SECRET, (pipe) => { this.pipe = pipe; this.#added.splice(0).forEach((f) => f()) })
   constructor(url = ipc()) {
     sockets.add(this.sock)
     this.url = this.sock.listen(url).url
-    this.sock.onPipe((e) => { if (e.type === 'add') { this.pipe = e.pipe.id; this.#added.splice(0).forEach((f) => f()) } })
+    this.sock.onPipe((e) => {
+      if (e.type !== 'add') return
+      this.gate.added(e.pipe.id)
+      this.sock.recv({ timeout: WAIT }).then((m) => this.gate.message(m.pipe, m.body), () => {})
+    })
+  }
+  /** Resolves once the next daemon has proved itself. */
+  admitted(): Promise<void> {
+    return new Promise<void>((r) => this.#added.push(r))
   }
   /** Spawns a daemon and waits for its connection. */
   async daemon(...flags: string[]): Promise<Daemon> {
@@ -344,7 +356,7 @@ test('autoExit: the daemon exits within 2 s of its host closing, or of being SIG
   await h3.daemon('--no-auto-exit')
   h3.sock.close()
   const back = new Host(h3.url)
-  const again = new Promise<void>((r) => back.sock.onPipe((e) => e.type === 'add' && r()))
+  const again = back.admitted()
   await bounded(again, WAIT, 'reconnection')
   assert.is(await back.value(1, () => 'back'), 'back')
 })
@@ -395,6 +407,7 @@ test('unreachable host, wrong certificate and bad flags: non-zero exit with a me
   const right = spawnDaemon(['daemon', l.url, '--tls-cert', pair.client[0]])
   const added = new Promise<number>((r) => tls.onPipe((e) => e.type === 'add' && r(e.pipe.id)))
   const pipe = await bounded(added, WAIT, 'tls connection')
+  assert.ok(await admit(tls, pipe), 'the daemon proves itself over tls')
   await tls.send([header(K.TASK, 1), v8.serialize({ type: 'c', src: '"over tls"', data: null })], { pipe })
   const b = (await tls.recv({ timeout: WAIT })).body
   assert.equal(v8.deserialize(b.subarray(8)), 'over tls')

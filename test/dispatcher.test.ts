@@ -10,6 +10,7 @@ import { Socket, TlsConfig, writeCert } from '../dist/nng'
 import { header, decodeCounters, type Counters } from '../dist/protocol'
 import { runDispatcher, type DispatcherOptions } from '../dist/dispatcher'
 import { startDispatcher, type DispatcherHandle } from '../dist/dispatcher-main'
+import { admit, prove, SECRET } from './fixtures/auth'
 
 const K = { TASK: 1, CANCEL: 2, EVERYWHERE: 3, STATUS_REQUEST: 4, SHUTDOWN: 5, RESULT: 16, ERROR_VALUE: 17,
   STATUS: 18, CONNECTIONS: 19, EVERYWHERE_ACK: 20, READY: 21, EXIT: 32 }
@@ -56,17 +57,23 @@ class Rig {
   done: Promise<void> | undefined
   url = ''
   handle: DispatcherHandle | undefined
+  /** The dispatcher proved it knows SECRET (lib/auth.ts). */
+  admitted: Promise<boolean>
   constructor(hostUrl = `inproc://host-${uniq()}`) {
     this.hostUrl = hostUrl
+    this.admitted = new Promise<boolean>((resolve) => {
+      this.host.onPipe((e) => { if (e.type === 'add') admit(this.host, e.pipe.id).then(resolve, () => resolve(false)) })
+    })
     this.host.listen(hostUrl)
   }
   async ready(): Promise<{ url?: string; error?: string }> {
+    assert.ok(await bounded(this.admitted, 'dispatcher handshake'), 'the dispatcher proves itself')
     const r = v8.deserialize((await expect(this.host, K.READY)).body.subarray(8))
     this.url = r.url ?? ''
     return r
   }
   async start(daemonUrl = `inproc://daemons-${uniq()}`, tls?: DispatcherOptions['tls']): Promise<this> {
-    this.done = runDispatcher({ hostUrl: this.hostUrl, daemonUrl, tls })
+    this.done = runDispatcher({ hostUrl: this.hostUrl, daemonUrl, tls, secret: SECRET })
     const r = await this.ready()
     assert.ok(r.url, `READY error: ${r.error}`)
     return this
@@ -76,6 +83,7 @@ class Rig {
     const d = new Socket('pair', { recvMaxSize: 0 })
     this.daemons.push(d)
     d.dial(this.url, { tls })
+    await prove(d)
     await expect(this.host, K.CONNECTIONS, n)
     return d
   }
@@ -84,7 +92,7 @@ class Rig {
     return decodeCounters((await expect(this.host, K.STATUS)).body)!
   }
   async counters(c: Partial<Counters>, dropped = 0): Promise<void> {
-    assert.equal(await this.status(), { connections: 0, awaiting: 0, executing: 0, completed: 0, dropped, ...c })
+    assert.equal(await this.status(), { connections: 0, awaiting: 0, executing: 0, completed: 0, dropped, rejected: 0, ...c })
   }
   async close(): Promise<void> {
     for (const d of this.daemons) d.close()
@@ -135,12 +143,12 @@ test('no host: rejects; READY { error } for a port in use, a bad URL, TLS on pla
     ['tls+tcp://127.0.0.1:0', { cert: 'garbage', key: 'garbage' }, /tls\.cert/],
   ]
   try {
-    const unreachable = await runDispatcher({ hostUrl: `inproc://nobody-${uniq()}`, daemonUrl: 'inproc://x' }).catch((e) => e)
+    const unreachable = await runDispatcher({ hostUrl: `inproc://nobody-${uniq()}`, daemonUrl: 'inproc://x', secret: SECRET }).catch((e) => e)
     assert.match(String(unreachable), /cannot reach the host/)
     for (const [url, tls, re] of cases) {
       const r = new Rig()
       try {
-        r.done = runDispatcher({ hostUrl: r.hostUrl, daemonUrl: url, tls })
+        r.done = runDispatcher({ hostUrl: r.hostUrl, daemonUrl: url, tls, secret: SECRET })
         const res = await r.ready()
         assert.ok(res.error && re.test(res.error), `${url}: ${res.error}`)
       } finally {
@@ -287,8 +295,8 @@ test('garbage from the host and daemons is dropped and counted; the dispatcher k
     const garbage = (): Buffer => {
       const b = Buffer.alloc(rand(4) === 0 ? rand(8) : 8 + rand(40))
       for (let i = 0; i < b.length; i++) b[i] = rand(256)
-      if (b.length >= 8 && rand(2) === 0) b[0] = 1 // right version, then a kind the host may not send
-      if (b.length >= 2 && b[0] === 1 && b[1]! >= 1 && b[1]! <= 5) b[1] = 6 + rand(200)
+      if (b.length >= 8 && rand(2) === 0) b[0] = 2 // right version, then a kind the host may not send
+      if (b.length >= 2 && b[0] === 2 && b[1]! >= 1 && b[1]! <= 5) b[1] = 6 + rand(200)
       return b
     }
     const n = 300
@@ -304,7 +312,7 @@ test('garbage from the host and daemons is dropped and counted; the dispatcher k
     const deadline = Date.now() + WAIT
     let c = await r.status()
     while (c.dropped < 2 * n + 1 && Date.now() < deadline) c = await r.status()
-    assert.equal(c, { connections: 2, awaiting: 0, executing: 0, completed: 1, dropped: 2 * n + 1 })
+    assert.equal(c, { connections: 2, awaiting: 0, executing: 0, completed: 1, dropped: 2 * n + 1, rejected: 0 })
   }))
 
 test('closing the host socket makes the dispatcher tell daemons to exit and return', async () => {
@@ -326,7 +334,7 @@ test('closing the host socket makes the dispatcher tell daemons to exit and retu
 test("startDispatcher('thread'): READY, STATUS, a task over ipc, SHUTDOWN ends the worker", async () => {
   const r = new Rig()
   try {
-    r.handle = startDispatcher('thread', { hostUrl: r.hostUrl, daemonUrl: ipc() })
+    r.handle = startDispatcher('thread', { hostUrl: r.hostUrl, daemonUrl: ipc(), secret: SECRET })
     assert.ok((await r.ready()).url?.startsWith('ipc://'))
     const d = await r.daemon(1)
     await send(r.host, K.TASK, 5, 0, Buffer.from('hi'))
@@ -348,7 +356,7 @@ test("'process' mode: TLS keys over stdin, a task over tls+tcp, the host leaving
   const [cert, key] = writeCert({ cn: '127.0.0.1' }).server
   const client = new TlsConfig({ mode: 'client', ca: cert })
   try {
-    r.handle = startDispatcher('process', { hostUrl: r.hostUrl, daemonUrl: 'tls+tcp://127.0.0.1:0', tls: { cert, key } })
+    r.handle = startDispatcher('process', { hostUrl: r.hostUrl, daemonUrl: 'tls+tcp://127.0.0.1:0', tls: { cert, key }, secret: SECRET })
     assert.match((await r.ready()).url!, /^tls\+tcp:\/\/127\.0\.0\.1:[1-9]/)
     await r.counters({})
     const d = await r.daemon(1, client)

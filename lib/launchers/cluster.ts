@@ -13,7 +13,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { DaemonOptions } from '../daemon';
-import { daemonCommand, nodeWords, type NodeCommand, type RemoteConfig, type RemoteLaunch } from './remote';
+import { SECRET_ENV } from '../auth';
+import { daemonCommand, nodeWords, redact, shellQuote, type NodeCommand, type RemoteConfig, type RemoteLaunch } from './remote';
 
 export type ClusterCommand = 'sbatch' | 'qsub' | 'bsub';
 
@@ -133,8 +134,10 @@ function normalizeOptions(lines: string[], flavor: Flavor): string[] {
 }
 
 /** The job script for one daemon. */
-function jobScript(header: string[], flavor: Flavor, command: string): string {
+function jobScript(header: string[], flavor: Flavor, command: string, secret: string | undefined): string {
   const lines = ['#!/bin/sh', ...header];
+  // The script is the owner's only (0700): the secret is safer here than on a command line.
+  if (secret !== undefined) lines.push(`${SECRET_ENV}=${shellQuote(secret)}; export ${SECRET_ENV}`);
   // SGE (without -cwd) and PBS start jobs in the home directory: go back to where they were
   // submitted from, where the daemon command finds this package (as sbatch and bsub do anyway).
   if (flavor === 'sge' || flavor === 'pbs') lines.push('cd "${PBS_O_WORKDIR:-${SGE_O_WORKDIR:-.}}" 2>/dev/null');
@@ -252,9 +255,9 @@ async function launchJobs(n: number, url: string, opts: DaemonOptions, plan: Job
     const tag = randomBytes(3).toString('hex');
     for (let i = 0; i < n; i++) {
       const file = path.join(dir, `mirai-daemon-${tag}-${i + 1}.sh`);
-      const text = jobScript(plan.header, plan.flavor, command);
+      const text = jobScript(plan.header, plan.flavor, command, opts.secret);
       writeFileSync(file, text, { mode: 0o700 });
-      scripts.push(text);
+      scripts.push(redact(text, opts.secret));
       const { args, stdin } = submitArgs(plan.command, file);
       const r = await run(plan.command, args, stdin);
       if (r.error || r.code !== 0) {

@@ -13,9 +13,15 @@
  * those still running, with whatever they started. A launcher that fails to start or exits with a
  * non-zero status fails the launch with its output; one that exits 0 (e.g. after submitting a
  * job) is fine.
+ *
+ * The secret the daemons prove to the host travels in the launcher's environment (MIRAI_SECRET)
+ * by default, which `sh -c`, `srun`, `sbatch`, `bsub` pass on to the daemon; for launchers that
+ * do not (`ssh`, `docker exec`, `kubectl exec`), `secret: 'command'` puts it in the command as an
+ * `env MIRAI_SECRET=...` prefix instead, where other users of that machine may see it in `ps`.
  */
 import type { DaemonOptions } from '../daemon';
-import { daemonArgv, daemonCommand, LaunchGroup, nodeWords, shellQuote, type NodeCommand, type Quoter, type RemoteConfig, type RemoteLaunch } from './remote';
+import { SECRET_ENV } from '../auth';
+import { daemonArgv, daemonCommand, LaunchGroup, redact, nodeWords, shellQuote, type NodeCommand, type Quoter, type RemoteConfig, type RemoteLaunch } from './remote';
 
 export interface RemoteConfigOptions {
   /** The launcher program, e.g. 'sh', 'ssh', 'sbatch', 'docker'. */
@@ -29,9 +35,12 @@ export interface RemoteConfigOptions {
   quote?: boolean | Quoter;
   /** How long to wait for the daemons to connect, ms (default 60000). */
   timeout?: number;
+  /** How the secret reaches the daemon: the launcher's environment ('env', default) or an
+   *  `env MIRAI_SECRET=...` prefix in the command ('command'). */
+  secret?: 'env' | 'command';
 }
 
-const KNOWN = new Set(['command', 'args', 'node', 'quote', 'timeout']);
+const KNOWN = new Set(['command', 'args', 'node', 'quote', 'timeout', 'secret']);
 
 /** A launch configuration that runs `command args...` once per daemon ("." = daemon command). */
 export function remoteConfig(config: RemoteConfigOptions): RemoteConfig {
@@ -53,6 +62,10 @@ export function remoteConfig(config: RemoteConfigOptions): RemoteConfig {
   if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0)) {
     throw new TypeError(`remoteConfig(): timeout must be a positive number of ms (got ${show(timeout)})`);
   }
+  if (config.secret !== undefined && config.secret !== 'env' && config.secret !== 'command') {
+    throw new TypeError(`remoteConfig(): secret must be 'env' or 'command' (got ${show(config.secret)})`);
+  }
+  const inCommand = config.secret === 'command';
   const node = nodeWords(config.node, 'remoteConfig(): node');
   const argsCopy = [...args];
   const label = [command, ...argsCopy].map(shellQuote).join(' ');
@@ -60,15 +73,16 @@ export function remoteConfig(config: RemoteConfigOptions): RemoteConfig {
   const launch = async (n: number, url: string, opts: DaemonOptions): Promise<RemoteLaunch> => {
     let full: string[];
     if (quote === false) {
-      const words = daemonArgv(url, opts, { node });
+      const words = daemonArgv(url, opts, { node, secretInCommand: inCommand });
       full = argsCopy.flatMap((a) => (a === '.' ? words : [a]));
     } else {
-      const text = daemonCommand(url, opts, { node, quote: quote === true ? shellQuote : quote });
+      const text = daemonCommand(url, opts, { node, quote: quote === true ? shellQuote : quote, secretInCommand: inCommand });
       full = argsCopy.map((a) => (a === '.' ? text : a));
     }
     const group = new LaunchGroup();
-    const line = [command, ...full].map(shellQuote).join(' ');
-    for (let i = 0; i < n; i++) group.start('the launcher', command, full, { output: opts.output === true });
+    const line = redact([command, ...full].map(shellQuote).join(' '), opts.secret);
+    const env = !inCommand && opts.secret !== undefined ? { [SECRET_ENV]: opts.secret } : undefined;
+    for (let i = 0; i < n; i++) group.start('the launcher', command, full, { output: opts.output === true, env });
     return { commands: Array.from({ length: n }, () => line), stop: () => group.stop(), failed: group.failed };
   };
 

@@ -10,8 +10,14 @@
  * `main()`. The command embeds the URL, the daemon options and, for TLS, the certificate to verify
  * the host with (never a private key). Every word is POSIX-shell quoted, so the command can be
  * pasted into sh / bash / zsh or passed through ssh as it is.
+ *
+ * The secret the daemon proves to the host (lib/auth.ts) never goes on the daemon's command
+ * line: each launcher hands it over in the environment (MIRAI_SECRET), on stdin (ssh) or in an
+ * owner-only job script (clusters). Only commands for starting daemons by hand carry it, as an
+ * `env MIRAI_SECRET=...` prefix, since nothing else reaches a shell the user types into.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { SECRET_ENV } from '../auth';
 import { buildDaemonArgs } from '../cli';
 import type { DaemonOptions } from '../daemon';
 
@@ -52,6 +58,10 @@ export interface CommandOptions {
   /** Also exit when stdin reaches its end: for launchers that hold the daemon's stdin (ssh), so
    *  that ending the launcher ends the daemon. Do not use for commands run by hand. */
   exitOnStdinEnd?: boolean;
+  /** Put the secret in the command as an `env MIRAI_SECRET=...` prefix (visible in `ps` on the
+   *  far side while `env` starts node): only for commands run by hand or launchers that pass
+   *  no environment on. */
+  secretInCommand?: boolean;
 }
 
 /** POSIX shell single-quoting: safe for any string, PEM text and newlines included. */
@@ -89,7 +99,7 @@ function commandOptions(o: NodeCommand | CommandOptions | undefined): CommandOpt
 
 // Options of daemons() / launchRemote() that are not the daemon's own (daemons(n, { url, remote })
 // hands its whole options object on); anything else unknown is still an error.
-const HOST_SIDE = ['url', 'remote', 'tls', 'pass', 'profile', 'serial', 'env', 'execArgv', 'memory'];
+const HOST_SIDE = ['url', 'remote', 'tls', 'pass', 'profile', 'serial', 'env', 'execArgv', 'memory', 'secret'];
 
 function daemonOnly(opts: DaemonOptions): DaemonOptions {
   const o: Record<string, unknown> = { ...opts };
@@ -101,7 +111,13 @@ function daemonOnly(opts: DaemonOptions): DaemonOptions {
 /** The words of the command that starts one daemon dialing url (unquoted: for spawn()). */
 export function daemonArgv(url: string, opts: DaemonOptions, cmd: NodeCommand | CommandOptions = {}): string[] {
   const o = commandOptions(cmd);
-  return [...nodeWords(o.node), '-e', bootScript(o.exitOnStdinEnd), ...buildDaemonArgs(url, daemonOnly(opts))];
+  const env = o.secretInCommand && opts.secret !== undefined ? ['env', `${SECRET_ENV}=${opts.secret}`] : [];
+  return [...env, ...nodeWords(o.node), '-e', bootScript(o.exitOnStdinEnd), ...buildDaemonArgs(url, daemonOnly(opts))];
+}
+
+/** command with the secret masked, for what is shown or logged. */
+export function redact(command: string, secret: string | undefined): string {
+  return secret === undefined || secret === '' ? command : command.split(secret).join('***');
 }
 
 /**
@@ -116,7 +132,7 @@ export function daemonCommand(url: string, opts: DaemonOptions, cmd: NodeCommand
 
 /** The commands for starting n daemons by hand (all alike; one per daemon). */
 export function manualCommands(n: number, url: string, opts: DaemonOptions, cmd: NodeCommand | CommandOptions = {}): string[] {
-  const c = daemonCommand(url, opts, cmd);
+  const c = daemonCommand(url, opts, { ...commandOptions(cmd), secretInCommand: true });
   return Array.from({ length: n }, () => c);
 }
 
@@ -141,6 +157,10 @@ export interface StartOptions {
   output?: boolean;
   /** A clean exit (status 0) before stop() is a failure too (ssh: the daemons ended). */
   failOnCleanExit?: boolean;
+  /** Written to its stdin first (with keepStdin). */
+  stdinText?: string;
+  /** Environment added to this process's for it. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -162,6 +182,7 @@ export class LaunchGroup {
   start(label: string, command: string, args: readonly string[], opts: StartOptions = {}): void {
     const child = spawn(command, args, {
       stdio: [opts.keepStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      env: opts.env ? { ...process.env, ...opts.env } : process.env,
       detached: process.platform !== 'win32',
       windowsHide: true,
     });
@@ -177,6 +198,7 @@ export class LaunchGroup {
       if (opts.output) process.stderr.write(b);
     });
     child.stdin?.on('error', () => {});
+    if (opts.stdinText !== undefined) child.stdin?.write(opts.stdinText);
     child.on('error', (e) => {
       if (!proc.done) {
         proc.done = true;

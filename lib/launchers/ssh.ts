@@ -11,10 +11,15 @@
  * the far side back to this machine (`-R`), and the daemons dial 127.0.0.1 there; all daemons of
  * one remote then share one session (one forwarded port per remote).
  *
+ * The secret the daemons prove to the host is the first line the session reads on stdin: the
+ * remote shell `read`s it into MIRAI_SECRET before starting them, so it is in no command line
+ * on either machine.
+ *
  * The remote user's login shell must be a POSIX shell (sh, bash, dash, zsh, ksh).
  */
 import type { DaemonOptions } from '../daemon';
 import { parseUrl } from '../url';
+import { SECRET_ENV } from '../auth';
 import { daemonCommand, LaunchGroup, nodeWords, shellQuote, type NodeCommand, type RemoteConfig, type RemoteLaunch } from './remote';
 
 export interface SshOptions {
@@ -92,6 +97,7 @@ export function sshConfig(remotes: string | string[], opts: SshOptions = {}): Re
     // Round-robin: daemon i goes to remote i % length.
     const perRemote = parsed.map((_, i) => Math.floor(n / parsed.length) + (i < n % parsed.length ? 1 : 0));
     const daemon = daemonCommand(url, dopts, { node, exitOnStdinEnd: true });
+    const secretLine = dopts.secret !== undefined ? `IFS= read -r ${SECRET_ENV} && export ${SECRET_ENV} && ` : '';
     // Without a tunnel, one session per daemon (each fails or ends on its own); with one, a
     // session per remote holds the forwarded port for all its daemons.
     const sessions: Array<{ remote: Remote; count: number }> = [];
@@ -113,10 +119,13 @@ export function sshConfig(remotes: string | string[], opts: SshOptions = {}): Re
         ...(identity !== undefined ? ['-i', identity] : []),
         ...(fwd !== undefined ? ['-o', 'ExitOnForwardFailure=yes', '-R', `127.0.0.1:${fwd}:127.0.0.1:${fwd}`] : []),
         remote.dest,
-        sessionScript(daemon, count),
+        secretLine + sessionScript(daemon, count),
       ];
       commands.push([command, ...args].map(shellQuote).join(' '));
-      group.start(`ssh to ${remote.name}`, command, args, { keepStdin: true, output: dopts.output === true, failOnCleanExit: true });
+      group.start(`ssh to ${remote.name}`, command, args, {
+        keepStdin: true, output: dopts.output === true, failOnCleanExit: true,
+        stdinText: dopts.secret !== undefined ? `${dopts.secret}\n` : undefined,
+      });
     }
     return { commands, stop: () => group.stop(), failed: group.failed };
   };
