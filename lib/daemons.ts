@@ -219,7 +219,11 @@ async function setUp(
   } catch (e) {
     await teardown(name).catch(() => {});
     await host.close(false);
-    profile.dispatcher?.kill();
+    // It ends by itself once the host is gone; terminating a worker mid-flight is the last resort.
+    if (profile.dispatcher) {
+      const exited = await Promise.race([profile.dispatcher.exited.then(() => true), delay(3000, false)]);
+      if (!exited) profile.dispatcher.kill();
+    }
     throw e;
   } finally {
     release();
