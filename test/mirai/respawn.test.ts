@@ -74,6 +74,20 @@ for (const [label, dispatcher] of [['dispatcher', true], ['round-robin', false]]
     await daemons(0)
   })
 
+  test(`${label}: a daemon aborted out of memory (memory: 64) is replaced`, async () => {
+    await daemons(1, { dispatcher, memory: 64 })
+    const hog = mirai(() => {
+      const a: number[][] = []
+      for (;;) a.push(new Array(1e5).fill(Math.random()))
+    })
+    const e = await withTimeout(errorOf(hog), W, 'the task that runs out of memory')
+    assert.ok(isErrorValue(e) && e.code === 19, String(e))
+    assert.type(await withTimeout(Promise.resolve(mirai(pidTask)), W, 'a task after'), 'number')
+    const s = await statusUntil((s) => s.connections === 1, W, '1 connection again')
+    assert.is(s.respawned, 1)
+    await daemons(0)
+  })
+
   test(`${label}: respawn: false keeps n - 1 daemons`, async () => {
     await daemons(2, { dispatcher, respawn: false })
     const e = await withTimeout(errorOf(mirai(crashTask, {})), W, 'the crashing task')
