@@ -265,6 +265,8 @@ async function teardown(name: string): Promise<void> {
   const p = getProfile(name);
   if (!p) return;
   deleteProfile(name);
+  // Daemons told to exit below may die any way they like: none of them is to be replaced.
+  for (const l of p.local) l.disarm();
   const release = keepAlive();
   try {
     await p.host.close(true);

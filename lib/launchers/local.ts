@@ -210,11 +210,16 @@ export class LocalDaemons {
     }
   }
 
-  /** Waits up to graceMs for every daemon to exit by itself, then kills the rest. */
-  async stop(graceMs = 2000): Promise<void> {
+  /** No more replacements: what exits from now on is part of a teardown. */
+  disarm(): void {
     this.#stopping = true;
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
+  }
+
+  /** Waits up to graceMs for every daemon to exit by itself, then kills the rest. */
+  async stop(graceMs = 2000): Promise<void> {
+    this.disarm();
     const alive = this.children.filter((c) => c.exitCode === null && c.signalCode === null);
     if (alive.length > 0) {
       await Promise.race([
