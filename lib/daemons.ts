@@ -37,6 +37,13 @@ export interface DaemonProcessOptions {
   execArgv?: string[];
   /** Heap limit of local daemons, in MB (--max-old-space-size). */
   memory?: number;
+  /**
+   * Replace a local daemon that dies unexpectedly (default true): after a backoff (0.1 s
+   * doubling to 5 s), until 5 have died within 30 s; then status().error says why and a
+   * warning is emitted. Daemons leaving on purpose (idleTime, maxTasks, walltime) are not
+   * replaced. Remote daemons are never relaunched.
+   */
+  respawn?: boolean;
 }
 
 export interface DaemonsOptions extends DaemonProcessOptions {
@@ -86,6 +93,14 @@ export interface Status {
   dropped?: number;
   /** Connections closed because they did not prove they know the secret. */
   rejected?: number;
+  /** Local daemons started to replace ones that died (when any were). */
+  respawned?: number;
+  /**
+   * Why the profile has fewer daemons than it launched, when respawning stopped after a crash
+   * loop. Tasks stay queued (as in R mirai) until daemons connect again (launchLocal()) or the
+   * profile is reset.
+   */
+  error?: string;
 }
 
 const PROCESS_SCHEMA: Schema = {
@@ -98,6 +113,7 @@ const PROCESS_SCHEMA: Schema = {
   env: [is.stringRecord, 'an object of strings'],
   execArgv: [is.stringArray, 'an array of strings'],
   memory: [is.posNumber, 'a number of MB'],
+  respawn: [is.bool, 'a boolean'],
 };
 
 const DAEMONS_SCHEMA: Schema = {
@@ -268,6 +284,8 @@ async function teardown(name: string): Promise<void> {
   const p = getProfile(name);
   if (!p) return;
   deleteProfile(name);
+  // Daemons told to exit below may die any way they like: none of them is to be replaced.
+  for (const l of p.local) l.disarm();
   const release = keepAlive();
   try {
     await p.host.close(true);
@@ -300,7 +318,7 @@ export async function launchLocal(n: number, opts: LaunchLocalOptions = {}): Pro
   checkCount('launchLocal(n)', n);
   checkOptions('launchLocal()', opts, { ...PROCESS_SCHEMA, profile: [is.string, 'a string'] });
   const p = requireProfile(opts.profile, 'launchLocal()');
-  const { profile: _ignored, memory, ...rest } = { ...p.daemonOptions, ...opts } as LaunchLocalOptions;
+  const { profile: _ignored, memory, respawn, ...rest } = { ...p.daemonOptions, ...opts } as LaunchLocalOptions;
   // The secret goes in the environment: other users cannot read it there (unlike argv).
   const launchOpts: LocalLaunchOptions = { ...rest, tlsCert: p.tlsCert, env: { ...rest.env, [SECRET_ENV]: p.secret } };
   if (memory) launchOpts.execArgv = [...(launchOpts.execArgv ?? []), `--max-old-space-size=${Math.floor(memory)}`];
@@ -320,6 +338,13 @@ export async function launchLocal(n: number, opts: LaunchLocalOptions = {}): Pro
         batch.onExit(check);
       }),
     ]);
+    if (ok && respawn !== false) {
+      // Armed only once all are connected: a batch that cannot start at all fails
+      // launchLocal() below instead of being retried.
+      batch.respawn({
+        onGiveUp: (reason) => process.emitWarning(`profile '${p.name}': ${reason}`, { type: 'MiraiWarning', code: 'MIRAI_RESPAWN_STOPPED' }),
+      });
+    }
     if (!ok) {
       const err = batch.stderr();
       throw new Error(
@@ -355,6 +380,7 @@ export async function launchRemote(n: number, opts: LaunchRemoteOptions = {}): P
   delete (daemonOpts as Record<string, unknown>).env;
   delete (daemonOpts as Record<string, unknown>).execArgv;
   delete (daemonOpts as Record<string, unknown>).memory;
+  delete (daemonOpts as Record<string, unknown>).respawn;
   if (!remote) return manualCommands(n, p.url, daemonOpts);
   const target = p.host.connections + n;
   const launch = await remote.launch(n, p.url, daemonOpts);
@@ -386,14 +412,20 @@ export async function status(profile?: string): Promise<Status> {
   if (!p) return { connections: 0, daemons: '' };
   const c = await p.host.counters();
   const own = p.host.refused;
-  if (!c) return { connections: p.host.connections, daemons: p.url, ...own };
-  return {
-    connections: c.connections,
-    daemons: p.url,
-    mirai: { awaiting: c.awaiting, executing: c.executing, completed: c.completed },
-    dropped: own.dropped + c.dropped,
-    rejected: own.rejected + c.rejected,
-  };
+  const s: Status = c
+    ? {
+        connections: c.connections,
+        daemons: p.url,
+        mirai: { awaiting: c.awaiting, executing: c.executing, completed: c.completed },
+        dropped: own.dropped + c.dropped,
+        rejected: own.rejected + c.rejected,
+      }
+    : { connections: p.host.connections, daemons: p.url, ...own };
+  const respawned = p.local.reduce((sum, l) => sum + l.respawned, 0);
+  if (respawned > 0) s.respawned = respawned;
+  const errors = p.local.map((l) => l.gaveUp).filter((e): e is string => e !== undefined);
+  if (errors.length > 0) s.error = errors.join('\n');
+  return s;
 }
 
 /**

@@ -54,6 +54,10 @@ export interface Task {
   daemon: Daemon | null;
   /** A CANCEL was forwarded to its daemon already (forward it once only). */
   cancelSent: boolean;
+  /** Times it may still be re-queued if its daemon is lost (the TASK header's flags). */
+  retry: number;
+  /** With retries left: a copy of the message, sent again after a loss (msg is gone by then). */
+  copy: Buffer | null;
 }
 
 /** What a daemon is running. */
@@ -119,6 +123,13 @@ export class TaskQueue {
 
   push(t: Task): void {
     this.#items.push(t);
+    this.size++;
+  }
+
+  /** Puts t first (a retried task: it was the oldest when it started). */
+  unshift(t: Task): void {
+    if (this.#head > 0) this.#items[--this.#head] = t;
+    else this.#items.unshift(t);
     this.size++;
   }
 

@@ -201,7 +201,10 @@ class Dispatcher {
       this.#dropped++; // an id already queued or running: a confused peer
       return;
     }
-    const t: Task = { id, msg: m, state: TaskState.QUEUED, daemon: null, cancelSent: false };
+    const retry = this.#flags;
+    // Only a task that may run again pays for a copy: the Message itself is handed to NNG.
+    const copy = retry > 0 ? Buffer.from(m.body) : null;
+    const t: Task = { id, msg: m, state: TaskState.QUEUED, daemon: null, cancelSent: false, retry, copy };
     this.#tasks.set(id, t);
     // Idle daemons exist only while the queue is empty, so this keeps FIFO order.
     const d = this.#takeIdle();
@@ -215,6 +218,7 @@ class Dispatcher {
     if (t.state === TaskState.QUEUED) {
       t.state = TaskState.DONE;
       t.msg = null;
+      t.copy = null;
       this.#tasks.delete(id);
       this.#queue.removed();
       this.#completed++;
@@ -316,9 +320,12 @@ class Dispatcher {
   #lost(d: Daemon): void {
     this.#daemons.delete(d.pipe);
     if (this.#closing) return;
-    if (d.busy === Busy.TASK) {
+    if (d.busy === Busy.TASK && d.task!.retry > 0) {
+      this.#requeue(d.task!);
+    } else if (d.busy === Busy.TASK) {
       const t = d.task!;
       t.state = TaskState.DONE;
+      t.copy = null;
       this.#tasks.delete(t.id);
       this.#executing--;
       this.#completed++;
@@ -351,9 +358,23 @@ class Dispatcher {
     else this.#idle.add(d);
   }
 
+  /** A task whose daemon was lost, with retries left: first in line again. */
+  #requeue(t: Task): void {
+    t.retry--;
+    t.state = TaskState.QUEUED;
+    t.daemon = null;
+    t.cancelSent = false;
+    this.#executing--;
+    // Idle daemons exist only while the queue is empty: one of them takes it at once.
+    const idle = this.#takeIdle();
+    if (idle !== undefined) this.#start(idle, t);
+    else this.#queue.unshift(t);
+  }
+
   #start(d: Daemon, t: Task): void {
-    const m = t.msg!;
+    const m: Message | Buffer = t.msg ?? t.copy!;
     t.msg = null;
+    if (t.retry === 0) t.copy = null;
     t.state = TaskState.RUNNING;
     t.daemon = d;
     d.busy = Busy.TASK;

@@ -27,6 +27,8 @@ export type HostMode = 'dispatcher' | 'direct';
 export interface SubmitOptions {
   timeout?: number;
   signal?: AbortSignal;
+  /** Times to resubmit it if its daemon is lost while it runs (u16). */
+  retry?: number;
 }
 
 interface EverywhereCall {
@@ -77,6 +79,8 @@ export class Host implements Canceller {
   /** Sends held until the dispatcher has proved itself (a pair socket would hand them to
    *  whatever connected first). */
   #early: Array<() => void> = [];
+  /** Retries left of tasks submitted with `retry` (round-robin: the dispatcher keeps its own). */
+  #retries = new Map<number, number>();
 
   constructor(mode: HostMode, secret: string) {
     this.mode = mode;
@@ -200,7 +204,10 @@ export class Host implements Canceller {
     }
     if (this.codec) payload.data = this.codec.pack(payload.data);
     const id = this.#takeId();
-    const parts = encode(Kind.TASK, id, payload);
+    const retry = opts.retry ?? 0;
+    // The dispatcher reads the retry budget from the TASK flags; daemons ignore them.
+    const parts = encode(Kind.TASK, id, payload, this.mode === 'dispatcher' ? retry : 0);
+    if (retry > 0 && this.mode === 'direct') this.#retries.set(id, retry);
     const m = new Mirai<T>(id, this);
     this.#track(id, m as Mirai<unknown>);
     if (opts.timeout !== undefined) m.armTimeout(opts.timeout);
@@ -313,6 +320,7 @@ export class Host implements Canceller {
 
   #done(id: number): void {
     if (!this.#pending.delete(id)) return;
+    this.#retries.delete(id);
     if (--this.#holds === 0) {
       this.#release?.();
       this.#release = undefined;
@@ -490,9 +498,21 @@ export class Host implements Canceller {
 
   #pipeRemoved(pipe: number): void {
     const rr = this.#rr!;
-    const { lost, resend } = rr.removed(pipe);
+    const departure = rr.removed(pipe);
     this.connections = rr.size;
-    for (const [id, parts] of resend) {
+    const lost: number[] = [];
+    // A lost task with retries left goes out again first: it is older than what is re-sent.
+    for (const [id, parts] of departure.lost) {
+      const left = this.#retries.get(id);
+      if (left === undefined || !this.#pending.has(id)) {
+        lost.push(id);
+        continue;
+      }
+      if (left > 1) this.#retries.set(id, left - 1);
+      else this.#retries.delete(id);
+      rr.assign(id, parts);
+    }
+    for (const [id, parts] of departure.resend) {
       if (this.#pending.has(id)) rr.assign(id, parts);
       else if (this.#everywhere.has(id)) lost.push(id); // that daemon's share: it never ran
     }

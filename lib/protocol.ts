@@ -18,7 +18,10 @@ export const HEADER_SIZE = 8;
 
 export const enum Kind {
   // host -> dispatcher -> daemon
-  /** Run a task. Payload: TaskPayload. */
+  /**
+   * Run a task. Payload: TaskPayload. flags: its retry budget, read by the dispatcher (times to
+   * re-queue it if its daemon is lost while running it); daemons ignore it.
+   */
   TASK = 1,
   /** Cancel task `id` (queued: dropped; running: interrupted). No payload. */
   CANCEL = 2,

@@ -28,8 +28,9 @@ interface Daemon {
 
 /** What a departed daemon leaves behind. */
 export interface Departure {
-  /** The id it may have been running: it settles with ErrorValue 19. */
-  lost: number[];
+  /** What it may have been running (id and message): it settles with ErrorValue 19, or is
+   *  re-sent if it has retries left. */
+  lost: Array<[number, Buffer[]]>;
   /** What it certainly never started, in send order: tasks go elsewhere; everywhere runs
    *  (meant for that daemon only) settle with ErrorValue 19. */
   resend: Array<[number, Buffer[]]>;
@@ -164,7 +165,7 @@ export class RoundRobin {
     const held: Array<[number, Buffer[]]> = [...d.sent, ...d.queue];
     for (const [id] of held) this.#taskPipe.delete(id);
     if (d.retired === 'last' || held.length === 0) return { lost: [], resend: held };
-    return { lost: [held[0]![0]], resend: held.slice(1) };
+    return { lost: [held[0]!], resend: held.slice(1) };
   }
 
   /** One of d's in-flight slots is free: the next task waiting for d takes it. */

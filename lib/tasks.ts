@@ -6,6 +6,8 @@ import { explainUnserializable, isCloneError, makePayload } from './payload';
 import { getProfile, profileName } from './profiles';
 import type { TaskPayload } from './protocol';
 
+const MAX_RETRY = 0xffff;
+
 export interface TaskOptions {
   /** ms: settle with ErrorValue 5 after this long (and, with a dispatcher, cancel the task). */
   timeout?: number;
@@ -13,6 +15,13 @@ export interface TaskOptions {
   signal?: AbortSignal;
   /** Which set of daemons runs it (default: 'default', or the enclosing withDaemons'). */
   profile?: string;
+  /**
+   * Resubmit the task up to this many times if the daemon running it is lost (it crashed, was
+   * killed, ran out of memory), and only then settle with ErrorValue 19. Default 0: a task may
+   * have side effects, so it is never run twice unless asked. Applies to daemons set with
+   * daemons(), not to one-off processes.
+   */
+  retry?: number;
 }
 
 /** What a task function receives besides its data. */
@@ -25,6 +34,8 @@ const TASK_SCHEMA = {
   timeout: [is.nonNegNumber, 'a non-negative number of ms'],
   signal: [(v: unknown) => v instanceof AbortSignal, 'an AbortSignal'],
   profile: [is.string, 'a string'],
+  // It travels in the u16 flags of the TASK header.
+  retry: [(v: unknown) => is.nonNegInt(v) && (v as number) <= MAX_RETRY, `an integer from 0 to ${MAX_RETRY}`],
 } as const;
 
 /**

@@ -243,6 +243,33 @@ test('a daemon leaving mid-task: ErrorValue 19 for its task and pending EVERYWHE
     await r.counters({ connections: 1, completed: 3 })
   }))
 
+test('TASK flags = retry budget: a lost task is re-queued first, byte for byte, until the budget is spent (then 19)', () =>
+  withRig(async (r) => {
+    const a = await r.daemon(1)
+    const payload = Buffer.from('task with retries')
+    await send(r.host, K.TASK, 1, 2, payload) // two retries
+    await send(r.host, K.TASK, 2)
+    const first = await expect(a, K.TASK, 1, 2)
+    a.close()
+    await expect(r.host, K.CONNECTIONS, 0)
+    await r.counters({ awaiting: 2 }) // back in the queue, nothing answered
+    const b = await r.daemon(1)
+    const again = await expect(b, K.TASK, 1) // ahead of task 2, which was queued behind it
+    assert.ok(again.body.equals(first.body), 'the same message')
+    b.close()
+    await expect(r.host, K.CONNECTIONS, 0)
+    const c = await r.daemon(1)
+    await expect(c, K.TASK, 1)
+    c.close() // budget spent: settled now
+    const got = [await recv(r.host), await recv(r.host)].map((m) => `${m.kind}:${m.id}:${m.flags}`)
+    assert.equal(got.sort(), [`${K.CONNECTIONS}:0:0`, `${K.ERROR_VALUE}:1:19`].sort())
+    const d = await r.daemon(1)
+    await expect(d, K.TASK, 2)
+    await send(d, K.RESULT, 2)
+    await expect(r.host, K.RESULT, 2)
+    await r.counters({ connections: 1, completed: 2 })
+  }))
+
 test('EVERYWHERE reaches each daemon once before its next task, and is replayed in order to late joiners', () =>
   withRig(async (r) => {
     const a = await r.daemon(1)

@@ -2,9 +2,16 @@
  * Local daemons: child processes of this one, started with this Node (or Electron run as Node)
  * and this package's CLI. Their stderr goes to a temp file so that a daemon that cannot
  * connect can be quoted in the error; with `output` it is inherited instead.
+ *
+ * The stderr file must not outlive this process, even when it is killed with SIGKILL: on POSIX
+ * it is unlinked as soon as it is opened and read back through our own descriptor (the
+ * daemons write to a dup of it). Windows cannot unlink an open file, so there the name carries
+ * our pid and the next process that launches daemons removes the files of dead pids.
+ *
+ * Once armed (respawn()), a daemon that dies unexpectedly is replaced: see #exited.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readSync, rmSync, unlinkSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -20,43 +27,163 @@ export interface LocalLaunchOptions extends DaemonOptions {
   captureStderr?: boolean;
 }
 
+/** Respawn policy (exported for tests and docs; not user options). */
+export const RESPAWN = {
+  /** First delay before a replacement starts; doubles with each unexpected exit in a row. */
+  firstDelayMs: 100,
+  maxDelayMs: 5000,
+  /** A daemon that stayed up this long resets the delay. */
+  stableMs: 10_000,
+  /** This many unexpected exits within windowMs is a crash loop: respawning stops. */
+  limit: 5,
+  windowMs: 30_000,
+};
+
+/** Most stderr quoted back (the tail): a chatty daemon must not make a huge error message. */
+const STDERR_TAIL = 64 * 1024;
+
+export interface RespawnHooks {
+  /** A replacement was started (count: replacements so far). */
+  onRespawn?(count: number): void;
+  /** Respawning stopped after a crash loop; why, with the daemons' stderr tail. */
+  onGiveUp?(reason: string): void;
+}
+
 /** A batch of local daemons. */
 export class LocalDaemons {
   readonly children: ChildProcess[] = [];
-  readonly #log: string | undefined;
-  #exited = 0;
+  readonly #args: string[];
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #output: boolean;
+  /** Our descriptor of the stderr file (POSIX: already unlinked). */
+  #fd: number | undefined;
+  /** Its name while it exists (Windows only; removed at stop()). */
+  #logPath: string | undefined;
+  #exitCount = 0;
   #onExit: Array<() => void> = [];
+  #stopping = false;
+  #hooks: RespawnHooks | undefined;
+  /** Times of the unexpected exits within the crash-loop window. */
+  #crashes: number[] = [];
+  #delay = RESPAWN.firstDelayMs;
+  #timers = new Set<NodeJS.Timeout>();
+  #respawned = 0;
+  #gaveUp: string | undefined;
 
   constructor(n: number, url: string, opts: LocalLaunchOptions) {
     const { env, execArgv, captureStderr, ...daemonOpts } = opts;
-    const output = daemonOpts.output === true;
-    this.#log = output || captureStderr === false ? undefined : path.join(os.tmpdir(), `mirai-${process.pid}-${randomBytes(4).toString('hex')}.log`);
-    const fd = this.#log ? openSync(this.#log, 'a') : undefined;
+    this.#output = daemonOpts.output === true;
+    if (!this.#output && captureStderr !== false) this.#openLog();
+    this.#args = [...(execArgv ?? []), daemonEntry(), ...buildDaemonArgs(url, daemonOpts)];
+    this.#env = { ...process.env, ...env, ...(process.versions.electron ? { ELECTRON_RUN_AS_NODE: '1' } : {}) };
     try {
-      const args = [...(execArgv ?? []), daemonEntry(), ...buildDaemonArgs(url, daemonOpts)];
-      const childEnv = { ...process.env, ...env, ...(process.versions.electron ? { ELECTRON_RUN_AS_NODE: '1' } : {}) };
-      for (let i = 0; i < n; i++) {
-        const child = spawn(process.execPath, args, {
-          stdio: output ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'ignore', fd ?? 'ignore'],
-          env: childEnv,
-          windowsHide: true,
-        });
-        child.unref();
-        child.once('exit', () => {
-          this.#exited++;
-          for (const f of this.#onExit.splice(0)) f();
-        });
-        child.once('error', () => {});
-        this.children.push(child);
-      }
-    } finally {
-      if (fd !== undefined) closeSync(fd);
+      for (let i = 0; i < n; i++) this.#spawn();
+    } catch (e) {
+      this.#closeLog();
+      throw e;
     }
+  }
+
+  #openLog(): void {
+    const file = path.join(os.tmpdir(), `mirai-${process.pid}-${randomBytes(4).toString('hex')}.log`);
+    if (process.platform === 'win32') removeStaleLogs();
+    // Read-write (we read it back through this fd), append (daemons share it), owner only.
+    this.#fd = openSync(file, constants.O_CREAT | constants.O_EXCL | constants.O_RDWR | constants.O_APPEND, 0o600);
+    if (process.platform === 'win32') {
+      this.#logPath = file;
+    } else {
+      try {
+        unlinkSync(file);
+      } catch {
+        this.#logPath = file; // cannot happen for a file we just created; fall back to rm at stop
+      }
+    }
+  }
+
+  #closeLog(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
+    if (this.#logPath) rmSync(this.#logPath, { force: true });
+    this.#logPath = undefined;
+  }
+
+  #spawn(): ChildProcess {
+    const child = spawn(process.execPath, this.#args, {
+      stdio: this.#output ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'ignore', this.#fd ?? 'ignore'],
+      env: this.#env,
+      windowsHide: true,
+    });
+    child.unref();
+    const started = Date.now();
+    child.once('exit', (code, signal) => this.#exited(child, started, code, signal));
+    child.once('error', () => {});
+    this.children.push(child);
+    return child;
+  }
+
+  /**
+   * One of them exited. Replaced (once armed) unless it was stopped, or left on purpose: a
+   * daemon leaving under idleTime / maxTasks / walltime, or because its host is gone, exits
+   * with 0; an outside Ctrl-C (SIGINT) is the user's wish too (130).
+   */
+  #exited(child: ChildProcess, started: number, code: number | null, signal: NodeJS.Signals | null): void {
+    this.#exitCount++;
+    const i = this.children.indexOf(child);
+    if (i >= 0) this.children.splice(i, 1);
+    for (const f of this.#onExit.splice(0)) f();
+    if (!this.#hooks || this.#stopping || this.#gaveUp !== undefined) return;
+    if (code === 0 || code === 130 || signal === 'SIGINT') return;
+    const now = Date.now();
+    if (now - started >= RESPAWN.stableMs) this.#delay = RESPAWN.firstDelayMs;
+    this.#crashes = this.#crashes.filter((t) => now - t < RESPAWN.windowMs);
+    this.#crashes.push(now);
+    if (this.#crashes.length >= RESPAWN.limit) {
+      const err = this.stderr();
+      this.#gaveUp =
+        `${this.#crashes.length} local daemons exited unexpectedly within ${RESPAWN.windowMs / 1000} s ` +
+        `(last: ${signal ? `signal ${signal}` : `exit code ${code}`}); not respawning any more` +
+        (err ? `; their stderr ends:\n${err.slice(-2000)}` : '');
+      this.#hooks.onGiveUp?.(this.#gaveUp);
+      return;
+    }
+    const delay = this.#delay;
+    this.#delay = Math.min(this.#delay * 2, RESPAWN.maxDelayMs);
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      if (this.#stopping) return;
+      try {
+        this.#spawn();
+      } catch (e) {
+        this.#gaveUp = `a local daemon could not be respawned: ${(e as Error).message}`;
+        this.#hooks?.onGiveUp?.(this.#gaveUp);
+        return;
+      }
+      this.#respawned++;
+      this.#hooks?.onRespawn?.(this.#respawned);
+    }, delay);
+    // An idle profile must not keep the process alive just to replace a daemon.
+    t.unref();
+    this.#timers.add(t);
+  }
+
+  /** From now on, replace daemons that die unexpectedly. */
+  respawn(hooks: RespawnHooks = {}): void {
+    this.#hooks = hooks;
+  }
+
+  /** How many replacements were started. */
+  get respawned(): number {
+    return this.#respawned;
+  }
+
+  /** Why respawning stopped (a crash loop), if it did. */
+  get gaveUp(): string | undefined {
+    return this.#gaveUp;
   }
 
   /** How many of them have exited. */
   get exited(): number {
-    return this.#exited;
+    return this.#exitCount;
   }
 
   /** Calls fn at the next exit of one of them. */
@@ -64,18 +191,35 @@ export class LocalDaemons {
     this.#onExit.push(fn);
   }
 
-  /** What they wrote to stderr (empty with `output`). */
+  /** What they wrote to stderr, its last 64 KiB (empty with `output`). */
   stderr(): string {
-    if (!this.#log) return '';
+    if (this.#fd === undefined) return '';
     try {
-      return readFileSync(this.#log, 'utf8').trim();
+      const size = fstatSync(this.#fd).size;
+      const len = Math.min(size, STDERR_TAIL);
+      const buf = Buffer.alloc(len);
+      let got = 0;
+      while (got < len) {
+        const r = readSync(this.#fd, buf, got, len - got, size - len + got);
+        if (r === 0) break;
+        got += r;
+      }
+      return buf.subarray(0, got).toString('utf8').trim();
     } catch {
       return '';
     }
   }
 
+  /** No more replacements: what exits from now on is part of a teardown. */
+  disarm(): void {
+    this.#stopping = true;
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+  }
+
   /** Waits up to graceMs for every daemon to exit by itself, then kills the rest. */
   async stop(graceMs = 2000): Promise<void> {
+    this.disarm();
     const alive = this.children.filter((c) => c.exitCode === null && c.signalCode === null);
     if (alive.length > 0) {
       await Promise.race([
@@ -84,11 +228,50 @@ export class LocalDaemons {
       ]);
       for (const c of alive) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     }
-    if (this.#log) rmSync(this.#log, { force: true });
+    this.#closeLog();
   }
 }
 
 /** The CLI that runs a daemon: dist/cli.js next to this package's compiled lib. */
 export function daemonEntry(): string {
   return path.join(__dirname, '..', 'cli.js');
+}
+
+let staleSwept = false;
+
+/**
+ * Removes mirai-<pid>-<hex>.log files in dir whose pid is no longer running (left by a host
+ * that was killed before it could remove them). Once per process unless forced. Returns what
+ * was removed.
+ */
+export function removeStaleLogs(dir = os.tmpdir(), force = false): string[] {
+  if (staleSwept && !force) return [];
+  staleSwept = true;
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = /^mirai-(\d+)-[0-9a-f]{8}\.log$/.exec(name);
+    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
+    try {
+      rmSync(path.join(dir, name), { force: true });
+      removed.push(name);
+    } catch {
+      // held open by a live process after all (a reused pid): leave it
+    }
+  }
+  return removed;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
