@@ -136,6 +136,14 @@ export class Gate {
     this.#unproven.clear();
   }
 
+  /**
+   * A message from a pipe that is neither proving itself nor trusted: one that sent before it was
+   * even challenged (its pipe event is still on its way). Honest peers never do: close it.
+   */
+  refuse(pipe: number): void {
+    this.#reject(pipe);
+  }
+
   #reject(pipe: number): void {
     this.rejected++;
     this.removed(pipe);

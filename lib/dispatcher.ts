@@ -251,6 +251,7 @@ class Dispatcher {
 
   #fromDaemon(m: Message): void {
     if (this.#gate.holds(m.pipe)) return this.#gate.message(m.pipe, m.body);
+    if (!this.#daemons.has(m.pipe)) return this.#gate.refuse(m.pipe);
     const kind = this.#header(m);
     const id = this.#id;
     const d = this.#daemons.get(m.pipe);

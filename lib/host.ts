@@ -368,7 +368,8 @@ export class Host implements Canceller {
     const pipe = msg.pipe;
     if (this.#gate.holds(pipe)) return this.#gate.message(pipe, msg.body);
     if (this.#rr ? !this.#rr.has(pipe) : pipe !== this.#dispatcherPipe) {
-      this.#dropped++; // a pipe that left already (or never proved itself)
+      // Sent before it was challenged (honest peers never do), or after it left.
+      this.#gate.refuse(pipe);
       return;
     }
     this.#onBody(msg.body, pipe);

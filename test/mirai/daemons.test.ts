@@ -61,7 +61,7 @@ test('daemons(0) settles a running task with ErrorValue 19', async () => {
 test('dispatcher: false: status has connections and url, no mirai counters; tasks go round-robin', async () => {
   const set = await daemons(3, { dispatcher: false })
   const s = await status()
-  assert.equal(Object.keys(s).sort(), ['connections', 'daemons'])
+  assert.equal(Object.keys(s).sort(), ['connections', 'daemons', 'dropped', 'rejected'])
   assert.is(s.connections, 3)
   assert.match(s.daemons, /^ipc:\/\//)
   assert.is(s.daemons, set.url)

@@ -6,6 +6,7 @@ import * as path from 'node:path'
 import { daemons, everywhere, launchLocal, mirai, status } from '../../dist'
 import { spawnNode, withTimeout, type Child } from '../helpers'
 import { assertNoDaemonChildren, CLI, pidTask, testHooks, waitGone } from '../fixtures/mirai/common'
+import { secretEnv, SECRET } from '../fixtures/auth'
 
 const W = 15000
 const OUTPUT_HOST = path.join(__dirname, '..', 'fixtures', 'mirai', 'host-output.js')
@@ -115,8 +116,8 @@ test('the CLI daemon names its exit reason: maxTasks, idleTime, walltime', async
   try {
     await Promise.all(
       cases.map(async (c) => {
-        const set = await daemons({ url: `ipc://${path.join(require('node:os').tmpdir(), `mirai-opt-${process.pid}-${c.reason}.sock`)}`, profile: c.profile })
-        const child = spawnNode([CLI, 'daemon', set.url, '--output', ...c.flags], { timeoutMs: W })
+        const set = await daemons({ url: `ipc://${path.join(require('node:os').tmpdir(), `mirai-opt-${process.pid}-${c.reason}.sock`)}`, profile: c.profile, secret: SECRET })
+        const child = spawnNode([CLI, 'daemon', set.url, '--output', ...c.flags], { timeoutMs: W, env: secretEnv() })
         children.push(child)
         await connectionsReach(1, W, c.profile)
         if (c.reason === 'maxTasks') assert.is(await run(mirai(pidTask, {}, { profile: c.profile })), child.proc.pid)
