@@ -184,6 +184,14 @@ export class Socket implements AsyncIterable<Message> {
     };
   }
 
+  /**
+   * Sets the receive limit of one connection of this socket (see Pipe#setRecvMaxSize), e.g.
+   * raised from a handshake-sized socket `recvMaxSize` once that peer has authenticated.
+   */
+  setPipeRecvMaxSize(pipe: number | Pipe, bytes: number): void {
+    addon.setPipeRecvMaxSize(typeof pipe === 'number' ? pipe : pipe.id, bytes);
+  }
+
   /** Pending operations keep the process alive (the default). */
   ref(): this {
     this.native.setRef(true);
