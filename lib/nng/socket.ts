@@ -106,7 +106,7 @@ export class Socket implements AsyncIterable<Message> {
     return { pipes: this.native.pipes };
   }
 
-  /** Listens on url (inproc://, ipc://, tcp://, tls+tcp://, ws://, wss://). Port 0 picks one. */
+  /** Listens on url (inproc://, ipc://, abstract:// (Linux), tcp://, tls+tcp://, ws://, wss://). Port 0 picks one. */
   listen(url: string, opts: ListenOptions = {}): Listener {
     return new Endpoint(this.native.listen(url, nativeTls(opts.tls)), 'listener');
   }
