@@ -1,6 +1,8 @@
 #include "pipe_events.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <string>
 
 #include "errors.h"
 #include "signals.h"
@@ -105,6 +107,48 @@ Napi::Value ClosePipe(const Napi::CallbackInfo& info) {
   int rv = nng_pipe_close(p);
   if (rv != 0) return ThrowNng(env, rv, "pipe close");
   return env.Undefined();
+}
+
+static bool PipeArg(const Napi::CallbackInfo& info, nng_pipe* p) {
+  if (!info[0].IsNumber()) return false;
+  double d = info[0].As<Napi::Number>().DoubleValue();
+  if (!(d >= 1 && d <= 0x7fffffff) || d != static_cast<double>(static_cast<uint32_t>(d))) return false;
+  p->id = static_cast<uint32_t>(d);
+  return true;
+}
+
+Napi::Value SetPipeRecvMaxSize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  nng_pipe p;
+  if (!PipeArg(info, &p)) return ThrowType(env, "setPipeRecvMaxSize(id, bytes) expects a pipe id (positive integer)");
+  if (!info[1].IsNumber()) return ThrowType(env, "setPipeRecvMaxSize(id, bytes) expects bytes as a number");
+  double d = info[1].As<Napi::Number>().DoubleValue();
+  // 2^53: beyond it the double no longer names one byte count; 0 means no limit.
+  if (!(d >= 0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<uint64_t>(d))) {
+    return ThrowRange(env, "setPipeRecvMaxSize: bytes must be an integer from 0 (no limit) to 2^53-1");
+  }
+  if (static_cast<uint64_t>(d) > SIZE_MAX) return ThrowRange(env, "setPipeRecvMaxSize: bytes too large for this platform");
+  int rv = nng_pipe_set_size(p, NNG_OPT_RECVMAXSZ, static_cast<size_t>(d));
+  if (rv != 0) {
+    std::string ctx = "setting the receive limit of pipe " + std::to_string(p.id);
+    if (rv == NNG_ENOTSUP) ctx += "; its transport has no per-connection limit";
+    if (rv == NNG_ENOENT) ctx += "; no such pipe (closed?)";
+    return ThrowNng(env, rv, ctx.c_str());
+  }
+  return env.Undefined();
+}
+
+Napi::Value GetPipeRecvMaxSize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  nng_pipe p;
+  if (!PipeArg(info, &p)) return ThrowType(env, "getPipeRecvMaxSize(id) expects a pipe id (positive integer)");
+  size_t v = 0;
+  int rv = nng_pipe_get_size(p, NNG_OPT_RECVMAXSZ, &v);
+  if (rv != 0) {
+    std::string ctx = "reading the receive limit of pipe " + std::to_string(p.id);
+    return ThrowNng(env, rv, ctx.c_str());
+  }
+  return Napi::Number::New(env, static_cast<double>(v));
 }
 
 }  // namespace mirai

@@ -54,4 +54,11 @@ class PipeSink : public std::enable_shared_from_this<PipeSink> {
 // closePipe(id): closes one connection by its pipe id.
 Napi::Value ClosePipe(const Napi::CallbackInfo& info);
 
+// setPipeRecvMaxSize(id, bytes): the largest message this one connection may deliver from now on
+// (0: no limit); a larger one closes the connection. The socket's recvMaxSize only sets the
+// limit a new connection starts with. Throws ENOTSUP for inproc, ENOENT for a pipe that is gone.
+Napi::Value SetPipeRecvMaxSize(const Napi::CallbackInfo& info);
+// getPipeRecvMaxSize(id): that connection's current limit.
+Napi::Value GetPipeRecvMaxSize(const Napi::CallbackInfo& info);
+
 }  // namespace mirai

@@ -302,6 +302,8 @@ void InitSocket(Napi::Env env, Napi::Object exports, Addon* addon) {
   addon->socket_ctor = Napi::Persistent(ctor);
   exports.Set("Socket", ctor);
   exports.Set("closePipe", Napi::Function::New(env, ClosePipe, "closePipe"));
+  exports.Set("setPipeRecvMaxSize", Napi::Function::New(env, SetPipeRecvMaxSize, "setPipeRecvMaxSize"));
+  exports.Set("getPipeRecvMaxSize", Napi::Function::New(env, GetPipeRecvMaxSize, "getPipeRecvMaxSize"));
 }
 
 }  // namespace mirai

@@ -14,7 +14,7 @@ tar -C "$tmp" -xjf "$vendor/mbedtls_${mbed_ver}.orig.tar.bz2"
 
 rm -rf "$here/nng" "$here/mbedtls"
 src=$tmp/nng-$nng_ver
-for p in minor_cleanups endpoint_close_could_be_synchronous aio_abort_prepared_task aio_expire_queue_round_robin pair1_poly_queue_depth tls_fail_after_tcp_error msg_alloc_uninitialized; do
+for p in minor_cleanups endpoint_close_could_be_synchronous aio_abort_prepared_task aio_expire_queue_round_robin pair1_poly_queue_depth tls_fail_after_tcp_error msg_alloc_uninitialized pipe_recvmaxsz; do
   patch -d "$src" -p1 --no-backup-if-mismatch < "$here/patches/$p.patch"
 done
 mkdir -p "$here/nng/docs/man"

@@ -12,8 +12,8 @@ import { daemon, checkDaemonOptions, type DaemonOptions, type ExitReason } from 
 
 const DAEMON_USAGE = `usage: mirai daemon <url> [options]
 
-Connects to a mirai host or dispatcher at <url> (ipc://, tcp://, tls+tcp://) and runs the tasks
-it sends until an exit condition is met.
+Connects to a mirai host or dispatcher at <url> (ipc://, abstract://, tcp://, tls+tcp://) and runs
+the tasks it sends until an exit condition is met.
 
 options:
   --tls-cert <file|PEM>  certificate (chain) to verify a tls+tcp:// host with

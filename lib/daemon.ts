@@ -79,7 +79,7 @@ const SCHEMES = ['ipc://', 'tcp://', 'tls+tcp://', 'ws://', 'wss://', 'inproc://
 export function checkDaemonOptions(url: unknown, opts: unknown): asserts opts is DaemonOptions {
   if (typeof url !== 'string') throw new TypeError(`daemon url must be a string (got ${typeof url})`);
   if (!SCHEMES.some((s) => url.startsWith(s)) || url.length <= url.indexOf('://') + 3) {
-    throw new TypeError(`daemon url '${url}' is not supported: expected ipc://, tcp://host:port, tls+tcp://host:port, ws:// or wss://`);
+    throw new TypeError(`daemon url '${url}' is not supported: expected ipc://, abstract:// (Linux), tcp://host:port, tls+tcp://host:port, ws:// or wss://`);
   }
   if (opts === undefined) opts = {};
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {

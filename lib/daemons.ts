@@ -14,7 +14,7 @@ import { makePayload } from './payload';
 import { deleteProfile, getProfile, profileName, setProfile, withProfile, type Profile } from './profiles';
 import { checkSerial, SerialCodec, serialSources, type SerialConfig } from './serial';
 import { hostTls, serverConfig, type HostTls } from './tls-setup';
-import { ipcPath, localUrl, parseUrl } from './url';
+import { ipcPath, localUrl, parseUrl, removeStaleFiles } from './url';
 import { rmSync } from 'node:fs';
 
 /** Options of the daemon processes themselves (also for launchLocal / launchRemote). */
@@ -47,7 +47,7 @@ export interface DaemonProcessOptions {
 }
 
 export interface DaemonsOptions extends DaemonProcessOptions {
-  /** Listen here for daemons: tcp://, tls+tcp://, ws://, ipc://; port 0 picks a free one. */
+  /** Listen here for daemons: tcp://, tls+tcp://, ws://, ipc://, abstract:// (Linux); port 0 picks a free one. */
   url?: string;
   /** How to launch daemons on other machines (sshConfig, remoteConfig, clusterConfig). */
   remote?: RemoteConfig;
@@ -171,6 +171,8 @@ export async function daemons(nOrOpts: number | DaemonsOptions, maybeOpts?: Daem
   // Everything that can be checked is checked before a live profile is reset: bad input
   // must not cost the tasks already submitted.
   if (opts.url !== undefined) parseUrl(opts.url);
+  // Local daemons leave stderr logs in the temp dir; a killed earlier run could not remove its own.
+  if (n > 0) removeStaleFiles();
   const url = opts.url ?? localUrl();
   const tls = n === 0 && !opts.url ? undefined : hostTls(url, opts.tls, opts.pass);
   if (opts.secret !== undefined) checkSecret(opts.secret, 'daemons()');

@@ -77,8 +77,8 @@ export interface DispatcherHandle {
 
 /**
  * Starts a dispatcher off the host's main thread: on a worker thread ('thread'; the host
- * listens on inproc://) or as a process ('process'; ipc:// or tcp://). Neither keeps the host
- * alive. The host then waits for READY on its socket.
+ * listens on inproc://) or as a process ('process'; abstract:// on Linux, else ipc://, or
+ * tcp://). Neither keeps the host alive. The host then waits for READY on its socket.
  */
 export function startDispatcher(mode: 'thread' | 'process', opts: DispatcherOptions): DispatcherHandle {
   if (mode === 'thread') {

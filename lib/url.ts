@@ -1,21 +1,22 @@
 import { randomBytes } from 'node:crypto';
+import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 /** The URL schemes daemons can connect over. */
-export type Scheme = 'ipc' | 'tcp' | 'tls+tcp' | 'ws' | 'wss' | 'inproc';
+export type Scheme = 'ipc' | 'abstract' | 'tcp' | 'tls+tcp' | 'ws' | 'wss' | 'inproc';
 
 export interface ParsedUrl {
   scheme: Scheme;
-  /** Host name or address, without IPv6 brackets ('' for ipc / inproc). */
+  /** Host name or address, without IPv6 brackets ('' for ipc / abstract / inproc). */
   host: string;
-  /** Port (0: pick one); -1 for ipc / inproc. */
+  /** Port (0: pick one); -1 for ipc / abstract / inproc. */
   port: number;
-  /** ipc / inproc path, or ws path. */
+  /** ipc path, abstract socket name, inproc name, or ws path. */
   path: string;
 }
 
-const SCHEMES: readonly Scheme[] = ['ipc', 'tcp', 'tls+tcp', 'ws', 'wss', 'inproc'];
+const SCHEMES: readonly Scheme[] = ['ipc', 'abstract', 'tcp', 'tls+tcp', 'ws', 'wss', 'inproc'];
 
 /** Parses and validates a daemon URL; throws a TypeError that names the URL and what is wrong. */
 export function parseUrl(url: unknown): ParsedUrl {
@@ -25,11 +26,14 @@ export function parseUrl(url: unknown): ParsedUrl {
   const m = /^([a-z+]+):\/\/(.*)$/.exec(url);
   const scheme = m?.[1] as Scheme | undefined;
   if (!m || !scheme || !SCHEMES.includes(scheme)) {
-    throw new TypeError(`unsupported url '${url}': expected ipc://, tcp://, tls+tcp://, ws:// or wss://`);
+    throw new TypeError(`unsupported url '${url}': expected ipc://, abstract:// (Linux), tcp://, tls+tcp://, ws:// or wss://`);
   }
   const rest = m[2]!;
-  if (scheme === 'ipc' || scheme === 'inproc') {
-    if (rest.length === 0) throw new TypeError(`url '${url}' needs a path`);
+  if (scheme === 'abstract' && process.platform !== 'linux') {
+    throw new TypeError(`url '${url}': abstract:// sockets exist on Linux only (use ipc://)`);
+  }
+  if (scheme === 'ipc' || scheme === 'abstract' || scheme === 'inproc') {
+    if (rest.length === 0) throw new TypeError(`url '${url}' needs a ${scheme === 'abstract' ? 'name' : 'path'}`);
     return { scheme, host: '', port: -1, path: rest };
   }
   const hp = /^(\[[0-9a-fA-F:.%a-zA-Z]+\]|[^:/[\]]+):(\d+)(\/.*)?$/.exec(rest);
@@ -52,12 +56,67 @@ export function isTlsUrl(url: string): boolean {
 }
 
 /**
- * A URL for daemons on this machine: a fresh IPC path in the temp dir, or with `tcp`
- * `tcp://127.0.0.1:port` (port 0: any free port).
+ * A URL for daemons on this machine: on Linux a fresh abstract socket (`abstract://mirai-...`,
+ * no file, nothing left behind however the host ends), elsewhere a fresh IPC path in the temp
+ * dir; with `tcp`, `tcp://127.0.0.1:port` (port 0: any free port). An abstract socket has no
+ * file permissions: any local process in the same network namespace may connect to it.
  */
 export function localUrl(opts: { tcp?: boolean; port?: number } = {}): string {
   if (opts.tcp) return `tcp://127.0.0.1:${checkPort(opts.port ?? 0)}`;
-  return `ipc://${path.join(os.tmpdir(), `mirai-${process.pid}-${randomBytes(6).toString('hex')}.sock`)}`;
+  removeStaleFiles();
+  const name = `mirai-${process.pid}-${randomBytes(6).toString('hex')}`;
+  if (process.platform === 'linux') return `abstract://${name}`;
+  return `ipc://${path.join(os.tmpdir(), `${name}.sock`)}`;
+}
+
+/** `mirai-<pid>-<hex>.sock` / `.log`: the names localUrl() and local daemons' stderr use. */
+const OWN_FILE = /^mirai-(\d+)-[0-9a-f]{8,12}\.(sock|log)$/;
+let swept = false;
+
+/**
+ * Removes the temp-dir sockets and daemon stderr logs left by mirai processes that no longer
+ * run (a host killed with SIGKILL cannot remove its own). Once per process, from the first
+ * localUrl() or daemons() call with local daemons; only our own user's files, only for pids that are gone, and
+ * every error is ignored (another process may be sweeping too). Returns the paths removed.
+ * @internal
+ */
+export function removeStaleFiles(dir = os.tmpdir(), force = false): string[] {
+  if (swept && !force) return [];
+  swept = true;
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  const uid = process.getuid?.();
+  for (const name of names) {
+    const m = OWN_FILE.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || pidAlive(pid)) continue;
+    const file = path.join(dir, name);
+    try {
+      const st = lstatSync(file);
+      if (uid !== undefined && st.uid !== uid) continue;
+      if (m[2] === 'sock' ? !st.isSocket() : !st.isFile()) continue;
+      rmSync(file, { force: true });
+      removed.push(file);
+    } catch {
+      // gone meanwhile, or not ours to remove
+    }
+  }
+  return removed;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**

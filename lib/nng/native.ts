@@ -71,6 +71,8 @@ export interface Addon {
     client: [string, string];
   };
   closePipe(id: number): void;
+  setPipeRecvMaxSize(id: number, bytes: number): void;
+  getPipeRecvMaxSize(id: number): number;
   errnoCodes: Record<string, number>;
   setErrorClass(ctor: new (message: string, code: number, errno: string) => Error): void;
   setExternalBuffers(enabled: boolean): void;

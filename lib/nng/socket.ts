@@ -106,7 +106,7 @@ export class Socket implements AsyncIterable<Message> {
     return { pipes: this.native.pipes };
   }
 
-  /** Listens on url (inproc://, ipc://, tcp://, tls+tcp://, ws://, wss://). Port 0 picks one. */
+  /** Listens on url (inproc://, ipc://, abstract:// (Linux), tcp://, tls+tcp://, ws://, wss://). Port 0 picks one. */
   listen(url: string, opts: ListenOptions = {}): Listener {
     return new Endpoint(this.native.listen(url, nativeTls(opts.tls)), 'listener');
   }
@@ -182,6 +182,14 @@ export class Socket implements AsyncIterable<Message> {
       this.#pipeListeners = this.#pipeListeners.filter((l) => l !== cb);
       if (this.#pipeListeners.length === 0 && !this.#closed) this.native.onPipe(null);
     };
+  }
+
+  /**
+   * Sets the receive limit of one connection of this socket (see Pipe#setRecvMaxSize), e.g.
+   * raised from a handshake-sized socket `recvMaxSize` once that peer has authenticated.
+   */
+  setPipeRecvMaxSize(pipe: number | Pipe, bytes: number): void {
+    addon.setPipeRecvMaxSize(typeof pipe === 'number' ? pipe : pipe.id, bytes);
   }
 
   /** Pending operations keep the process alive (the default). */

@@ -11,21 +11,26 @@ import { assertNoDaemonChildren, asyncBlockTask, cliChildren, Gate, marker, pack
 const W = 15000
 const pidsOf = async (profile?: string): Promise<number[]> =>
   (await withTimeout(everywhere(pidTask, {}, { profile }), W, 'everywhere')) as number[]
-const ipcFile = (url: string): string => url.replace(/^ipc:\/\//, '')
+// localUrl(): an abstract socket on Linux (no file; listed in /proc/net/unix as @name), else a file.
+const LOCAL = process.platform === 'linux' ? /^abstract:\/\/mirai-\d+-[0-9a-f]+$/ : /^ipc:\/\/.+\.sock$/
+const socketExists = (url: string): boolean =>
+  url.startsWith('abstract://')
+    ? fs.readFileSync('/proc/net/unix', 'utf8').split('\n').some((l) => l.trim().split(/\s+/)[7] === `@${url.slice(11)}`)
+    : fs.existsSync(url.replace(/^ipc:\/\//, ''))
 
 test.after(async () => {
   for (const profile of ['default', 'cpu', 'gpu']) await daemons(0, { profile }).catch(() => {})
 })
 
-test('daemons(6): status() shows 6 connections, the ipc url and zeroed mirai counters', async () => {
+test('daemons(6): status() shows 6 connections, the local url and zeroed mirai counters', async () => {
   const set = await daemons(6)
   const s = await status()
   assert.is(s.connections, 6)
-  assert.match(s.daemons, /^ipc:\/\/.+/)
+  assert.match(s.daemons, LOCAL)
   assert.is(s.daemons, set.url)
   assert.equal(s.mirai, { awaiting: 0, executing: 0, completed: 0 })
   assert.equal([set.profile, set.launched], ['default', 6])
-  assert.ok(fs.existsSync(ipcFile(s.daemons)), 'the ipc socket file exists while daemons run')
+  assert.ok(socketExists(s.daemons), 'the local socket exists while daemons run')
   const pids = await pidsOf()
   assert.is(new Set(pids).size, 6, 'everywhere ran on 6 distinct daemons')
   assert.equal([...pids].sort(), cliChildren().filter((p) => pids.includes(p)).sort(), 'the daemons are child processes')
@@ -40,7 +45,7 @@ test('daemons(0) resets: status connections 0, no daemon process, no socket file
   const pids = await pidsOf()
   await daemons(0)
   assert.equal(await status(), { connections: 0, daemons: '' })
-  assert.not.ok(fs.existsSync(ipcFile(s.daemons)), 'socket file removed')
+  assert.not.ok(socketExists(s.daemons), 'socket closed (its file removed)')
   assert.equal(packageTempFiles(), [], 'no socket or log file left')
   await waitGone(pids, 1000, 'daemons')
   await assertNoDaemonChildren(0)
@@ -63,7 +68,7 @@ test('dispatcher: false: status has connections and url, no mirai counters; task
   const s = await status()
   assert.equal(Object.keys(s).sort(), ['connections', 'daemons', 'dropped', 'rejected'])
   assert.is(s.connections, 3)
-  assert.match(s.daemons, /^ipc:\/\//)
+  assert.match(s.daemons, LOCAL)
   assert.is(s.daemons, set.url)
   const pids = await withTimeout(Promise.all(Array.from({ length: 9 }, () => mirai(pidTask))), W, 'tasks')
   const perDaemon = new Map<number, number>()
@@ -71,7 +76,7 @@ test('dispatcher: false: status has connections and url, no mirai counters; task
   assert.equal([...perDaemon.values()], [3, 3, 3], 'evenly distributed over the 3 daemons')
   await daemons(0)
   assert.equal(await status(), { connections: 0, daemons: '' })
-  assert.not.ok(fs.existsSync(ipcFile(s.daemons)), 'socket file removed')
+  assert.not.ok(socketExists(s.daemons), 'socket closed (its file removed)')
   assert.equal(packageTempFiles(), [], 'no socket or log file left')
   await waitGone([...perDaemon.keys()], 1000, 'daemons')
   await assertNoDaemonChildren(0)

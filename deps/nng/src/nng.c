@@ -1243,6 +1243,35 @@ nng_pipe_get_addr(nng_pipe id, const char *n, nng_sockaddr *v)
 	return (pipe_get(id, n, v, NULL, NNI_TYPE_SOCKADDR));
 }
 
+static int
+pipe_set(nng_pipe p, const char *name, const void *val, size_t sz, nni_type t)
+{
+	int       rv;
+	nni_pipe *pipe;
+
+	if ((rv = nni_init()) < 0) {
+		return (rv);
+	}
+	if ((rv = nni_pipe_find(&pipe, p.id)) != 0) {
+		return (rv);
+	}
+	rv = nni_pipe_setopt(pipe, name, val, sz, t);
+	nni_pipe_rele(pipe);
+	return (rv);
+}
+
+int
+nng_pipe_set(nng_pipe id, const char *n, const void *v, size_t sz)
+{
+	return (pipe_set(id, n, v, sz, NNI_TYPE_OPAQUE));
+}
+
+int
+nng_pipe_set_size(nng_pipe id, const char *n, size_t v)
+{
+	return (pipe_set(id, n, &v, sizeof(v), NNI_TYPE_SIZE));
+}
+
 nng_socket
 nng_pipe_socket(nng_pipe p)
 {

@@ -652,6 +652,16 @@ NNG_DECL int nng_pipe_get_string(nng_pipe, const char *, char **);
 NNG_DECL int nng_pipe_get_ptr(nng_pipe, const char *, void **);
 NNG_DECL int nng_pipe_get_addr(nng_pipe, const char *, nng_sockaddr *);
 
+// Setting options on one live pipe.  Only NNG_OPT_RECVMAXSZ is supported,
+// by the tcp, tls+tcp, ipc and ws transports (others return NNG_ENOTSUP).
+// It changes the limit of this pipe only, for frames whose header has not
+// been read yet; the pipe is closed if a larger frame arrives, as with the
+// endpoint option.  Setting NNG_OPT_RECVMAXSZ on the endpoint or socket
+// afterwards still applies to the live pipes of tcp, tls+tcp and ipc
+// endpoints (as before), not to ws pipes.
+NNG_DECL int nng_pipe_set(nng_pipe, const char *, const void *, size_t);
+NNG_DECL int nng_pipe_set_size(nng_pipe, const char *, size_t);
+
 NNG_DECL int          nng_pipe_close(nng_pipe);
 NNG_DECL int          nng_pipe_id(nng_pipe);
 NNG_DECL nng_socket   nng_pipe_socket(nng_pipe);

@@ -369,6 +369,16 @@ nni_pipe_getopt(
 	return (NNG_ENOTSUP);
 }
 
+int
+nni_pipe_setopt(
+    nni_pipe *p, const char *name, const void *val, size_t sz, nni_opt_type t)
+{
+	if (p->p_tran_ops.p_setopt == NULL) {
+		return (NNG_ENOTSUP);
+	}
+	return (p->p_tran_ops.p_setopt(p->p_tran_data, name, val, sz, t));
+}
+
 uint32_t
 nni_pipe_sock_id(nni_pipe *p)
 {

@@ -42,6 +42,12 @@ extern uint16_t nni_pipe_peer(nni_pipe *);
 extern int nni_pipe_getopt(
     nni_pipe *, const char *, void *, size_t *, nni_opt_type);
 
+// nni_pipe_setopt sets an option of this pipe alone, through the transport.
+// Unlike getopt it never falls back to the endpoint: that would change
+// every other pipe of the endpoint too.
+extern int nni_pipe_setopt(
+    nni_pipe *, const char *, const void *, size_t, nni_opt_type);
+
 // nni_pipe_find finds a pipe given its ID.  It places a hold on the
 // pipe, which must be released by the caller when it is done.
 extern int nni_pipe_find(nni_pipe **, uint32_t);

@@ -134,9 +134,12 @@ struct nni_sp_pipe_ops {
 	// whatever transport specific manner is appropriate.
 	uint16_t (*p_peer)(void *);
 
-	// p_getopt is used to obtain an option.  Pipes don't implement
-	// option setting.
+	// p_getopt is used to obtain an option.
 	int (*p_getopt)(void *, const char *, void *, size_t *, nni_type);
+
+	// p_setopt sets an option on this pipe only (NNG_OPT_RECVMAXSZ).
+	// May be NULL, meaning no pipe option can be set (NNG_ENOTSUP).
+	int (*p_setopt)(void *, const char *, const void *, size_t, nni_type);
 };
 
 // Transport implementation details.  Transports must implement the

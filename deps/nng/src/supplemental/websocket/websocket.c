@@ -2825,7 +2825,42 @@ ws_get_send_text(void *arg, void *buf, size_t *szp, nni_type t)
 	return (nni_copyout_bool(b, buf, szp, t));
 }
 
+// The message limit of this connection alone, checked under ws->mtx as each
+// frame header arrives (an over-long message closes the connection).  The
+// frame limit (NNG_OPT_WS_RECVMAXFRAME of the endpoint) still applies.
+static int
+ws_get_recvmax(void *arg, void *buf, size_t *szp, nni_type t)
+{
+	nni_ws *ws = arg;
+	size_t  val;
+
+	nni_mtx_lock(&ws->mtx);
+	val = ws->recvmax;
+	nni_mtx_unlock(&ws->mtx);
+	return (nni_copyout_size(val, buf, szp, t));
+}
+
+static int
+ws_set_recvmax(void *arg, const void *buf, size_t sz, nni_type t)
+{
+	nni_ws *ws = arg;
+	size_t  val;
+	int     rv;
+
+	if ((rv = nni_copyin_size(&val, buf, sz, 0, NNI_MAXSZ, t)) == 0) {
+		nni_mtx_lock(&ws->mtx);
+		ws->recvmax = val;
+		nni_mtx_unlock(&ws->mtx);
+	}
+	return (rv);
+}
+
 static const nni_option ws_options[] = {
+	{
+	    .o_name = NNG_OPT_RECVMAXSZ,
+	    .o_get  = ws_get_recvmax,
+	    .o_set  = ws_set_recvmax,
+	},
 	{
 	    .o_name = NNG_OPT_WS_REQUEST_HEADERS,
 	    .o_get  = ws_get_request_headers,

@@ -1012,12 +1012,67 @@ ipc_ep_accept(void *arg, nni_aio *aio)
 	nni_mtx_unlock(&ep->mtx);
 }
 
+// The pipe's own receive limit, read by the receive callback under p->mtx
+// when a frame header arrives.
+static int
+ipc_pipe_get_recv_max_sz(void *arg, void *v, size_t *szp, nni_type t)
+{
+	ipc_pipe *p = arg;
+	int       rv;
+
+	nni_mtx_lock(&p->mtx);
+	rv = nni_copyout_size(p->rcv_max, v, szp, t);
+	nni_mtx_unlock(&p->mtx);
+	return (rv);
+}
+
+static int
+ipc_pipe_set_recv_max_sz(void *arg, const void *v, size_t sz, nni_type t)
+{
+	ipc_pipe *p = arg;
+	size_t    val;
+	int       rv;
+
+	if ((rv = nni_copyin_size(&val, v, sz, 0, NNI_MAXSZ, t)) == 0) {
+		nni_mtx_lock(&p->mtx);
+		p->rcv_max = val;
+		nni_mtx_unlock(&p->mtx);
+	}
+	return (rv);
+}
+
+static const nni_option ipc_pipe_options[] = {
+	{
+	    .o_name = NNG_OPT_RECVMAXSZ,
+	    .o_get  = ipc_pipe_get_recv_max_sz,
+	    .o_set  = ipc_pipe_set_recv_max_sz,
+	},
+	// terminate list
+	{
+	    .o_name = NULL,
+	},
+};
+
 static int
 ipc_pipe_get(void *arg, const char *name, void *buf, size_t *szp, nni_type t)
 {
 	ipc_pipe *p = arg;
+	int       rv;
 
-	return (nni_stream_get(p->conn, name, buf, szp, t));
+	if ((rv = nni_getopt(ipc_pipe_options, name, p, buf, szp, t)) ==
+	    NNG_ENOTSUP) {
+		rv = nni_stream_get(p->conn, name, buf, szp, t);
+	}
+	return (rv);
+}
+
+static int
+ipc_pipe_set(
+    void *arg, const char *name, const void *buf, size_t sz, nni_type t)
+{
+	ipc_pipe *p = arg;
+
+	return (nni_setopt(ipc_pipe_options, name, p, buf, sz, t));
 }
 
 static nni_sp_pipe_ops ipc_tran_pipe_ops = {
@@ -1029,6 +1084,7 @@ static nni_sp_pipe_ops ipc_tran_pipe_ops = {
 	.p_close  = ipc_pipe_close,
 	.p_peer   = ipc_pipe_peer,
 	.p_getopt = ipc_pipe_get,
+	.p_setopt = ipc_pipe_set,
 };
 
 static const nni_option ipc_ep_options[] = {

@@ -598,12 +598,68 @@ tcptran_pipe_peer(void *arg)
 	return (p->peer);
 }
 
+// The pipe's own receive limit, read by the receive callback under p->mtx
+// when a frame header arrives.
+static int
+tcptran_pipe_get_recvmaxsz(void *arg, void *v, size_t *szp, nni_type t)
+{
+	tcptran_pipe *p = arg;
+	int           rv;
+
+	nni_mtx_lock(&p->mtx);
+	rv = nni_copyout_size(p->rcvmax, v, szp, t);
+	nni_mtx_unlock(&p->mtx);
+	return (rv);
+}
+
+static int
+tcptran_pipe_set_recvmaxsz(void *arg, const void *v, size_t sz, nni_type t)
+{
+	tcptran_pipe *p = arg;
+	size_t        val;
+	int           rv;
+
+	if ((rv = nni_copyin_size(&val, v, sz, 0, NNI_MAXSZ, t)) == 0) {
+		nni_mtx_lock(&p->mtx);
+		p->rcvmax = val;
+		nni_mtx_unlock(&p->mtx);
+	}
+	return (rv);
+}
+
+static const nni_option tcptran_pipe_opts[] = {
+	{
+	    .o_name = NNG_OPT_RECVMAXSZ,
+	    .o_get  = tcptran_pipe_get_recvmaxsz,
+	    .o_set  = tcptran_pipe_set_recvmaxsz,
+	},
+	// terminate list
+	{
+	    .o_name = NULL,
+	},
+};
+
 static int
 tcptran_pipe_getopt(
     void *arg, const char *name, void *buf, size_t *szp, nni_type t)
 {
 	tcptran_pipe *p = arg;
-	return (nni_stream_get(p->conn, name, buf, szp, t));
+	int           rv;
+
+	if ((rv = nni_getopt(tcptran_pipe_opts, name, p, buf, szp, t)) ==
+	    NNG_ENOTSUP) {
+		rv = nni_stream_get(p->conn, name, buf, szp, t);
+	}
+	return (rv);
+}
+
+static int
+tcptran_pipe_setopt(
+    void *arg, const char *name, const void *buf, size_t sz, nni_type t)
+{
+	tcptran_pipe *p = arg;
+
+	return (nni_setopt(tcptran_pipe_opts, name, p, buf, sz, t));
 }
 
 static void
@@ -1127,6 +1183,7 @@ static nni_sp_pipe_ops tcptran_pipe_ops = {
 	.p_close  = tcptran_pipe_close,
 	.p_peer   = tcptran_pipe_peer,
 	.p_getopt = tcptran_pipe_getopt,
+	.p_setopt = tcptran_pipe_setopt,
 };
 
 static const nni_option tcptran_ep_opts[] = {

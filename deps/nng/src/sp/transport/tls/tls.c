@@ -1125,7 +1125,41 @@ tlstran_ep_get_url(void *arg, void *v, size_t *szp, nni_type t)
 	return (rv);
 }
 
+// The pipe's own receive limit, read by the receive callback under p->mtx
+// when a frame header arrives.
+static int
+tlstran_pipe_get_recvmaxsz(void *arg, void *v, size_t *szp, nni_type t)
+{
+	tlstran_pipe *p = arg;
+	int           rv;
+
+	nni_mtx_lock(&p->mtx);
+	rv = nni_copyout_size(p->rcvmax, v, szp, t);
+	nni_mtx_unlock(&p->mtx);
+	return (rv);
+}
+
+static int
+tlstran_pipe_set_recvmaxsz(void *arg, const void *v, size_t sz, nni_type t)
+{
+	tlstran_pipe *p = arg;
+	size_t        val;
+	int           rv;
+
+	if ((rv = nni_copyin_size(&val, v, sz, 0, NNI_MAXSZ, t)) == 0) {
+		nni_mtx_lock(&p->mtx);
+		p->rcvmax = val;
+		nni_mtx_unlock(&p->mtx);
+	}
+	return (rv);
+}
+
 static const nni_option tlstran_pipe_opts[] = {
+	{
+	    .o_name = NNG_OPT_RECVMAXSZ,
+	    .o_get  = tlstran_pipe_get_recvmaxsz,
+	    .o_set  = tlstran_pipe_set_recvmaxsz,
+	},
 	// terminate list
 	{
 	    .o_name = NULL,
@@ -1139,10 +1173,20 @@ tlstran_pipe_getopt(
 	tlstran_pipe *p = arg;
 	int           rv;
 
-	if ((rv = nni_stream_get(p->tls, name, buf, szp, t)) == NNG_ENOTSUP) {
-		rv = nni_getopt(tlstran_pipe_opts, name, p, buf, szp, t);
+	if ((rv = nni_getopt(tlstran_pipe_opts, name, p, buf, szp, t)) ==
+	    NNG_ENOTSUP) {
+		rv = nni_stream_get(p->tls, name, buf, szp, t);
 	}
 	return (rv);
+}
+
+static int
+tlstran_pipe_setopt(
+    void *arg, const char *name, const void *buf, size_t sz, nni_type t)
+{
+	tlstran_pipe *p = arg;
+
+	return (nni_setopt(tlstran_pipe_opts, name, p, buf, sz, t));
 }
 
 static nni_sp_pipe_ops tlstran_pipe_ops = {
@@ -1154,6 +1198,7 @@ static nni_sp_pipe_ops tlstran_pipe_ops = {
 	.p_close  = tlstran_pipe_close,
 	.p_peer   = tlstran_pipe_peer,
 	.p_getopt = tlstran_pipe_getopt,
+	.p_setopt = tlstran_pipe_setopt,
 };
 
 static nni_option tlstran_ep_options[] = {

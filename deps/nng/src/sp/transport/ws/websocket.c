@@ -354,6 +354,20 @@ wstran_pipe_getopt(
 	return (rv);
 }
 
+// Only NNG_OPT_RECVMAXSZ is accepted: the websocket stream would also take
+// HTTP options, which are not the business of an SP pipe.
+static int
+wstran_pipe_setopt(
+    void *arg, const char *name, const void *buf, size_t sz, nni_type t)
+{
+	ws_pipe *p = arg;
+
+	if (strcmp(name, NNG_OPT_RECVMAXSZ) != 0) {
+		return (NNG_ENOTSUP);
+	}
+	return (nni_stream_set(p->ws, name, buf, sz, t));
+}
+
 static nni_sp_pipe_ops ws_pipe_ops = {
 	.p_init   = wstran_pipe_init,
 	.p_fini   = wstran_pipe_fini,
@@ -363,6 +377,7 @@ static nni_sp_pipe_ops ws_pipe_ops = {
 	.p_close  = wstran_pipe_close,
 	.p_peer   = wstran_pipe_peer,
 	.p_getopt = wstran_pipe_getopt,
+	.p_setopt = wstran_pipe_setopt,
 };
 
 static void
