@@ -5,7 +5,8 @@
  *
  *   verifier -> prover   CHALLENGE  nonce Nv (32 bytes)
  *   prover   -> verifier PROOF      nonce Np (32) ‖ HMAC-SHA256(key, "mirai/prover" ‖ Nv ‖ Np)
- *   verifier -> prover   WELCOME    HMAC-SHA256(key, "mirai/verifier" ‖ Np ‖ Nv)
+ *   verifier -> prover   WELCOME    HMAC-SHA256(key, "mirai/verifier" ‖ Np ‖ Nv); header id:
+ *                                   the largest message the verifier accepts from now on (0: any)
  *
  * The secret never crosses the wire; both nonces are fresh per connection, so a recorded
  * handshake proves nothing later (no replay); the two labels keep one side's MAC from being
@@ -29,8 +30,13 @@ export const AUTH_TIMEOUT_MS = 10000;
 export const MAX_UNPROVEN = 256;
 /** Shortest secret accepted from users (characters). */
 export const MIN_SECRET_LENGTH = 16;
-/** Largest frame an unproven peer may send (the proof is 72 bytes). */
+/** Largest frame an unproven peer may send (the proof is 72 bytes): the socket-wide receive
+ *  limit, raised per connection once its peer has proved itself. */
 export const HANDSHAKE_MAX_SIZE = 4096;
+/** Default bound on any one message a host accepts from a daemon (daemons({ maxMessageSize })). */
+export const DEFAULT_MAX_MESSAGE_SIZE = 1 << 30;
+/** Largest settable bound (it travels as a u32); 0 means none. */
+export const MAX_MESSAGE_SIZE_LIMIT = 0xffffffff;
 
 const NONCE = 32;
 const MAC = 32;
@@ -74,13 +80,19 @@ export class Gate {
   readonly #key: string;
   readonly #trusted: (pipe: number) => void;
   readonly #unproven = new Map<number, Unproven>();
+  readonly #maxSize: number;
   /** Messages from unproven pipes that were not a valid proof, and pipes closed unproven. */
   rejected = 0;
 
-  constructor(socket: Socket, key: string, trusted: (pipe: number) => void) {
+  /**
+   * The socket's `recvMaxSize` must be HANDSHAKE_MAX_SIZE (set before it listens); a pipe that
+   * proves itself may then send messages of up to `maxSize` bytes (0: any).
+   */
+  constructor(socket: Socket, key: string, trusted: (pipe: number) => void, maxSize = 0) {
     this.#socket = socket;
     this.#key = key;
     this.#trusted = trusted;
+    this.#maxSize = maxSize;
   }
 
   /** A pipe connected: challenge it. */
@@ -125,8 +137,9 @@ export class Gate {
       return;
     }
     this.removed(pipe);
+    raiseLimit(this.#socket, pipe, this.#maxSize);
     // WELCOME is queued before anything the caller sends next, so it arrives first.
-    this.#socket.send([header(Kind.WELCOME, 0), mac(this.#key, VERIFIER, theirs, u.nonce)], { pipe }).catch(() => {});
+    this.#socket.send([header(Kind.WELCOME, this.#maxSize), mac(this.#key, VERIFIER, theirs, u.nonce)], { pipe }).catch(() => {});
     this.#trusted(pipe);
   }
 
@@ -161,6 +174,8 @@ export class Proof {
   #expect: Buffer | undefined;
   /** The connection has been answered with a valid WELCOME. */
   trusted = false;
+  /** The largest message the verifier accepts (from its WELCOME; 0: any). */
+  maxSize = 0;
 
   /** key: the secret, or undefined when this side has none (every challenge then fails). */
   constructor(key: string | undefined) {
@@ -196,8 +211,21 @@ export class Proof {
       }
       this.#expect = undefined;
       this.trusted = true;
+      this.maxSize = body.readUInt32LE(4);
     }
     return null;
+  }
+}
+
+/**
+ * Lets a connection that has proved itself send messages of up to `bytes` (0: any). Connections
+ * without a wire (inproc) have no limit to raise.
+ */
+export function raiseLimit(socket: Socket, pipe: number, bytes: number): void {
+  try {
+    socket.setPipeRecvMaxSize(pipe, bytes);
+  } catch {
+    // ENOTSUP (inproc), or ENOENT: the pipe has gone meanwhile
   }
 }
 

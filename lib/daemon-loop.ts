@@ -4,7 +4,7 @@
  * raises SIGINT for it; SIGINT accounting with the keeper thread; exit conditions (maxTasks,
  * idleTime and walltime with the BYE / EXIT handshake, autoExit). Replies: lib/daemon-replies.ts.
  */
-import { Proof } from './auth';
+import { Proof, raiseLimit } from './auth';
 import type { DaemonOptions, ExitReason } from './daemon';
 import { Replies } from './daemon-replies';
 import { compileFunction, Evaluator, isInterrupt, isThenable, TaskContext, waitInterruptibly } from './evaluate';
@@ -197,6 +197,10 @@ export class DaemonLoop {
     try {
       const reply = this.#proof.handle(msg.body);
       if (reply !== null) this.#socket.send(reply).catch(() => {});
+      if (this.#proof.trusted) {
+        raiseLimit(this.#socket, msg.pipe, 0); // a host that proved itself may send any task
+        this.#replies.maxBytes = this.#proof.maxSize;
+      }
     } catch (e) {
       this.authError = e as Error;
       this.#finish('disconnected');

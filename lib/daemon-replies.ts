@@ -18,7 +18,10 @@ export class Replies {
   readonly #parts: Buffer[] = [this.#hdr, this.#hdr];
   /** Set once the host batches: replies of one tick are sent together (see #flush). */
   batching = false;
+  /** The largest message the host accepts (0: any): a bigger result becomes an error. */
+  maxBytes = 0;
   #outbox: Buffer[][] = [];
+  #outboxBytes = 0;
   #last: Promise<void> | undefined;
   #lastAt = 0;
   #lastBytes = 0;
@@ -34,6 +37,9 @@ export class Replies {
     try {
       const codec = daemonCodec(compileFunction);
       payload = serializePayload(codec === undefined ? v : codec.pack(v));
+      if (this.maxBytes > 0 && payload.length + HEADER_SIZE + 4 > this.maxBytes) {
+        throw new RangeError(`it is ${payload.length} bytes, more than the host's maxMessageSize of ${this.maxBytes} bytes`);
+      }
     } catch (e) {
       const err = toErrorPayload(e);
       err.message = `the task's result could not be serialized: ${err.message}`;
@@ -54,6 +60,10 @@ export class Replies {
   send(kind: Kind, id: number, flags: number, payload?: Buffer): void {
     if (this.batching) {
       const item = payload === undefined ? [header(kind, id, flags)] : [header(kind, id, flags), payload];
+      const bytes = HEADER_SIZE + 4 + (payload?.length ?? 0);
+      // A BATCH must stay within the host's limit too: send what is held first.
+      if (this.maxBytes > 0 && this.#outboxBytes + bytes + HEADER_SIZE > this.maxBytes) this.flush();
+      this.#outboxBytes += bytes;
       if (this.#outbox.push(item) === 1) queueMicrotask(this.flush);
       return;
     }
@@ -76,6 +86,7 @@ export class Replies {
     const items = this.#outbox;
     if (items.length === 0) return;
     this.#outbox = [];
+    this.#outboxBytes = 0;
     const parts = items.length === 1 ? items[0]! : batchParts(items);
     let bytes = 0;
     for (const part of parts) bytes += part.length;

@@ -19,7 +19,7 @@ import { Socket } from './nng/socket';
 import { TlsConfig } from './nng/tls';
 import { SigintKeeper } from './sigint-keeper';
 import { DaemonLoop } from './daemon-loop';
-import { takeSecretFromEnv } from './auth';
+import { HANDSHAKE_MAX_SIZE, takeSecretFromEnv } from './auth';
 
 export interface DaemonOptions {
   /** tls+tcp:// only: the certificate (chain) to verify the host with, as PEM text or a file path. */
@@ -148,7 +148,8 @@ export async function daemon(url: string, opts: DaemonOptions = {}): Promise<Exi
       throw new Error(`cannot use the TLS certificate given for ${url}: ${(e as Error).message}`);
     }
   }
-  const socket = new Socket('pair', { recvMaxSize: 0 });
+  // Handshake-sized until the host has proved itself (DaemonLoop raises it then).
+  const socket = new Socket('pair', { recvMaxSize: HANDSHAKE_MAX_SIZE });
   let lostEarly = false;
   let loop: DaemonLoop | undefined;
   const unPipe = socket.onPipe((ev) => {

@@ -2,7 +2,7 @@
  * daemons(): set up, reset and tear down the daemons of a profile, and what goes with them:
  * status(), withDaemons(), launchLocal(), launchRemote().
  */
-import { checkSecret, newSecret, SECRET_ENV } from './auth';
+import { checkSecret, DEFAULT_MAX_MESSAGE_SIZE, MAX_MESSAGE_SIZE_LIMIT, newSecret, SECRET_ENV } from './auth';
 import { startDispatcher } from './dispatcher-main';
 import { Host } from './host';
 import { LocalDaemons, type LocalLaunchOptions } from './launchers/local';
@@ -63,6 +63,12 @@ export interface DaemonsOptions extends DaemonProcessOptions {
    * your own only for daemons you start by other means than launchRemote() and the launchers.
    */
   secret?: string;
+  /**
+   * The largest message (a task's result, with an 8-byte header) the host accepts from a daemon,
+   * in bytes; default 1 GiB, 0 for no limit. A daemon whose result is larger settles that task
+   * with an error saying so; a peer that sends a larger frame anyway is disconnected.
+   */
+  maxMessageSize?: number;
   profile?: string;
   /**
    * Custom serialization for classes the structured clone cannot carry (a URL, a class
@@ -124,6 +130,7 @@ const DAEMONS_SCHEMA: Schema = {
   tls: [(v) => typeof v === 'string' || Array.isArray(v), 'a PEM file path or [certChain, key]'],
   pass: [is.string, 'a string'],
   secret: [is.string, 'a string of at least 16 characters'],
+  maxMessageSize: [(v) => is.nonNegInt(v) && (v as number) <= MAX_MESSAGE_SIZE_LIMIT, `a number of bytes from 0 (no limit) to ${MAX_MESSAGE_SIZE_LIMIT}`],
   profile: [is.string, 'a string'],
   serial: [is.any, 'serialization config'],
 };
@@ -186,7 +193,8 @@ async function setUp(
 ): Promise<DaemonSet> {
   const mode = opts.dispatcher === false ? 'direct' : 'dispatcher';
   const secret = opts.secret ?? newSecret();
-  const host = new Host(mode, secret);
+  const maxMessageSize = opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+  const host = new Host(mode, secret, maxMessageSize);
   const profile: Profile = {
     name, host, url, tlsCert: tls?.clientCert, secret, dispatcher: undefined, local: [],
     daemonOptions: pickProcessOptions(opts), cleanups: [], launched: 0,
@@ -201,7 +209,7 @@ async function setUp(
       host.start();
       installSerial(host, serial);
       profile.dispatcher = startDispatcher(dmode, {
-        hostUrl, daemonUrl: url, tls: tls ? { cert: tls.cert, key: tls.key, pass: tls.pass } : undefined, secret,
+        hostUrl, daemonUrl: url, tls: tls ? { cert: tls.cert, key: tls.key, pass: tls.pass } : undefined, secret, maxMessageSize,
       });
       // Local daemons on our own fresh IPC path start while the dispatcher comes up (they
       // wait for its socket): both take tens of ms, so this halves the time to connected.

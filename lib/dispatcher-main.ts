@@ -41,22 +41,23 @@ async function parseArgs(argv: string[]): Promise<DispatcherOptions> {
   return { hostUrl: urls[0]!, daemonUrl: urls[1]!, ...parseStdin(await readStdin()) };
 }
 
-function parseStdin(text: string): { secret: string; tls?: DispatcherTls } {
+function parseStdin(text: string): { secret: string; tls?: DispatcherTls; maxMessageSize?: number } {
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch {
     throw new Error('stdin is not JSON { secret, tls? }');
   }
-  const o = v as { secret?: unknown; tls?: Partial<DispatcherTls> } | null;
+  const o = v as { secret?: unknown; tls?: Partial<DispatcherTls>; maxMessageSize?: unknown } | null;
   if (o === null || typeof o !== 'object' || typeof o.secret !== 'string') throw new Error('stdin: expected JSON { secret, tls? }');
+  const max = typeof o.maxMessageSize === 'number' ? { maxMessageSize: o.maxMessageSize } : {};
   const t = o.tls;
-  if (t === undefined) return { secret: o.secret };
+  if (t === undefined) return { secret: o.secret, ...max };
   if (t === null || typeof t !== 'object' || typeof t.cert !== 'string' || typeof t.key !== 'string' ||
       (t.pass !== undefined && typeof t.pass !== 'string')) {
     throw new Error('stdin: expected tls to be { cert, key, pass? } with PEM strings');
   }
-  return { secret: o.secret, tls: { cert: t.cert, key: t.key, pass: t.pass } };
+  return { secret: o.secret, tls: { cert: t.cert, key: t.key, pass: t.pass }, ...max };
 }
 
 function readStdin(): Promise<string> {
@@ -104,7 +105,7 @@ export function startDispatcher(mode: 'thread' | 'process', opts: DispatcherOpti
   });
   if (child.stdin) {
     child.stdin.on('error', () => {});
-    child.stdin.end(JSON.stringify({ secret: opts.secret, tls: opts.tls }));
+    child.stdin.end(JSON.stringify({ secret: opts.secret, tls: opts.tls, maxMessageSize: opts.maxMessageSize }));
   }
   child.unref();
   return {

@@ -22,6 +22,8 @@ export interface DispatcherOptions {
   tls?: DispatcherTls;
   /** The secret daemons prove they know (lib/auth.ts); the dispatcher proves it to the host too. */
   secret: string;
+  /** The largest message a daemon may send, bytes (0: any; default DEFAULT_MAX_MESSAGE_SIZE). */
+  maxMessageSize?: number;
 }
 
 export function checkOptions(opts: DispatcherOptions): void {

@@ -18,7 +18,7 @@
  * to the dispatcher. A daemon connection counts, and gets anything, only once it has.
  */
 import * as v8 from 'node:v8';
-import { AUTH_TIMEOUT_MS, Gate, Proof } from './auth';
+import { AUTH_TIMEOUT_MS, DEFAULT_MAX_MESSAGE_SIZE, Gate, HANDSHAKE_MAX_SIZE, Proof, raiseLimit } from './auth';
 import { Socket, TlsConfig, type Message } from './nng';
 import { FLAG_LAST, Kind, PROTOCOL_VERSION, encodeCounters, header, type Counters } from './protocol';
 import {
@@ -75,15 +75,16 @@ class Dispatcher {
 
   constructor(opts: DispatcherOptions) {
     this.#opts = opts;
-    this.#gate = new Gate(this.#pool, opts.secret, (pipe) => this.#added(pipe));
+    this.#gate = new Gate(this.#pool, opts.secret, (pipe) => this.#added(pipe), opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE);
   }
 
   async run(): Promise<void> {
     const host = this.#host;
     const pool = this.#pool;
     try {
-      host.setOption('recvMaxSize', 0);
-      pool.setOption('recvMaxSize', 0);
+      // Handshake-sized until the peer has proved itself; raised per connection then.
+      host.setOption('recvMaxSize', HANDSHAKE_MAX_SIZE);
+      pool.setOption('recvMaxSize', HANDSHAKE_MAX_SIZE);
       host.onPipe((e) => {
         if (e.type === 'remove') this.#lostHost();
       });
@@ -124,6 +125,7 @@ class Dispatcher {
       const m = await this.#host.recv({ timeout: left });
       const reply = proof.handle(m.body);
       if (reply !== null) await this.#host.send(reply);
+      if (proof.trusted) raiseLimit(this.#host, m.pipe, 0);
     }
   }
 

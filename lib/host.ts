@@ -11,7 +11,7 @@
  * dispatcher or a daemon: until then it is sent nothing but the challenge, and what it sends is
  * the proof or gets it closed. Round-robin takes a result only from the daemon that holds its task.
  */
-import { Gate } from './auth';
+import { DEFAULT_MAX_MESSAGE_SIZE, Gate, HANDSHAKE_MAX_SIZE } from './auth';
 import { ErrorValue, MiraiError } from './errors';
 import { Mirai, type Canceller } from './mirai';
 import type { SerialCodec } from './serial';
@@ -82,13 +82,15 @@ export class Host implements Canceller {
   /** Retries left of tasks submitted with `retry` (round-robin: the dispatcher keeps its own). */
   #retries = new Map<number, number>();
 
-  constructor(mode: HostMode, secret: string) {
+  /** maxMessageSize: the largest message a daemon may send (round-robin; a dispatcher has its own). */
+  constructor(mode: HostMode, secret: string, maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE) {
     this.mode = mode;
-    this.socket = new Socket(mode === 'dispatcher' ? 'pair' : 'poly', { recvMaxSize: 0 });
+    // Handshake-sized until a connection has proved itself (the Gate raises it then).
+    this.socket = new Socket(mode === 'dispatcher' ? 'pair' : 'poly', { recvMaxSize: HANDSHAKE_MAX_SIZE });
     this.socket.unref();
     if (mode === 'direct') {
       this.#rr = new RoundRobin(this.socket, (id) => this.#failSend(id));
-      this.#gate = new Gate(this.socket, secret, (pipe) => this.#pipeAdded(pipe));
+      this.#gate = new Gate(this.socket, secret, (pipe) => this.#pipeAdded(pipe), maxMessageSize);
     } else {
       this.#gate = new Gate(this.socket, secret, (pipe) => this.#linked(pipe));
     }

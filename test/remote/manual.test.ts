@@ -17,6 +17,7 @@ import { daemonArgv, shellQuote } from '../../dist/launchers/remote'
 import { writeCert } from '../../dist/nng'
 import { errorOf, killChildren, spawnNode, spawnProcess, tempPath, withTimeout } from '../helpers'
 import { ROOT, runCommand } from '../fixtures/cluster/common'
+import { SECRET } from '../fixtures/auth'
 import { alive, testHooks, waitGone } from '../fixtures/mirai/common'
 import {
   ARGV_ECHO, envWith, install, parentOf, pidsWith, runShell, waitConnections, waitNoProcess, whereTask,
@@ -60,7 +61,7 @@ test('launchRemote(2) without remote: 2 commands; pasted into sh where mirai is 
   for (const c of cmds) {
     assert.ok(c.includes(set.url), 'the command embeds the real url')
     assert.ok(c.includes('--max-tasks 50'), 'the command embeds the daemon options')
-    assert.match(c, /^node -e '/)
+    assert.match(c, /^env MIRAI_SECRET=[\w-]{43} node -e '/) // the profile's secret, never in the daemon's own argv
   }
   assert.is((await status()).connections, 0, 'nothing connects before the commands run')
   const shells = cmds.map((c) => runShell(c, { cwd: inst.cwd }))
@@ -224,8 +225,8 @@ test("remoteConfig({ command: 'sh', args: ['-c', '.'] }): daemons(2, { url, remo
 })
 
 test('remoteConfig: stop() ends the launcher and the daemon under it, while the host is still up', async () => {
-  const set = await daemons({ url: 'tcp://127.0.0.1:0' })
-  const launch = await remoteConfig({ command: 'sh', args: ['-c', '.'] }).launch(1, set.url, {})
+  const set = await daemons({ url: 'tcp://127.0.0.1:0', secret: SECRET })
+  const launch = await remoteConfig({ command: 'sh', args: ['-c', '.'] }).launch(1, set.url, { secret: SECRET })
   await waitConnections(1, W)
   const [x] = await where()
   assert.ok(alive(x!.pid))

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto'
 import * as os from 'node:os'
 import { daemons, launchRemote, mirai, status } from '../../dist'
 import { spawnProcess, tempFile, withTimeout, type Child } from '../helpers'
+import { secretEnv, SECRET } from '../fixtures/auth'
 import { CLI, ROOT, certsOf, onTerminate, urlOf, waitConnections } from '../fixtures/cluster/common'
 
 const W = 15000
@@ -111,7 +112,7 @@ test('the namespace is another host: its own address, and it cannot see the host
 
 test('a daemon inside the namespace dials tls+tcp://<host side>:port with the zero-config certificate and runs tasks there', async () => {
   if (skip) return
-  const set = await daemons({ url: `tls+tcp://${subnet}.1:0` })
+  const set = await daemons({ url: `tls+tcp://${subnet}.1:0`, secret: SECRET })
   assert.match(set.url, new RegExp(`^tls\\+tcp://${subnet.replace(/\./g, '\\.')}\\.1:\\d+$`))
   const [cmd] = await launchRemote(1)
   assert.not.ok(cmd!.includes('PRIVATE KEY'))
@@ -121,7 +122,7 @@ test('a daemon inside the namespace dials tls+tcp://<host side>:port with the ze
   const certFile = tempFile('host-cert.pem', cert!)
 
   const t0 = Date.now()
-  const d = spawnProcess('ip', ['netns', 'exec', ns, process.execPath, CLI, 'daemon', url, '--tls-cert', certFile], { timeoutMs: 60000, cwd: ROOT })
+  const d = spawnProcess('ip', ['netns', 'exec', ns, process.execPath, CLI, 'daemon', url, '--tls-cert', certFile], { timeoutMs: 60000, cwd: ROOT, env: secretEnv() })
   started.push(d)
   try {
     await waitConnections(1, W)
@@ -149,10 +150,10 @@ test('a daemon inside the namespace dials tls+tcp://<host side>:port with the ze
 
 test('the same daemon without the certificate\'s trust (another key) is refused across the namespace; the host gets nothing', async () => {
   if (skip) return
-  const set = await daemons({ url: `tls+tcp://${subnet}.1:0` })
+  const set = await daemons({ url: `tls+tcp://${subnet}.1:0`, secret: SECRET })
   const { writeCert } = await import('../../dist/nng')
   const wrong = tempFile('wrong.pem', writeCert({ cn: `${subnet}.1` }).client[0])
-  const d = spawnProcess('ip', ['netns', 'exec', ns, process.execPath, CLI, 'daemon', set.url, '--tls-cert', wrong], { timeoutMs: 60000, cwd: ROOT })
+  const d = spawnProcess('ip', ['netns', 'exec', ns, process.execPath, CLI, 'daemon', set.url, '--tls-cert', wrong], { timeoutMs: 60000, cwd: ROOT, env: secretEnv() })
   started.push(d)
   const exit = await d.exitWithin(W)
   assert.ok(exit, 'daemon exits')

@@ -14,7 +14,7 @@ import * as path from 'node:path'
 import { daemons, launchRemote, mirai, status, unresolved, type DaemonsOptions, type Mirai } from '../../dist'
 import { writeCert } from '../../dist/nng'
 import { errorOf, spawnNode, tempFile, withTimeout, type Child } from '../helpers'
-import { certsOf, ROOT, runCommand, runDaemon, urlOf, waitConnections } from '../fixtures/cluster/common'
+import { certsOf, ROOT, runCommand, runDaemon, secretOf, urlOf, waitConnections } from '../fixtures/cluster/common'
 import { haveOpenssl, makePki, type Pki } from '../fixtures/cluster/pki'
 import { marker, touchTask } from '../fixtures/mirai/common'
 
@@ -248,7 +248,7 @@ test('CA chain: tls [leaf + intermediate, key]; daemons get the chain to the roo
   for (const c of cmds) assert.equal(certsOf(c), [p.leaf, p.intermediate, p.root])
   const children = await connect(cmds)
   // And a daemon that trusts only the root (the host sends the intermediate), as a file.
-  children.push(track(runDaemon([set.url, '--tls-cert', tempFile('root.pem', p.root)])))
+  children.push(track(runDaemon([set.url, '--tls-cert', tempFile('root.pem', p.root)], 60000, secretOf(cmds[0]!))))
   await waitConnections(3, W)
   await tasksRun()
   await endAndCheck(children)
