@@ -16,6 +16,7 @@
 namespace mirai {
 
 class Closable;
+class AioOwner;
 
 // Work handed from an NNG thread to the JS thread. Deliver runs on the JS thread; if the
 // environment is already gone, Drop runs instead (on whichever thread notices) and must only
@@ -43,6 +44,10 @@ class Addon : public Napi::Addon<Addon> {
   void Track(Closable* c);
   void Untrack(Closable* c);
   bool closing() const { return closing_.load(); }
+  // JS thread only: owners that have operations pending (see AioOwner::busy_next). Pointer
+  // updates only, no allocation: this runs on every first / last pending operation.
+  void LinkBusy(AioOwner* o);
+  void UnlinkBusy(AioOwner* o);
 
   Napi::FunctionReference error_ctor;      // NngError, set by lib/nng at load time
   Napi::FunctionReference message_ctor;
@@ -69,6 +74,7 @@ class Addon : public Napi::Addon<Addon> {
   std::atomic<bool> closing_{false};
   int holds_ = 0;
   std::unordered_set<Closable*> live_;
+  AioOwner* busy_ = nullptr;
 };
 
 // A native object owning NNG resources (socket, context, tls config). CloseNow runs on the JS
