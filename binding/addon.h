@@ -5,6 +5,12 @@
 // Completion and posts it; the JS thread runs Deliver(). Nothing on the JS thread ever waits
 // for NNG. The thread-safe function is ref'ed only while something is pending (Hold/Release),
 // so an idle socket never keeps the process alive while a pending recv or cv.wait does.
+//
+// Exit: a stopping environment (a worker told to end) first refuses every napi call that may
+// run JS while its JS still runs for a moment; only later do the cleanup hooks run. So no
+// closing flag can fence that window: every entry point must survive a failed napi call and
+// never hand JS a handle it did not get (deferred.h). Cleanup then closes everything and waits
+// out every pending NNG callback before this state is freed.
 #pragma once
 
 #include <napi.h>
