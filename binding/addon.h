@@ -5,6 +5,12 @@
 // Completion and posts it; the JS thread runs Deliver(). Nothing on the JS thread ever waits
 // for NNG. The thread-safe function is ref'ed only while something is pending (Hold/Release),
 // so an idle socket never keeps the process alive while a pending recv or cv.wait does.
+//
+// Exit: a stopping environment (a worker told to end) first refuses every napi call that may
+// run JS while its JS still runs for a moment; only later do the cleanup hooks run. So no
+// closing flag can fence that window: every entry point must survive a failed napi call and
+// never hand JS a handle it did not get (deferred.h). Cleanup then closes everything and waits
+// out every pending NNG callback before this state is freed.
 #pragma once
 
 #include <napi.h>
@@ -16,6 +22,7 @@
 namespace mirai {
 
 class Closable;
+class AioOwner;
 
 // Work handed from an NNG thread to the JS thread. Deliver runs on the JS thread; if the
 // environment is already gone, Drop runs instead (on whichever thread notices) and must only
@@ -43,6 +50,10 @@ class Addon : public Napi::Addon<Addon> {
   void Track(Closable* c);
   void Untrack(Closable* c);
   bool closing() const { return closing_.load(); }
+  // JS thread only: owners that have operations pending (see AioOwner::busy_next). Pointer
+  // updates only, no allocation: this runs on every first / last pending operation.
+  void LinkBusy(AioOwner* o);
+  void UnlinkBusy(AioOwner* o);
 
   Napi::FunctionReference error_ctor;      // NngError, set by lib/nng at load time
   Napi::FunctionReference message_ctor;
@@ -69,6 +80,7 @@ class Addon : public Napi::Addon<Addon> {
   std::atomic<bool> closing_{false};
   int holds_ = 0;
   std::unordered_set<Closable*> live_;
+  AioOwner* busy_ = nullptr;
 };
 
 // A native object owning NNG resources (socket, context, tls config). CloseNow runs on the JS

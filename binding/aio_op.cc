@@ -8,7 +8,7 @@
 namespace mirai {
 
 AioOp::AioOp(Napi::Env env, AioOwner* owner, Kind kind)
-    : addon_(GetAddon(env)), owner_(owner), deferred_(Napi::Promise::Deferred::New(env)), kind_(kind) {}
+    : addon_(GetAddon(env)), owner_(owner), deferred_(env), kind_(kind) {}
 
 AioOp::~AioOp() {
   if (aio_ != nullptr) {
@@ -26,6 +26,11 @@ AioOp::~AioOp() {
 
 AioOp* AioOp::Create(Napi::Env env, AioOwner* owner, Kind kind) {
   auto* op = new AioOp(env, owner, kind);
+  if (!op->deferred_.ok()) {
+    // The environment is stopping (see deferred.h): start nothing, the caller returns empty.
+    delete op;
+    return nullptr;
+  }
   int rv = nng_aio_alloc(&op->aio_, &AioOp::OnComplete, op);
   if (rv != 0) {
     op->aio_ = nullptr;
@@ -37,6 +42,7 @@ AioOp* AioOp::Create(Napi::Env env, AioOwner* owner, Kind kind) {
   owner->pending_[static_cast<int>(kind)]++;
   op->next_ = owner->head_;
   if (owner->head_) owner->head_->prev_ = op;
+  else op->addon_->LinkBusy(owner);
   owner->head_ = op;
   owner->KeepAlive();
   if (owner->holds_loop) {
@@ -53,6 +59,7 @@ void AioOp::Unlink() {
   if (next_) next_->prev_ = prev_;
   prev_ = next_ = nullptr;
   AioOwner* o = owner_;
+  if (o->head_ == nullptr) addon_->UnlinkBusy(o);
   o->pending_[static_cast<int>(kind_)]--;
   owner_ = nullptr;
   if (held_) addon_->Release();
@@ -116,6 +123,7 @@ void AioOwner::CancelOne(uint32_t id) {
 }
 
 void AioOwner::StopAllForTeardown() {
+  if (busy_addon != nullptr) busy_addon->UnlinkBusy(this);
   AioOp* op = head_;
   head_ = nullptr;
   while (op != nullptr) {

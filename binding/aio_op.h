@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "addon.h"
+#include "deferred.h"
 
 namespace mirai {
 
@@ -27,7 +28,9 @@ inline bool BodyStartsWith(nng_msg* msg, const uint8_t* prefix, size_t len) {
 // A socket or context that starts operations: lists them for cancel() and teardown.
 class AioOwner {
  public:
-  virtual ~AioOwner() = default;
+  virtual ~AioOwner() {
+    if (busy_addon != nullptr) busy_addon->UnlinkBusy(this);
+  }
   void CancelAll();          // nng_aio_cancel on every pending op (they reject with ECANCELED)
   void CancelOne(uint32_t id);  // the op with this id, if still pending
   uint32_t last_op_id() const { return last_op_id_; }
@@ -38,6 +41,11 @@ class AioOwner {
   bool no_pending_sends() const { return pending_[0] == 0; }
   bool no_pending_recvs() const { return pending_[1] == 0; }
   void StopAllForTeardown();  // environment teardown: wait out callbacks, free orphans
+  // Owners with pending operations, linked into their Addon's list (Addon::Cleanup stops them
+  // all, including those of a socket closed just before the environment ended).
+  AioOwner* busy_prev = nullptr;
+  AioOwner* busy_next = nullptr;
+  Addon* busy_addon = nullptr;  // set while linked
   virtual void KeepAlive() = 0;    // pin the JS wrapper while an op is pending
   virtual void LetGo() = 0;
   // Whether pending operations keep the event loop alive (socket.ref() / unref()).
@@ -54,13 +62,14 @@ class AioOp : public Completion {
  public:
   enum class Kind : uint8_t { Send, Recv };
 
-  // Allocates the aio and the promise; nullptr (with a JS exception) on failure.
+  // Allocates the aio and the promise; nullptr on failure, with a JS exception pending unless
+  // the environment is stopping (no promise can be made then, and none is owed).
   static AioOp* Create(Napi::Env env, AioOwner* owner, Kind kind);
   // For a send that fails to start: reject at once with rv and free the op.
   void FailNow(Napi::Env env, int rv);
 
   nng_aio* aio() const { return aio_; }
-  Napi::Promise Promise() const { return deferred_.Promise(); }
+  Napi::Value Promise() const { return deferred_.Promise(); }
 
   // Receive only: raise SIGINT in this process when a message arrives whose body starts with
   // these bytes (at most kMaxPrefix). The daemon uses it to interrupt its busy JS thread when
@@ -87,7 +96,7 @@ class AioOp : public Completion {
   AioOp* prev_ = nullptr;
   AioOp* next_ = nullptr;
   nng_aio* aio_ = nullptr;
-  Napi::Promise::Deferred deferred_;
+  Deferred deferred_;
   std::atomic<int> state_{kPending};
   Kind kind_;
   bool held_ = false;

@@ -70,7 +70,7 @@ class Context : public Napi::ObjectWrap<Context>, public AioOwner {
     if (t == NNG_DURATION_DEFAULT && nng_ctx_get_ms(ctx_, NNG_OPT_SENDTIMEO, &t) != 0) t = NNG_DURATION_INFINITE;
     nng_aio_set_timeout(op->aio(), t);
     nng_aio_set_msg(op->aio(), msg);
-    Napi::Promise p = op->Promise();
+    Napi::Value p = op->Promise();
     nng_ctx_send(ctx_, op->aio());
     return p;
   }
@@ -83,7 +83,7 @@ class Context : public Napi::ObjectWrap<Context>, public AioOwner {
     nng_duration t = TimeoutArg(info[0]);
     if (t == NNG_DURATION_DEFAULT && nng_ctx_get_ms(ctx_, NNG_OPT_RECVTIMEO, &t) != 0) t = NNG_DURATION_INFINITE;
     nng_aio_set_timeout(op->aio(), t);
-    Napi::Promise p = op->Promise();
+    Napi::Value p = op->Promise();
     nng_ctx_recv(ctx_, op->aio());
     return p;
   }

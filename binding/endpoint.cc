@@ -134,7 +134,12 @@ Napi::Value StartListener(const Napi::CallbackInfo& info, Socket* sock) {
     return ThrowNng(env, rv, UrlContext("listen", url).c_str());
   }
   Napi::Object obj = GetAddon(env)->listener_ctor.New({});
-  Listener::Unwrap(obj)->Init(l, ResolvedUrl(url, l), info.This().As<Napi::Object>());
+  Listener* wrap = obj.IsEmpty() ? nullptr : Listener::Unwrap(obj);
+  if (wrap == nullptr) {  // the environment is stopping: no wrapper can be made (deferred.h)
+    nng_listener_close(l);
+    return env.Undefined();
+  }
+  wrap->Init(l, ResolvedUrl(url, l), info.This().As<Napi::Object>());
   return obj;
 }
 
@@ -142,10 +147,11 @@ Napi::Value StartListener(const Napi::CallbackInfo& info, Socket* sock) {
 class DialWorker : public Napi::AsyncWorker {
  public:
   DialWorker(Napi::Env env, nng_dialer d, std::string url, Napi::Object dialer)
-      : Napi::AsyncWorker(env, "mirai.dial"), d_(d), url_(std::move(url)), deferred_(Napi::Promise::Deferred::New(env)) {
+      : Napi::AsyncWorker(env, "mirai.dial"), d_(d), url_(std::move(url)), deferred_(env) {
     dialer_ = Napi::Persistent(dialer);
   }
-  Napi::Promise Promise() { return deferred_.Promise(); }
+  bool ok() const { return deferred_.ok(); }
+  Napi::Value Promise() { return deferred_.Promise(); }
   void Execute() override { rv_ = nng_dialer_start(d_, 0); }
   void OnOK() override {
     Napi::Env env = Env();
@@ -160,7 +166,7 @@ class DialWorker : public Napi::AsyncWorker {
  private:
   nng_dialer d_;
   std::string url_;
-  Napi::Promise::Deferred deferred_;
+  Deferred deferred_;
   Napi::ObjectReference dialer_;
   int rv_ = 0;
 };
@@ -183,10 +189,20 @@ Napi::Value StartDialer(const Napi::CallbackInfo& info, Socket* sock) {
     return ThrowNng(env, rv, UrlContext("dial", url).c_str());
   }
   Napi::Object obj = GetAddon(env)->dialer_ctor.New({});
-  Dialer::Unwrap(obj)->Init(d, url, info.This().As<Napi::Object>());
+  Dialer* wrap = obj.IsEmpty() ? nullptr : Dialer::Unwrap(obj);
+  if (wrap == nullptr) {  // the environment is stopping: no wrapper can be made (deferred.h)
+    nng_dialer_close(d);
+    return env.Undefined();
+  }
+  wrap->Init(d, url, info.This().As<Napi::Object>());
   if (block) {
     auto* w = new DialWorker(env, d, url, obj);
-    Napi::Promise p = w->Promise();
+    if (!w->ok()) {  // the environment is stopping (deferred.h)
+      delete w;
+      nng_dialer_close(d);
+      return env.Undefined();
+    }
+    Napi::Value p = w->Promise();
     w->Queue();
     return p;
   }

@@ -37,6 +37,10 @@ Napi::Object Message::New(Napi::Env env, nng_msg* msg) {
   }
   Napi::Object obj(env, raw);
   Message* m = Message::Unwrap(obj);
+  if (m == nullptr) {  // the wrap itself failed: the environment stopped in between
+    nng_msg_free(msg);
+    return Napi::Object();
+  }
   m->holder_ = new MsgHolder{msg, {1}};
   m->pipe_ = nng_pipe_id(nng_msg_get_pipe(msg));
   return obj;

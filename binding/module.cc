@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "aio_op.h"
 #include "errors.h"
 
 namespace mirai {
@@ -34,15 +35,38 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
 
 Addon::~Addon() = default;
 
-// Runs before the Addon is deleted, on the JS thread, while the environment still exists:
-// close every live socket so NNG stops calling back, then let the TSFN go.
+// Runs before the Addon is deleted, on the JS thread, while the environment still exists
+// (no JS can run any more): close every live socket so NNG stops calling back, then wait out
+// the callbacks of every operation still pending, including those of sockets closed by JS just
+// before the end and of contexts, whose aios NNG completes on its own threads after nng_close
+// has returned. Only then may the TSFN go and the Addon be freed: an NNG callback arriving
+// later would read freed memory.
 void Addon::Cleanup(void* arg) {
   auto* self = static_cast<Addon*>(arg);
   self->closing_ = true;
   std::vector<Closable*> all(self->live_.begin(), self->live_.end());
   for (Closable* c : all) c->CloseNow();
   self->live_.clear();
+  while (self->busy_ != nullptr) self->busy_->StopAllForTeardown();  // unlinks it
   self->tsfn_.Release();
+}
+
+void Addon::LinkBusy(AioOwner* o) {
+  if (o->busy_addon != nullptr) return;
+  o->busy_addon = this;
+  o->busy_prev = nullptr;
+  o->busy_next = busy_;
+  if (busy_ != nullptr) busy_->busy_prev = o;
+  busy_ = o;
+}
+
+void Addon::UnlinkBusy(AioOwner* o) {
+  if (o->busy_addon != this) return;
+  if (o->busy_prev != nullptr) o->busy_prev->busy_next = o->busy_next;
+  else busy_ = o->busy_next;
+  if (o->busy_next != nullptr) o->busy_next->busy_prev = o->busy_prev;
+  o->busy_prev = o->busy_next = nullptr;
+  o->busy_addon = nullptr;
 }
 
 bool Addon::Post(Completion* c) {

@@ -168,16 +168,12 @@ Napi::Value Socket::Send(const Napi::CallbackInfo& info) {
   int rv = fast ? nng_sendmsg(sock_, msg, NNG_FLAG_NONBLOCK) : NNG_EAGAIN;
   if (rv == 0) {
     SkipOpId();
-    auto d = Napi::Promise::Deferred::New(env);
-    d.Resolve(env.Undefined());
-    return d.Promise();
+    return SettledPromise(env, env.Undefined(), true);
   }
   if (rv != NNG_EAGAIN || timeout == 0) {
     SkipOpId();
     nng_msg_free(msg);
-    auto d = Napi::Promise::Deferred::New(env);
-    d.Reject(NngError(env, rv == NNG_EAGAIN ? NNG_ETIMEDOUT : rv).Value());
-    return d.Promise();
+    return SettledPromise(env, NngError(env, rv == NNG_EAGAIN ? NNG_ETIMEDOUT : rv).Value(), false);
   }
   AioOp* op = AioOp::Create(env, this, AioOp::Kind::Send);
   if (op == nullptr) {
@@ -189,7 +185,7 @@ Napi::Value Socket::Send(const Napi::CallbackInfo& info) {
   }
   nng_aio_set_timeout(op->aio(), timeout);
   nng_aio_set_msg(op->aio(), msg);
-  Napi::Promise p = op->Promise();
+  Napi::Value p = op->Promise();
   nng_send_aio(sock_, op->aio());
   return p;
 }
@@ -217,9 +213,7 @@ Napi::Value Socket::Recv(const Napi::CallbackInfo& info) {
       if (interrupt && BodyStartsWith(msg, prefix, prefix_len)) RaiseSigint();
       Napi::Object obj = Message::New(env, msg);
       if (obj.IsEmpty()) return env.Undefined();
-      auto d = Napi::Promise::Deferred::New(env);
-      d.Resolve(obj);
-      return d.Promise();
+      return SettledPromise(env, obj, true);
     }
   }
   AioOp* op = AioOp::Create(env, this, AioOp::Kind::Recv);
@@ -229,7 +223,7 @@ Napi::Value Socket::Recv(const Napi::CallbackInfo& info) {
     timeout = NNG_DURATION_INFINITE;
   }
   nng_aio_set_timeout(op->aio(), timeout);
-  Napi::Promise p = op->Promise();
+  Napi::Value p = op->Promise();
   nng_recv_aio(sock_, op->aio());
   return p;
 }
