@@ -81,7 +81,7 @@ export class Gate {
   readonly #trusted: (pipe: number) => void;
   readonly #unproven = new Map<number, Unproven>();
   readonly #maxSize: number;
-  /** Messages from unproven pipes that were not a valid proof, and pipes closed unproven. */
+  /** Connections closed, or gone, before they proved themselves. */
   rejected = 0;
 
   /**
@@ -108,12 +108,10 @@ export class Gate {
     this.#socket.send([header(Kind.CHALLENGE, 0), nonce], { pipe }).catch(() => this.#reject(pipe));
   }
 
-  /** A pipe went: true if it had not proved itself (so nobody else knows it). */
+  /** A pipe went: true if it had not proved itself (so nobody else knows it; counted rejected). */
   removed(pipe: number): boolean {
-    const u = this.#unproven.get(pipe);
-    if (u === undefined) return false;
-    clearTimeout(u.timer);
-    this.#unproven.delete(pipe);
+    if (!this.#forget(pipe)) return false;
+    this.rejected++;
     return true;
   }
 
@@ -136,7 +134,7 @@ export class Gate {
       this.#reject(pipe);
       return;
     }
-    this.removed(pipe);
+    this.#forget(pipe);
     raiseLimit(this.#socket, pipe, this.#maxSize);
     // WELCOME is queued before anything the caller sends next, so it arrives first.
     this.#socket.send([header(Kind.WELCOME, this.#maxSize), mac(this.#key, VERIFIER, theirs, u.nonce)], { pipe }).catch(() => {});
@@ -157,9 +155,17 @@ export class Gate {
     this.#reject(pipe);
   }
 
+  #forget(pipe: number): boolean {
+    const u = this.#unproven.get(pipe);
+    if (u === undefined) return false;
+    clearTimeout(u.timer);
+    this.#unproven.delete(pipe);
+    return true;
+  }
+
   #reject(pipe: number): void {
     this.rejected++;
-    this.removed(pipe);
+    this.#forget(pipe);
     try {
       new Pipe(pipe).close();
     } catch {

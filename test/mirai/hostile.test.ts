@@ -157,6 +157,17 @@ for (const [mname, dispatcher] of Object.entries(MODES)) {
   })
 }
 
+for (const [mname, dispatcher] of Object.entries(MODES)) {
+  test(`${mname}: maxMessageSize: a larger result settles its task with a RangeError; the daemon serves on`, async () => {
+    await daemons(1, { dispatcher, maxMessageSize: 64 * 1024 })
+    const err = await mirai(() => 'x'.repeat(100_000)).catch((e: unknown) => e)
+    assert.instance(err, Error)
+    assert.match(String((err as Error).message), /more than the host's maxMessageSize of 65536 bytes/)
+    assert.is((await mirai(() => 'x'.repeat(60_000))).length, 60_000)
+    assert.is((await status()).connections, 1)
+  })
+}
+
 test('a daemon runs nothing for a host that cannot prove itself, and says why', async () => {
   const listener = new Socket('poly', { recvMaxSize: 0 })
   sockets.push(listener)
