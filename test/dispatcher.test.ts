@@ -243,6 +243,13 @@ test('a daemon leaving mid-task: ErrorValue 19 for its task and pending EVERYWHE
     await r.counters({ connections: 1, completed: 3 })
   }))
 
+/** The loss is settled a tick after CONNECTIONS (a last result may still be on its way):
+ *  waits until both tasks are queued again. */
+async function requeued(r: Rig): Promise<void> {
+  const until = Date.now() + WAIT
+  while ((await r.status()).awaiting !== 2) if (Date.now() > until) throw new Error('tasks not re-queued')
+}
+
 test('TASK flags = retry budget: a lost task is re-queued first, byte for byte, until the budget is spent (then 19)', () =>
   withRig(async (r) => {
     const a = await r.daemon(1)
@@ -252,15 +259,14 @@ test('TASK flags = retry budget: a lost task is re-queued first, byte for byte, 
     const first = await expect(a, K.TASK, 1, 2)
     a.close()
     await expect(r.host, K.CONNECTIONS, 0)
-    // The loss is settled a tick after CONNECTIONS (a last result may still be on its way).
-    const until = Date.now() + WAIT
-    while ((await r.status()).awaiting !== 2 && Date.now() < until);
+    await requeued(r)
     await r.counters({ awaiting: 2 }) // back in the queue, nothing answered
     const b = await r.daemon(1)
     const again = await expect(b, K.TASK, 1) // ahead of task 2, which was queued behind it
     assert.ok(again.body.equals(first.body), 'the same message')
     b.close()
     await expect(r.host, K.CONNECTIONS, 0)
+    await requeued(r)
     const c = await r.daemon(1)
     await expect(c, K.TASK, 1)
     c.close() // budget spent: settled now
