@@ -17,6 +17,8 @@ the tasks it sends until an exit condition is met.
 
 options:
   --tls-cert <file|PEM>  certificate (chain) to verify a tls+tcp:// host with
+  --tls-client-cert <file|PEM>, --tls-client-key <file>
+                         this daemon's certificate and key, for hosts that require one (mutual TLS)
   --max-tasks <n>        exit after n tasks
   --idle-time <ms>       exit after ms without a task
   --walltime <ms>        exit after ms in all (the running task is finished first)
@@ -51,6 +53,8 @@ type Flag = { key: keyof DaemonOptions; kind: 'string' | 'int' | 'ms' | true | f
 
 const FLAGS: Record<string, Flag> = {
   '--tls-cert': { key: 'tlsCert', kind: 'string' },
+  '--tls-client-cert': { key: 'tlsClientCert', kind: 'string' },
+  '--tls-client-key': { key: 'tlsClientKey', kind: 'string' },
   '--max-tasks': { key: 'maxTasks', kind: 'int' },
   '--idle-time': { key: 'idleTime', kind: 'ms' },
   '--walltime': { key: 'walltime', kind: 'ms' },

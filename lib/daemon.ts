@@ -24,6 +24,11 @@ import { HANDSHAKE_MAX_SIZE, takeSecretFromEnv } from './auth';
 export interface DaemonOptions {
   /** tls+tcp:// only: the certificate (chain) to verify the host with, as PEM text or a file path. */
   tlsCert?: string;
+  /** Mutual TLS: this daemon's certificate (chain) for hosts that require one, PEM text or a path. */
+  tlsClientCert?: string;
+  /** Mutual TLS: the private key of tlsClientCert, a file path (PEM text works too, but then it is
+   *  on the command line of a launched daemon). */
+  tlsClientKey?: string;
   /** Exit after this many tasks (EVERYWHERE calls do not count). */
   maxTasks?: number;
   /** Exit after this many ms without a task. */
@@ -59,6 +64,8 @@ export type ExitReason = 'disconnected' | 'idleTime' | 'walltime' | 'maxTasks' |
 
 const OPTION_TYPES: Record<keyof DaemonOptions, string> = {
   tlsCert: 'a string (PEM text or a file path)',
+  tlsClientCert: 'a string (PEM text or a file path)',
+  tlsClientKey: 'a string (a file path, or PEM text)',
   maxTasks: 'a positive integer',
   idleTime: 'a positive number of ms',
   walltime: 'a positive number of ms',
@@ -95,6 +102,8 @@ export function checkDaemonOptions(url: unknown, opts: unknown): asserts opts is
     const expected = OPTION_TYPES[key as keyof DaemonOptions];
     switch (key) {
       case 'tlsCert':
+      case 'tlsClientCert':
+      case 'tlsClientKey':
       case 'secret':
         if (typeof v !== 'string' || v === '') throw new TypeError(`daemon option '${key}' must be ${expected} (got ${key === 'secret' ? typeof v : describe(v)})`);
         break;
@@ -122,6 +131,12 @@ export function checkDaemonOptions(url: unknown, opts: unknown): asserts opts is
   if (!tls && o.tlsCert !== undefined) {
     throw new TypeError(`daemon option 'tlsCert' (--tls-cert) needs a tls+tcp:// or wss:// url (got '${url}')`);
   }
+  if ((o.tlsClientCert === undefined) !== (o.tlsClientKey === undefined)) {
+    throw new TypeError("daemon options 'tlsClientCert' and 'tlsClientKey' (--tls-client-cert, --tls-client-key) go together");
+  }
+  if (!tls && o.tlsClientCert !== undefined) {
+    throw new TypeError(`daemon option 'tlsClientCert' (--tls-client-cert) needs a tls+tcp:// or wss:// url (got '${url}')`);
+  }
 }
 
 function describe(v: unknown): string {
@@ -143,7 +158,10 @@ export async function daemon(url: string, opts: DaemonOptions = {}): Promise<Exi
   let tls: TlsConfig | undefined;
   if (opts.tlsCert !== undefined) {
     try {
-      tls = new TlsConfig({ mode: 'client', ca: opts.tlsCert });
+      tls = new TlsConfig({
+        mode: 'client', ca: opts.tlsCert,
+        ...(opts.tlsClientCert !== undefined ? { cert: opts.tlsClientCert, key: opts.tlsClientKey } : {}),
+      });
     } catch (e) {
       throw new Error(`cannot use the TLS certificate given for ${url}: ${(e as Error).message}`);
     }

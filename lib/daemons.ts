@@ -37,6 +37,10 @@ export interface DaemonProcessOptions {
   execArgv?: string[];
   /** Heap limit of local daemons, in MB (--max-old-space-size). */
   memory?: number;
+  /** Mutual TLS (a host given tls: { cert, key, ca }): the daemons' certificate, PEM or a path. */
+  tlsClientCert?: string;
+  /** Mutual TLS: the key of tlsClientCert, as a file path where the daemons run. */
+  tlsClientKey?: string;
   /**
    * Replace a local daemon that dies unexpectedly (default true): after a backoff (0.1 s
    * doubling to 5 s), until 5 have died within 30 s; then status().error says why and a
@@ -53,8 +57,12 @@ export interface DaemonsOptions extends DaemonProcessOptions {
   remote?: RemoteConfig;
   /** FIFO dispatcher on a thread (true, default), in its own process, or none (round-robin). */
   dispatcher?: boolean | 'thread' | 'process';
-  /** CA-signed TLS: a PEM file (certificate, chain, key) or [certChain, key]. */
-  tls?: string | [string, string];
+  /**
+   * CA-signed TLS: a PEM file (certificate, chain, key), [certChain, key], or { cert, key, ca }:
+   * with `ca`, TLS is mutual and daemons must present a client certificate (daemon options
+   * tlsClientCert / tlsClientKey) that chains to it.
+   */
+  tls?: string | [string, string] | { cert: string; key: string; ca?: string };
   /** Passphrase of the TLS key. */
   pass?: string;
   /**
@@ -120,6 +128,8 @@ const PROCESS_SCHEMA: Schema = {
   execArgv: [is.stringArray, 'an array of strings'],
   memory: [is.posNumber, 'a number of MB'],
   respawn: [is.bool, 'a boolean'],
+  tlsClientCert: [is.string, 'PEM text or a file path'],
+  tlsClientKey: [is.string, 'a file path (or PEM text)'],
 };
 
 const DAEMONS_SCHEMA: Schema = {
@@ -127,7 +137,7 @@ const DAEMONS_SCHEMA: Schema = {
   url: [is.string, 'a URL string'],
   remote: [is.object, 'a launch configuration (sshConfig, remoteConfig, clusterConfig)'],
   dispatcher: [(v) => typeof v === 'boolean' || v === 'thread' || v === 'process', "true, false, 'thread' or 'process'"],
-  tls: [(v) => typeof v === 'string' || Array.isArray(v), 'a PEM file path or [certChain, key]'],
+  tls: [(v) => typeof v === 'string' || Array.isArray(v) || (typeof v === 'object' && v !== null), 'a PEM file path, [certChain, key] or { cert, key, ca? }'],
   pass: [is.string, 'a string'],
   secret: [is.string, 'a string of at least 16 characters'],
   maxMessageSize: [(v) => is.nonNegInt(v) && (v as number) <= MAX_MESSAGE_SIZE_LIMIT, `a number of bytes from 0 (no limit) to ${MAX_MESSAGE_SIZE_LIMIT}`],
@@ -209,7 +219,7 @@ async function setUp(
       host.start();
       installSerial(host, serial);
       profile.dispatcher = startDispatcher(dmode, {
-        hostUrl, daemonUrl: url, tls: tls ? { cert: tls.cert, key: tls.key, pass: tls.pass } : undefined, secret, maxMessageSize,
+        hostUrl, daemonUrl: url, tls: tls ? { cert: tls.cert, key: tls.key, pass: tls.pass, ca: tls.ca } : undefined, secret, maxMessageSize,
       });
       // Local daemons on our own fresh IPC path start while the dispatcher comes up (they
       // wait for its socket): both take tens of ms, so this halves the time to connected.

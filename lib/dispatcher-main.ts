@@ -57,7 +57,7 @@ function parseStdin(text: string): { secret: string; tls?: DispatcherTls; maxMes
       (t.pass !== undefined && typeof t.pass !== 'string')) {
     throw new Error('stdin: expected tls to be { cert, key, pass? } with PEM strings');
   }
-  return { secret: o.secret, tls: { cert: t.cert, key: t.key, pass: t.pass }, ...max };
+  return { secret: o.secret, tls: { cert: t.cert, key: t.key, pass: t.pass, ...(typeof t.ca === 'string' ? { ca: t.ca } : {}) }, ...max };
 }
 
 function readStdin(): Promise<string> {

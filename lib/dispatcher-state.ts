@@ -11,6 +11,8 @@ export interface DispatcherTls {
   key: string;
   /** Passphrase of an encrypted key. */
   pass?: string;
+  /** Mutual TLS: daemons must present a certificate that chains to this CA (PEM). */
+  ca?: string;
 }
 
 export interface DispatcherOptions {

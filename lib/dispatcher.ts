@@ -135,7 +135,9 @@ class Dispatcher {
       if (!/^(tls\+tcp[46]?|wss[46]?):\/\//.test(daemonUrl)) {
         throw new Error(`TLS keys were given but '${daemonUrl}' is not a tls+tcp:// or wss:// URL`);
       }
-      this.#tls = new TlsConfig({ mode: 'server', cert: tls.cert, key: tls.key, pass: tls.pass });
+      this.#tls = new TlsConfig({
+        mode: 'server', cert: tls.cert, key: tls.key, pass: tls.pass, ...(tls.ca !== undefined ? { ca: tls.ca, auth: 'required' as const } : {}),
+      });
     }
     return this.#pool.listen(daemonUrl, { tls: this.#tls }).url;
   }

@@ -2,7 +2,9 @@
  * TLS for a daemons() call. Zero-config: a tls+tcp:// URL without `tls` gets a fresh ECDSA key
  * and self-signed certificate (CN = the URL's host) made in the addon; the key never leaves
  * this process, the certificate goes into launch commands. CA-signed: `tls` is a PEM file
- * (certificate, chain, then key) or [certChain, key], with `pass` for an encrypted key.
+ * (certificate, chain, then key), [certChain, key], or { cert, key, ca } where `ca` makes the
+ * TLS mutual: daemons must present a client certificate that chains to it. `pass` is for an
+ * encrypted key.
  *
  * A CA-signed setup is checked here, before anything listens, so that mistakes get a message
  * that says what is wrong: no certificate, no key, an encrypted key without `pass` or with the
@@ -23,6 +25,8 @@ export interface HostTls {
   pass?: string;
   /** What daemons verify the host with: the self-signed certificate, or the chain. */
   clientCert: string;
+  /** Mutual TLS: the CA (PEM) daemons' client certificates must chain to. */
+  ca?: string;
 }
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----[ \t]*\r?\n?/g;
@@ -59,6 +63,19 @@ export function hostTls(url: string, tls: unknown, pass: string | undefined): Ho
   let certs: string[];
   let key: string;
   let source: string;
+  let ca: string | undefined;
+  if (tls !== null && typeof tls === 'object' && !Array.isArray(tls)) {
+    const o = tls as { cert?: unknown; key?: unknown; ca?: unknown };
+    for (const k of Object.keys(o)) if (k !== 'cert' && k !== 'key' && k !== 'ca') throw new TypeError(`tls: unknown key '${k}' (expected cert, key, ca)`);
+    if (typeof o.cert !== 'string' || typeof o.key !== 'string') throw new TypeError('tls: { cert, key, ca? } needs cert and key as PEM text or file paths');
+    if (o.ca !== undefined) {
+      if (typeof o.ca !== 'string') throw new TypeError('tls.ca must be PEM text or a file path');
+      const caCerts = splitPem(o.ca.includes('-----BEGIN') ? o.ca : readPem(o.ca, 'tls.ca')).certs;
+      if (caCerts.length === 0) throw new TypeError('tls.ca: no CERTIFICATE block found');
+      ca = caCerts.join('');
+    }
+    tls = [o.cert, o.key];
+  }
   if (typeof tls === 'string') {
     source = tls.includes('-----BEGIN') ? 'tls (PEM text)' : `tls file '${tls}'`;
     ({ certs, key } = splitPem(tls.includes('-----BEGIN') ? tls : readPem(tls, 'tls')));
@@ -72,11 +89,11 @@ export function hostTls(url: string, tls: unknown, pass: string | undefined): Ho
     key = splitPem(keyText).key;
     if (!key) throw new TypeError('tls[1]: no PRIVATE KEY block found (expected the private key of the certificate in tls[0], PEM)');
   } else {
-    throw new TypeError('tls must be a PEM file path, PEM text, or [certificateChain, key]');
+    throw new TypeError('tls must be a PEM file path, PEM text, [certificateChain, key] or { cert, key, ca? }');
   }
   checkKeyPair(url, certs[0]!, key, pass, source);
   const chain = certs.join('');
-  return { cert: chain, key, pass, clientCert: chain };
+  return { cert: chain, key, pass, clientCert: chain, ...(ca !== undefined ? { ca } : {}) };
 }
 
 /** A fresh ECDSA P-256 key and a self-signed certificate for the URL's host. */
@@ -153,5 +170,5 @@ function warn(message: string): void {
 
 /** A server TlsConfig for the host's own listener (round-robin mode). */
 export function serverConfig(t: HostTls): TlsConfig {
-  return new TlsConfig({ mode: 'server', cert: t.cert, key: t.key, pass: t.pass });
+  return new TlsConfig({ mode: 'server', cert: t.cert, key: t.key, pass: t.pass, ...(t.ca !== undefined ? { ca: t.ca, auth: 'required' as const } : {}) });
 }
