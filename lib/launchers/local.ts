@@ -77,12 +77,32 @@ export class LocalDaemons {
     this.#args = [...(execArgv ?? []), daemonEntry(), ...buildDaemonArgs(url, daemonOpts)];
     this.#env = { ...process.env, ...env, ...(process.versions.electron ? { ELECTRON_RUN_AS_NODE: '1' } : {}) };
     try {
-      for (let i = 0; i < n; i++) this.#spawn();
+      this.#spawn(); // one at once: a command that cannot start at all throws here
     } catch (e) {
       this.#closeLog();
       throw e;
     }
+    // The rest one per turn of the event loop: spawn() blocks for a few ms each, and a host
+    // starting hundreds of daemons must keep serving (and settling) meanwhile.
+    this.#toSpawn = n - 1;
+    if (this.#toSpawn > 0) setImmediate(this.#spawnNext);
   }
+
+  #toSpawn = 0;
+
+  readonly #spawnNext = (): void => {
+    if (this.#stopping || this.#toSpawn <= 0) return;
+    this.#toSpawn--;
+    try {
+      this.#spawn();
+    } catch (e) {
+      // EAGAIN and the like: the launch reports too few connections (launchLocal), with why here.
+      this.#gaveUp ??= `a local daemon could not be started: ${(e as Error).message}`;
+      this.#toSpawn = 0;
+      return;
+    }
+    if (this.#toSpawn > 0) setImmediate(this.#spawnNext);
+  };
 
   #openLog(): void {
     const file = path.join(os.tmpdir(), `mirai-${process.pid}-${randomBytes(4).toString('hex')}.log`);
