@@ -37,7 +37,11 @@ const TRANSPORTS: Record<string, () => string | undefined> = {
 test.after.each(async () => {
   await daemons(0)
 })
+/** Totals over the run, printed at the end (the figures for the long run on the issue). */
+const totals = { runs: 0, tasks: 0, lostRunning: 0, lostHanded: 0, lostToDispatcher: 0, hostKills: 0 }
+
 test.after(async () => {
+  process.stdout.write(`\n  [faults] ${JSON.stringify(totals)} (FAULTS_ITER=${ITER}, FAULTS_SEED=${SEED})\n`)
   await assertNoDaemonChildren()
   removeTemps()
 })
@@ -81,9 +85,12 @@ async function stream(at: number, kill: () => void): Promise<{ dir: string; outc
 }
 
 function check(dir: string, outcomes: Array<number | 'lost'>, maxLost: number, what: string): void {
+  totals.runs++
+  totals.tasks += outcomes.length
   outcomes.forEach((o, i) => {
     if (o !== 'lost') assert.is(o, i * 2, `${what}: task ${i} ${where()}`)
-    else if (!fs.existsSync(path.join(dir, String(i)))) process.stdout.write(`\n  [faults] task ${i}: lost before it started (it was handed to the killed daemon)`)
+    else if (fs.existsSync(path.join(dir, String(i)))) totals.lostRunning++
+    else totals.lostHanded++ // handed to the killed daemon, not read yet
   })
   const lost = outcomes.filter((o) => o === 'lost').length
   assert.ok(lost <= maxLost, `${what}: ${lost} tasks lost, at most ${maxLost} may be ${where()}`)
@@ -111,6 +118,9 @@ for (const [tname, makeUrl] of Object.entries(TRANSPORTS)) {
       // Queued tasks cannot be told from running ones once the dispatcher is gone: any may be lost,
       // but none may have a wrong value.
       outcomes.forEach((o, i) => o !== 'lost' && assert.is(o, i * 2, `task ${i} ${where()}`))
+      totals.runs++
+      totals.tasks += outcomes.length
+      totals.lostToDispatcher += outcomes.filter((o) => o === 'lost').length
       await daemons(0)
       await waitGone([dispatcher!, ...pids], 5000, 'dispatcher and daemons')
     }
@@ -129,6 +139,7 @@ for (const [tname, makeUrl] of Object.entries(TRANSPORTS)) {
           await host.exited
           await waitGone(pids, 2000, `the killed host's daemons and dispatcher ${where()}`)
           assert.equal(packageTempFiles(host.proc.pid!), [], `files left by the killed host ${where()}`)
+          totals.hostKills++
         } finally {
           host.kill()
         }
