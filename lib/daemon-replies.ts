@@ -54,6 +54,7 @@ export class Replies {
   error(id: number, e: unknown, flags: number): void {
     const err = toErrorPayload(e);
     if (err.stack !== undefined) err.stack = trimStack(err.stack);
+    hintUndefinedName(err);
     this.send(Kind.RESULT, id, flags | FLAG_ERROR, serializeError(err));
   }
 
@@ -121,6 +122,19 @@ export class Replies {
     this.#lastAt = Date.now();
     this.#lastBytes = bytes;
   }
+}
+
+/**
+ * The mistake every newcomer makes: using a variable of the calling code inside a task. Says
+ * what a task can see, in the message itself (and the stack's first line).
+ */
+function hintUndefinedName(err: ReturnType<typeof toErrorPayload>): void {
+  if (err.name !== 'ReferenceError') return;
+  const m = /^(\S+) is not defined$/.exec(err.message);
+  if (!m) return;
+  const before = err.message;
+  err.message = `${before} (a task sees only its data, the daemon's globals and what everywhere() defined: pass '${m[1]}' in the task's data)`;
+  if (err.stack?.startsWith(`ReferenceError: ${before}`)) err.stack = `ReferenceError: ${err.message}${err.stack.slice(16 + before.length)}`;
 }
 
 function serializeError(p: ReturnType<typeof toErrorPayload>): Buffer {

@@ -230,7 +230,10 @@ async function setUp(
       }
       const ready = await Promise.race([
         host.ready(10000),
-        profile.dispatcher.exited.then(() => ({ url: undefined, error: 'the dispatcher exited before it was ready' })),
+        profile.dispatcher.exited.then(() => {
+          const why = profile.dispatcher?.error;
+          return { url: undefined, error: `the dispatcher exited before it was ready${why ? `: ${why}` : ''}` };
+        }),
       ]);
       if (!ready.url) throw new Error(`daemons(): cannot listen on '${url}': ${ready.error ?? 'dispatcher failed'}`);
       profile.url = ready.url;
@@ -424,6 +427,17 @@ function requireProfile(name: string | undefined, what: string): Profile {
   const p = getProfile(profileName(name));
   if (!p) throw new Error(`${what}: no daemons set for profile '${profileName(name)}'; call daemons() first`);
   return p;
+}
+
+/**
+ * Throws unless daemons are set for the profile: for library code that must never fall back to
+ * one-off processes (mirai() without daemons starts one per task).
+ */
+export function requireDaemons(profile?: string): void {
+  const name = profileName(profile);
+  if (!getProfile(name)) {
+    throw new Error(`requireDaemons(): no daemons are set for profile '${name}': call daemons(n) (or daemons({ url })) first`);
+  }
 }
 
 /** Connections, the daemons' URL and (with a dispatcher) task counters of a profile. */

@@ -74,6 +74,8 @@ export interface DispatcherHandle {
   exited: Promise<void>;
   /** Ends it at once (worker terminate / SIGKILL); for when a clean SHUTDOWN failed. */
   kill(): void;
+  /** Why it failed, when it did before it was ready (the worker's error, the spawn error). */
+  error?: string;
 }
 
 /**
@@ -87,31 +89,45 @@ export function startDispatcher(mode: 'thread' | 'process', opts: DispatcherOpti
     // it runs compiled JavaScript only.
     const worker = new Worker(path.join(__dirname, 'dispatcher-worker.js'), { workerData: opts, execArgv: [] });
     worker.unref();
-    worker.on('error', () => {}); // reported by its exit code; must not become uncaught here
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    return { exited, kill: () => void worker.terminate().catch(() => {}) };
+    // Why a worker could not start (a bundler that left dispatcher-worker.js out, a Worker-less
+    // runtime): kept for the error daemons() throws instead of being dropped.
+    const handle: DispatcherHandle = { exited: Promise.resolve(), kill: () => void worker.terminate().catch(() => {}) };
+    worker.on('error', (e) => (handle.error ??= e instanceof Error ? e.message : String(e)));
+    handle.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    return handle;
   }
   if (mode !== 'process') throw new TypeError(`dispatcher mode must be 'thread' or 'process' (got ${String(mode)})`);
   const args = [path.join(__dirname, 'cli.js'), 'dispatcher', opts.hostUrl, opts.daemonUrl];
   const env = process.versions.electron ? { ...process.env, ELECTRON_RUN_AS_NODE: '1' } : process.env;
   const child = spawn(process.execPath, args, {
-    stdio: ['pipe', 'ignore', 'ignore'],
+    stdio: ['pipe', 'ignore', 'pipe'],
     env,
     windowsHide: true,
   });
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.once('error', () => resolve()); // could not spawn
+  const handle: DispatcherHandle = {
+    exited: Promise.resolve(),
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+  // The tail of its stderr: why it failed, for the error daemons() throws.
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-2000)));
+  (child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
+  handle.exited = new Promise<void>((resolve) => {
+    child.once('close', (code, signal) => {
+      if (code !== 0) handle.error ??= stderr.trim() || (signal ? `killed by ${signal}` : `exit status ${code}`);
+      resolve();
+    });
+    child.once('error', (e) => {
+      handle.error ??= `cannot start it: ${e.message}`;
+      resolve();
+    });
   });
   if (child.stdin) {
     child.stdin.on('error', () => {});
     child.stdin.end(JSON.stringify({ secret: opts.secret, tls: opts.tls, maxMessageSize: opts.maxMessageSize }));
   }
   child.unref();
-  return {
-    exited,
-    kill: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    },
-  };
+  return handle;
 }

@@ -63,14 +63,25 @@ const ERROR_VALUE_MESSAGES: Record<ErrorValueCode, string> = {
   20: 'canceled',
 };
 
-/** The task ended without a result. `code`: 5 timed out, 7 closed, 19 connection reset, 20 canceled. */
+/**
+ * The task ended without a result. `code`: 5 timed out, 7 closed, 19 connection reset, 20
+ * canceled. A task stopped through an AbortSignal or `m.stop(reason)` is named as Node names
+ * such errors, `AbortError` (`TimeoutError` for `AbortSignal.timeout()`), with the reason as its
+ * `cause`, and keeps code 20.
+ */
 export class ErrorValue extends Error {
   readonly code: ErrorValueCode;
-  constructor(code: ErrorValueCode) {
-    super(ERROR_VALUE_MESSAGES[code] ?? `error ${code}`);
-    define(this, 'name', 'ErrorValue');
+  constructor(code: ErrorValueCode, opts?: { name?: 'AbortError' | 'TimeoutError'; cause?: unknown }) {
+    super(ERROR_VALUE_MESSAGES[code] ?? `error ${code}`, opts && 'cause' in opts ? { cause: opts.cause } : undefined);
+    define(this, 'name', opts?.name ?? 'ErrorValue');
     this.code = code;
   }
+}
+
+/** ErrorValue 20 for a task stopped with `reason` (an AbortSignal's, or m.stop(reason)'s). */
+export function abortError(reason?: unknown): ErrorValue {
+  const timeout = reason !== null && typeof reason === 'object' && (reason as { name?: unknown }).name === 'TimeoutError';
+  return new ErrorValue(20, reason === undefined ? { name: 'AbortError' } : { name: timeout ? 'TimeoutError' : 'AbortError', cause: reason });
 }
 Object.defineProperty(ErrorValue.prototype, ERROR_VALUE, { value: true });
 

@@ -215,8 +215,8 @@ export class Host implements Canceller {
     if (opts.timeout !== undefined) m.armTimeout(opts.timeout);
     if (opts.signal) {
       const signal = opts.signal;
-      if (signal.aborted) m.stop();
-      else signal.addEventListener('abort', () => m.stop(), { once: true });
+      if (signal.aborted) m.stop(signal.reason);
+      else signal.addEventListener('abort', () => m.stop(signal.reason), { once: true });
     }
     if (m.unresolved) this.#send(id, parts);
     return m;

@@ -7,7 +7,7 @@ export { Mirai } from './mirai';
 export { unresolved, stopMirai, race, collect } from './collect';
 export { miraiMap, MiraiMap, type MapOptions, type Settled } from './mirai-map';
 export {
-  daemons, status, withDaemons, launchLocal, launchRemote,
+  daemons, status, withDaemons, launchLocal, launchRemote, requireDaemons,
   type DaemonsOptions, type DaemonProcessOptions, type DaemonSet, type Status, type LaunchLocalOptions, type LaunchRemoteOptions,
 } from './daemons';
 export { daemon, type DaemonOptions, type ExitReason } from './daemon';

@@ -1,4 +1,4 @@
-import { ErrorValue, MiraiError } from './errors';
+import { abortError, ErrorValue, MiraiError } from './errors';
 
 /** How a Mirai is cancelled: set by whoever submitted it (the host of its profile). */
 export interface Canceller {
@@ -46,12 +46,13 @@ export class Mirai<T = unknown> implements PromiseLike<T> {
 
   /**
    * Cancels the task: a queued task never runs; a running one is interrupted (with a
-   * dispatcher). Settles with ErrorValue 20. Returns true if it was still queued or running.
+   * dispatcher). Settles with ErrorValue 20, named AbortError (TimeoutError if reason is
+   * one), with `reason` as its cause. Returns true if it was still queued or running.
    */
-  stop(): boolean {
+  stop(reason?: unknown): boolean {
     if (!this.#unresolved) return false;
     const live = this.#canceller?.cancel(this.id, 20) ?? false;
-    this.settleError(new ErrorValue(20));
+    this.settleError(abortError(reason));
     return live;
   }
 

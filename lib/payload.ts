@@ -11,7 +11,14 @@ export function functionSource(fn: Function): string {
   if (src === undefined) {
     src = Function.prototype.toString.call(fn);
     if (src.endsWith('{ [native code] }')) {
-      throw new TypeError(`mirai: ${fn.name || 'this function'} is native code and cannot be sent to a daemon`);
+      // A task travels as its source text: bound functions and built-ins have none.
+      const bound = fn.name.startsWith('bound ');
+      const name = bound ? fn.name.slice(6) || 'an anonymous function' : fn.name || 'this function';
+      throw new TypeError(
+        bound
+          ? `mirai: ${name} was bound (fn.bind()): a bound function has no source to send to a daemon; pass an arrow function that calls it, and what it was bound to in data`
+          : `mirai: ${name} is a built-in (native) function: it has no source to send to a daemon; wrap it, e.g. (d) => ${fn.name || 'fn'}(d.x)`,
+      );
     }
     sources.set(fn, src);
   }

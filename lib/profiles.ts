@@ -3,6 +3,7 @@
  * for everything called inside it (AsyncLocalStorage), so nested code needs no `profile`.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { DispatcherHandle } from './dispatcher-main';
 import type { Host } from './host';
 import type { LocalDaemons } from './launchers/local';
 
@@ -19,7 +20,7 @@ export interface Profile {
   /** What its daemons prove they know (lib/auth.ts); handed to every launch. */
   secret: string;
   /** The dispatcher, when there is one. */
-  dispatcher: { exited: Promise<void>; kill(): void } | undefined;
+  dispatcher: DispatcherHandle | undefined;
   local: LocalDaemons[];
   /** Daemon options given to daemons(), reused by launchLocal/launchRemote. */
   daemonOptions: Record<string, unknown>;
