@@ -6,6 +6,7 @@ import { checkSecret, DEFAULT_MAX_MESSAGE_SIZE, MAX_MESSAGE_SIZE_LIMIT, newSecre
 import { startDispatcher } from './dispatcher-main';
 import { Host } from './host';
 import { LocalDaemons, type LocalLaunchOptions } from './launchers/local';
+import { warnRespawnStopped } from './launchers/respawn';
 import type { RemoteConfig } from './launchers/remote';
 import { manualCommands } from './launchers/remote';
 import { keepAlive } from './nng';
@@ -45,7 +46,9 @@ export interface DaemonProcessOptions {
    * Replace a local daemon that dies unexpectedly (default true): after a backoff (0.1 s
    * doubling to 5 s), until 5 have died within 30 s; then status().error says why and a
    * warning is emitted. Daemons leaving on purpose (idleTime, maxTasks, walltime) are not
-   * replaced. Remote daemons are never relaunched.
+   * replaced. Remote daemons are relaunched only when their launch config opts in
+   * (sshConfig(..., { respawn: true }), remoteConfig({ ..., respawn: true })); false here
+   * turns that off too.
    */
   respawn?: boolean;
 }
@@ -107,7 +110,8 @@ export interface Status {
   dropped?: number;
   /** Connections closed because they did not prove they know the secret. */
   rejected?: number;
-  /** Local daemons started to replace ones that died (when any were). */
+  /** Local daemons started to replace ones that died, and remote launchers started again
+   *  (respawn: true in their config), when any were. */
   respawned?: number;
   /**
    * Why the profile has fewer daemons than it launched, when respawning stopped after a crash
@@ -207,7 +211,7 @@ async function setUp(
   const host = new Host(mode, secret, maxMessageSize);
   const profile: Profile = {
     name, host, url, tlsCert: tls?.clientCert, secret, dispatcher: undefined, local: [],
-    daemonOptions: pickProcessOptions(opts), cleanups: [], launched: 0,
+    daemonOptions: pickProcessOptions(opts), remote: [], cleanups: [], launched: 0,
   };
   const release = keepAlive();
   let early: Promise<void> | undefined;
@@ -309,6 +313,7 @@ async function teardown(name: string): Promise<void> {
   deleteProfile(name);
   // Daemons told to exit below may die any way they like: none of them is to be replaced.
   for (const l of p.local) l.disarm();
+  for (const r of p.remote) r.disarm?.();
   const release = keepAlive();
   try {
     await p.host.close(true);
@@ -365,7 +370,7 @@ export async function launchLocal(n: number, opts: LaunchLocalOptions = {}): Pro
       // Armed only once all are connected: a batch that cannot start at all fails
       // launchLocal() below instead of being retried.
       batch.respawn({
-        onGiveUp: (reason) => process.emitWarning(`profile '${p.name}': ${reason}`, { type: 'MiraiWarning', code: 'MIRAI_RESPAWN_STOPPED' }),
+        onGiveUp: (reason) => warnRespawnStopped(p.name, reason),
       });
     }
     if (!ok) {
@@ -399,6 +404,7 @@ export async function launchRemote(n: number, opts: LaunchRemoteOptions = {}): P
   }
   const p = requireProfile(opts.profile, 'launchRemote()');
   const { profile: _p, remote, tlsCert, ...rest } = opts;
+  const respawn = (rest.respawn ?? p.daemonOptions.respawn) !== false;
   const daemonOpts = { ...p.daemonOptions, ...rest, tlsCert: tlsCert ?? p.tlsCert, secret: p.secret };
   delete (daemonOpts as Record<string, unknown>).env;
   delete (daemonOpts as Record<string, unknown>).execArgv;
@@ -408,6 +414,7 @@ export async function launchRemote(n: number, opts: LaunchRemoteOptions = {}): P
   const target = p.host.connections + n;
   const launch = await remote.launch(n, p.url, daemonOpts);
   p.cleanups.push(launch.stop);
+  p.remote.push(launch);
   p.launched += n;
   const release = keepAlive();
   try {
@@ -417,6 +424,9 @@ export async function launchRemote(n: number, opts: LaunchRemoteOptions = {}): P
       await teardown(p.name);
       throw new Error(`launchRemote(): ${n} daemon(s) via ${remote.describe()} did not connect to ${p.url}: ${why}`);
     }
+    // Armed only once all are connected, as for local daemons: a launch that never worked is
+    // reported above instead of being retried.
+    if (respawn) launch.respawn?.({ onGiveUp: (reason) => warnRespawnStopped(p.name, reason) });
   } finally {
     release();
   }
@@ -455,9 +465,9 @@ export async function status(profile?: string): Promise<Status> {
         rejected: own.rejected + c.rejected,
       }
     : { connections: p.host.connections, daemons: p.url, ...own };
-  const respawned = p.local.reduce((sum, l) => sum + l.respawned, 0);
+  const respawned = p.local.reduce((sum, l) => sum + l.respawned, 0) + p.remote.reduce((sum, r) => sum + (r.respawned ?? 0), 0);
   if (respawned > 0) s.respawned = respawned;
-  const errors = p.local.map((l) => l.gaveUp).filter((e): e is string => e !== undefined);
+  const errors = [...p.local.map((l) => l.gaveUp), ...p.remote.map((r) => r.gaveUp)].filter((e): e is string => e !== undefined);
   if (errors.length > 0) s.error = errors.join('\n');
   return s;
 }

@@ -6,6 +6,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DispatcherHandle } from './dispatcher-main';
 import type { Host } from './host';
 import type { LocalDaemons } from './launchers/local';
+import type { RemoteLaunch } from './launchers/remote';
 
 export const DEFAULT_PROFILE = 'default';
 
@@ -24,6 +25,8 @@ export interface Profile {
   local: LocalDaemons[];
   /** Daemon options given to daemons(), reused by launchLocal/launchRemote. */
   daemonOptions: Record<string, unknown>;
+  /** Remote launches: for their relaunch counts (status()) and to disarm them at teardown. */
+  remote: RemoteLaunch[];
   /** Stops remote launches (ssh sessions, cluster jobs) at teardown. */
   cleanups: Array<() => Promise<void> | void>;
   launched: number;

@@ -6,6 +6,9 @@
  * `qsub` or `bsub < script`; stop() cancels the jobs (`scancel` / `qdel` / `bkill`) and removes the
  * scripts. A submission that fails, and (Slurm) a job that ends in failure before the daemons have
  * connected, settle `failed` with the reason.
+ *
+ * No `respawn` option (a TypeError): unlike sshConfig and remoteConfig launchers, no process here
+ * lives as long as the job, so a job that ends later cannot be told from one that finished.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -56,6 +59,14 @@ const DEFAULT_TIMEOUT = 60000;
 export function clusterConfig(config: ClusterConfigOptions): RemoteConfig {
   if (config === null || typeof config !== 'object') {
     throw new TypeError(`clusterConfig() expects an options object such as { command: 'sbatch', options: '#SBATCH --mem 512' }`);
+  }
+  if ('respawn' in config) {
+    // Nothing here stays up with the job: the submit command exits once the job is queued, so a
+    // job that dies later is not seen as a process ending. The scheduler requeues failed jobs.
+    throw new TypeError(
+      "clusterConfig(): respawn is not supported: a submitted job has no launcher process here to watch; " +
+        "use the scheduler's own requeue (e.g. options '#SBATCH --requeue'), or launchRemote() again",
+    );
   }
   const known = new Set(['command', 'options', 'node', 'scheduler', 'timeout']);
   for (const k of Object.keys(config)) {

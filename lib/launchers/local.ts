@@ -17,6 +17,10 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { buildDaemonArgs } from '../cli';
 import type { DaemonOptions } from '../daemon';
+import { describeExit, exitOnPurpose, Respawner, type RespawnHooks } from './respawn';
+
+// Where they were defined first; the policy now lives in respawn.ts for remote launchers too.
+export { RESPAWN, type RespawnHooks } from './respawn';
 
 export interface LocalLaunchOptions extends DaemonOptions {
   /** Extra environment for the daemons (merged over process.env). */
@@ -27,27 +31,8 @@ export interface LocalLaunchOptions extends DaemonOptions {
   captureStderr?: boolean;
 }
 
-/** Respawn policy (exported for tests and docs; not user options). */
-export const RESPAWN = {
-  /** First delay before a replacement starts; doubles with each unexpected exit in a row. */
-  firstDelayMs: 100,
-  maxDelayMs: 5000,
-  /** A daemon that stayed up this long resets the delay. */
-  stableMs: 10_000,
-  /** This many unexpected exits within windowMs is a crash loop: respawning stops. */
-  limit: 5,
-  windowMs: 30_000,
-};
-
 /** Most stderr quoted back (the tail): a chatty daemon must not make a huge error message. */
 const STDERR_TAIL = 64 * 1024;
-
-export interface RespawnHooks {
-  /** A replacement was started (count: replacements so far). */
-  onRespawn?(count: number): void;
-  /** Respawning stopped after a crash loop; why, with the daemons' stderr tail. */
-  onGiveUp?(reason: string): void;
-}
 
 /** A batch of local daemons. */
 export class LocalDaemons {
@@ -62,13 +47,7 @@ export class LocalDaemons {
   #exitCount = 0;
   #onExit: Array<() => void> = [];
   #stopping = false;
-  #hooks: RespawnHooks | undefined;
-  /** Times of the unexpected exits within the crash-loop window. */
-  #crashes: number[] = [];
-  #delay = RESPAWN.firstDelayMs;
-  #timers = new Set<NodeJS.Timeout>();
-  #respawned = 0;
-  #gaveUp: string | undefined;
+  readonly #respawner = new Respawner('local daemons', 'stderr');
 
   constructor(n: number, url: string, opts: LocalLaunchOptions) {
     const { env, execArgv, captureStderr, ...daemonOpts } = opts;
@@ -97,7 +76,7 @@ export class LocalDaemons {
       this.#spawn();
     } catch (e) {
       // EAGAIN and the like: the launch reports too few connections (launchLocal), with why here.
-      this.#gaveUp ??= `a local daemon could not be started: ${(e as Error).message}`;
+      this.#respawner.giveUp(`a local daemon could not be started: ${(e as Error).message}`, false);
       this.#toSpawn = 0;
       return;
     }
@@ -151,54 +130,23 @@ export class LocalDaemons {
     const i = this.children.indexOf(child);
     if (i >= 0) this.children.splice(i, 1);
     for (const f of this.#onExit.splice(0)) f();
-    if (!this.#hooks || this.#stopping || this.#gaveUp !== undefined) return;
-    if (code === 0 || code === 130 || signal === 'SIGINT') return;
-    const now = Date.now();
-    if (now - started >= RESPAWN.stableMs) this.#delay = RESPAWN.firstDelayMs;
-    this.#crashes = this.#crashes.filter((t) => now - t < RESPAWN.windowMs);
-    this.#crashes.push(now);
-    if (this.#crashes.length >= RESPAWN.limit) {
-      const err = this.stderr();
-      this.#gaveUp =
-        `${this.#crashes.length} local daemons exited unexpectedly within ${RESPAWN.windowMs / 1000} s ` +
-        `(last: ${signal ? `signal ${signal}` : `exit code ${code}`}); not respawning any more` +
-        (err ? `; their stderr ends:\n${err.slice(-2000)}` : '');
-      this.#hooks.onGiveUp?.(this.#gaveUp);
-      return;
-    }
-    const delay = this.#delay;
-    this.#delay = Math.min(this.#delay * 2, RESPAWN.maxDelayMs);
-    const t = setTimeout(() => {
-      this.#timers.delete(t);
-      if (this.#stopping) return;
-      try {
-        this.#spawn();
-      } catch (e) {
-        this.#gaveUp = `a local daemon could not be respawned: ${(e as Error).message}`;
-        this.#hooks?.onGiveUp?.(this.#gaveUp);
-        return;
-      }
-      this.#respawned++;
-      this.#hooks?.onRespawn?.(this.#respawned);
-    }, delay);
-    // An idle profile must not keep the process alive just to replace a daemon.
-    t.unref();
-    this.#timers.add(t);
+    if (this.#stopping || exitOnPurpose(code, signal)) return;
+    this.#respawner.unexpectedExit(started, describeExit(code, signal), () => void this.#spawn(), () => this.stderr());
   }
 
   /** From now on, replace daemons that die unexpectedly. */
   respawn(hooks: RespawnHooks = {}): void {
-    this.#hooks = hooks;
+    this.#respawner.arm(hooks);
   }
 
   /** How many replacements were started. */
   get respawned(): number {
-    return this.#respawned;
+    return this.#respawner.respawned;
   }
 
   /** Why respawning stopped (a crash loop), if it did. */
   get gaveUp(): string | undefined {
-    return this.#gaveUp;
+    return this.#respawner.gaveUp;
   }
 
   /** How many of them have exited. */
@@ -233,8 +181,7 @@ export class LocalDaemons {
   /** No more replacements: what exits from now on is part of a teardown. */
   disarm(): void {
     this.#stopping = true;
-    for (const t of this.#timers) clearTimeout(t);
-    this.#timers.clear();
+    this.#respawner.disarm();
   }
 
   /** Waits up to graceMs for every daemon to exit by itself, then kills the rest. */

@@ -14,6 +14,12 @@
  * non-zero status fails the launch with its output; one that exits 0 (e.g. after submitting a
  * job) is fine.
  *
+ * With `respawn: true`, a launcher that ends unexpectedly after its daemons have connected is run
+ * again (same command, same environment), as local daemons are replaced: for launchers that stay
+ * up while their daemon runs (`sh -c .`, `ssh host .`, `srun .`, `docker exec box .`). One that
+ * exits 0 after submitting a job (`sbatch --wrap .`, `bsub .`) ended on purpose as far as this
+ * side can tell, and a job that dies later is not seen: use the scheduler's requeue for those.
+ *
  * The secret the daemons prove to the host travels in the launcher's environment (MIRAI_SECRET)
  * by default, which `sh -c`, `srun`, `sbatch`, `bsub` pass on to the daemon; for launchers that
  * do not (`ssh`, `docker exec`, `kubectl exec`), `secret: 'command'` puts it in the command as an
@@ -38,9 +44,16 @@ export interface RemoteConfigOptions {
   /** How the secret reaches the daemon: the launcher's environment ('env', default) or an
    *  `env MIRAI_SECRET=...` prefix in the command ('command'). */
   secret?: 'env' | 'command';
+  /**
+   * Run a launcher again when it ends unexpectedly after its daemons connected (default false):
+   * backoff 0.1 s doubling to 5 s, at most 5 unexpected ends in 30 s, then status().error and a
+   * warning. Only for launchers that stay up while their daemon runs (`sh -c`, `ssh`, `srun`):
+   * an exit with status 0 (or 130) counts as the daemon leaving on purpose.
+   */
+  respawn?: boolean;
 }
 
-const KNOWN = new Set(['command', 'args', 'node', 'quote', 'timeout', 'secret']);
+const KNOWN = new Set(['command', 'args', 'node', 'quote', 'timeout', 'secret', 'respawn']);
 
 /** A launch configuration that runs `command args...` once per daemon ("." = daemon command). */
 export function remoteConfig(config: RemoteConfigOptions): RemoteConfig {
@@ -65,6 +78,10 @@ export function remoteConfig(config: RemoteConfigOptions): RemoteConfig {
   if (config.secret !== undefined && config.secret !== 'env' && config.secret !== 'command') {
     throw new TypeError(`remoteConfig(): secret must be 'env' or 'command' (got ${show(config.secret)})`);
   }
+  if (config.respawn !== undefined && typeof config.respawn !== 'boolean') {
+    throw new TypeError(`remoteConfig(): respawn must be a boolean (got ${show(config.respawn)})`);
+  }
+  const respawn = config.respawn === true;
   const inCommand = config.secret === 'command';
   const node = nodeWords(config.node, 'remoteConfig(): node');
   const argsCopy = [...args];
@@ -79,11 +96,12 @@ export function remoteConfig(config: RemoteConfigOptions): RemoteConfig {
       const text = daemonCommand(url, opts, { node, quote: quote === true ? shellQuote : quote, secretInCommand: inCommand });
       full = argsCopy.map((a) => (a === '.' ? text : a));
     }
-    const group = new LaunchGroup();
+    const group = new LaunchGroup({ respawn, what: `launchers (${label})` });
     const line = redact([command, ...full].map(shellQuote).join(' '), opts.secret);
     const env = !inCommand && opts.secret !== undefined ? { [SECRET_ENV]: opts.secret } : undefined;
     for (let i = 0; i < n; i++) group.start('the launcher', command, full, { output: opts.output === true, env });
-    return { commands: Array.from({ length: n }, () => line), stop: () => group.stop(), failed: group.failed };
+    // Each relaunch reuses these start options: the secret again in the launcher's environment.
+    return group.launch(Array.from({ length: n }, () => line));
   };
 
   return { launch, describe: () => `launcher '${label}'`, ...(timeout !== undefined ? { timeout } : {}) };

@@ -20,6 +20,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { SECRET_ENV } from '../auth';
 import { buildDaemonArgs } from '../cli';
 import type { DaemonOptions } from '../daemon';
+import { describeExit, exitOnPurpose, Respawner, type RespawnHooks } from './respawn';
 
 /** A running launch: its commands, how to stop it, and a promise that settles if it fails. */
 export interface RemoteLaunch {
@@ -29,6 +30,17 @@ export interface RemoteLaunch {
   stop: () => Promise<void>;
   /** Resolves with a reason if the launch fails before its daemons connect. */
   failed: Promise<string>;
+  /**
+   * Launches whose config opted in (respawn: true): called once the daemons have connected;
+   * from then on a launcher process that ends unexpectedly is started again (lib/launchers/respawn.ts).
+   */
+  respawn?(hooks: RespawnHooks): void;
+  /** No more relaunches: the profile is being torn down. */
+  disarm?(): void;
+  /** Launcher processes started again so far. */
+  readonly respawned?: number;
+  /** Why relaunching stopped (a crash loop), if it did. */
+  readonly gaveUp?: string;
 }
 
 /** A way to start daemons elsewhere: sshConfig(), remoteConfig(), clusterConfig(). */
@@ -143,6 +155,9 @@ const TAIL = 4000;
 
 interface Proc {
   label: string;
+  /** What started it, to start it again the same way (the secret on stdin or in env included). */
+  start: { command: string; args: readonly string[]; opts: StartOptions };
+  started: number;
   child: ChildProcess;
   stdout: string;
   stderr: string;
@@ -163,23 +178,41 @@ export interface StartOptions {
   env?: Record<string, string>;
 }
 
+export interface LaunchGroupOptions {
+  /** Start a launcher again when it ends unexpectedly, once arm() was called. */
+  respawn?: boolean;
+  /** Them, plural, for messages: 'launchers (sh -c .)', 'ssh sessions to host1, host2'. */
+  what?: string;
+}
+
 /**
  * Processes started for one launch. Each runs in its own process group (so that stop() ends
  * whatever it started, e.g. the daemon under `sh -c`), does not keep this process alive, and keeps
  * the tail of its output for error messages. `failed` resolves with the first failure.
+ *
+ * With respawn, once armed (the launch's daemons have connected), a process that ends other than
+ * on purpose (status 0 or 130, SIGINT: its daemon was done, or its host went) is started again
+ * with the same command and start options, under the local daemons' backoff and crash-loop limit.
+ * Until then, and without respawn, an early end fails the launch as before.
  */
 export class LaunchGroup {
   readonly failed: Promise<string>;
   readonly #procs: Proc[] = [];
   #fail!: (reason: string) => void;
   #stopping = false;
+  readonly #respawner: Respawner | undefined;
 
-  constructor() {
+  constructor(opts: LaunchGroupOptions = {}) {
     this.failed = new Promise<string>((resolve) => (this.#fail = resolve));
+    if (opts.respawn) this.#respawner = new Respawner(opts.what ?? 'launchers');
   }
 
   /** Starts command with args; `label` names it in failure reasons (e.g. "ssh to user@host"). */
   start(label: string, command: string, args: readonly string[], opts: StartOptions = {}): void {
+    this.#start(label, command, args, opts);
+  }
+
+  #start(label: string, command: string, args: readonly string[], opts: StartOptions): void {
     const child = spawn(command, args, {
       stdio: [opts.keepStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       env: opts.env ? { ...process.env, ...opts.env } : process.env,
@@ -187,7 +220,10 @@ export class LaunchGroup {
       windowsHide: true,
     });
     let resolveClosed!: () => void;
-    const proc: Proc = { label, child, stdout: '', stderr: '', done: false, closed: new Promise<void>((r) => (resolveClosed = r)) };
+    const proc: Proc = {
+      label, start: { command, args, opts }, started: Date.now(), child, stdout: '', stderr: '', done: false,
+      closed: new Promise<void>((r) => (resolveClosed = r)),
+    };
     this.#procs.push(proc);
     child.stdout!.on('data', (b: Buffer) => {
       proc.stdout = (proc.stdout + b.toString('utf8')).slice(-TAIL);
@@ -199,23 +235,88 @@ export class LaunchGroup {
     });
     child.stdin?.on('error', () => {});
     if (opts.stdinText !== undefined) child.stdin?.write(opts.stdinText);
+    let spawnError: string | undefined;
     child.on('error', (e) => {
+      spawnError = `cannot run '${command}': ${e.message}`;
+      if (this.#respawner?.active) return; // 'close' follows and counts it as a failed relaunch
       if (!proc.done) {
         proc.done = true;
         resolveClosed();
       }
-      if (!this.#stopping) this.#fail(`${label}: cannot run '${command}': ${e.message}`);
+      if (!this.#stopping) this.#fail(`${label}: ${spawnError}`);
     });
     child.on('close', (code, signal) => {
       proc.done = true;
       resolveClosed();
-      if (this.#stopping || (code === 0 && !opts.failOnCleanExit)) return;
+      if (this.#stopping) return;
+      if (this.#respawner?.active) {
+        this.#ended(proc, code, signal, spawnError);
+        return;
+      }
+      if (code === 0 && !opts.failOnCleanExit) return;
       const how = code === 0 ? 'ended (exit status 0) before its daemons connected' : code !== null ? `failed with exit status ${code}` : `was killed by ${signal}`;
       const out = proc.stderr.trim() || proc.stdout.trim();
       this.#fail(`${label} ${how}${out ? `: ${out}` : ' (no output)'}`);
     });
     child.unref();
     for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
+  }
+
+  /** A launcher ended while armed: start it again unless it ended on purpose. */
+  #ended(proc: Proc, code: number | null, signal: NodeJS.Signals | null, spawnError: string | undefined): void {
+    if (spawnError === undefined && exitOnPurpose(code, signal)) return;
+    const i = this.#procs.indexOf(proc);
+    if (i >= 0) this.#procs.splice(i, 1);
+    const how = `${proc.label}, ${spawnError ?? describeExit(code, signal)}`;
+    const { command, args, opts } = proc.start;
+    this.#respawner!.unexpectedExit(
+      proc.started, how,
+      () => this.#start(proc.label, command, args, opts),
+      () => proc.stderr.trim() || proc.stdout.trim(),
+    );
+  }
+
+  /** From now on (the daemons have connected), start launchers that end unexpectedly again. */
+  arm(hooks: RespawnHooks = {}): void {
+    this.#respawner?.arm(hooks);
+  }
+
+  /** Launchers started again so far. */
+  get respawned(): number {
+    return this.#respawner?.respawned ?? 0;
+  }
+
+  /** Why relaunching stopped, if it did. */
+  get gaveUp(): string | undefined {
+    return this.#respawner?.gaveUp;
+  }
+
+  /** No more relaunches (stop() does this first). */
+  disarm(): void {
+    this.#respawner?.disarm();
+  }
+
+  /** The RemoteLaunch for these processes. */
+  launch(commands: string[]): RemoteLaunch {
+    const group = this;
+    return {
+      commands,
+      stop: () => this.stop(),
+      failed: this.failed,
+      ...(this.#respawner
+        ? {
+            respawn: (hooks: RespawnHooks) => this.arm(hooks),
+            disarm: () => this.disarm(),
+          }
+        : {}),
+      // Getters, so that status() sees the counts of now.
+      get respawned() {
+        return group.respawned;
+      },
+      get gaveUp() {
+        return group.gaveUp;
+      },
+    };
   }
 
   /** How many were started and are still running. */
@@ -229,6 +330,7 @@ export class LaunchGroup {
    */
   async stop(graceMs = 3000): Promise<void> {
     this.#stopping = true;
+    this.disarm();
     const live = (): Proc[] => this.#procs.filter((p) => !p.done);
     for (const p of live()) p.child.stdin?.end();
     // A referenced timer: whoever awaits stop() must not see the process exit meanwhile.

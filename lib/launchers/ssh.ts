@@ -15,6 +15,11 @@
  * remote shell `read`s it into MIRAI_SECRET before starting them, so it is in no command line
  * on either machine.
  *
+ * With `respawn: true`, a session that ends unexpectedly after its daemons connected (the
+ * connection dropped, the daemon was killed) is started again the same way, the secret on its
+ * stdin again; a session whose daemons ended on purpose (status 0) is not. With a tunnel the
+ * unit is the session: it is restarted when it ends, not when one of its several daemons does.
+ *
  * The remote user's login shell must be a POSIX shell (sh, bash, dash, zsh, ksh).
  */
 import type { DaemonOptions } from '../daemon';
@@ -38,6 +43,9 @@ export interface SshOptions {
   sshArgs?: string[];
   /** The Node.js binary on the remotes (default 'node' on the login PATH), or its words. */
   node?: NodeCommand;
+  /** Start a session again when it ends unexpectedly after its daemons connected (default
+   *  false), with the local daemons' backoff and crash-loop limit. */
+  respawn?: boolean;
 }
 
 interface Remote {
@@ -48,7 +56,7 @@ interface Remote {
   port?: number;
 }
 
-const KNOWN = new Set(['tunnel', 'timeout', 'command', 'port', 'identity', 'sshArgs', 'node']);
+const KNOWN = new Set(['tunnel', 'timeout', 'command', 'port', 'identity', 'sshArgs', 'node', 'respawn']);
 
 /**
  * Launches daemons over SSH on `remotes`: 'host', 'user@host' or 'ssh://[user@]host[:port]'
@@ -65,7 +73,8 @@ export function sshConfig(remotes: string | string[], opts: SshOptions = {}): Re
   for (const k of Object.keys(opts)) {
     if (!KNOWN.has(k)) throw new TypeError(`sshConfig(): unknown option '${k}': expected one of ${[...KNOWN].join(', ')}`);
   }
-  const { tunnel = false, timeout = 10000, command = 'ssh', port, identity, sshArgs = [] } = opts;
+  const { tunnel = false, timeout = 10000, command = 'ssh', port, identity, sshArgs = [], respawn = false } = opts;
+  if (typeof respawn !== 'boolean') throw new TypeError(`sshConfig(): respawn must be a boolean (got ${show(respawn)})`);
   if (typeof tunnel !== 'boolean') throw new TypeError(`sshConfig(): tunnel must be a boolean (got ${show(tunnel)})`);
   if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
     throw new TypeError(`sshConfig(): timeout must be a positive number of ms (got ${show(timeout)})`);
@@ -107,7 +116,7 @@ export function sshConfig(remotes: string | string[], opts: SshOptions = {}): Re
       if (tunnel) sessions.push({ remote, count: k });
       else for (let j = 0; j < k; j++) sessions.push({ remote, count: 1 });
     });
-    const group = new LaunchGroup();
+    const group = new LaunchGroup({ respawn, what: `ssh sessions to ${names}` });
     const commands: string[] = [];
     for (const { remote, count } of sessions) {
       const args = [
@@ -122,12 +131,13 @@ export function sshConfig(remotes: string | string[], opts: SshOptions = {}): Re
         secretLine + sessionScript(daemon, count),
       ];
       commands.push([command, ...args].map(shellQuote).join(' '));
+      // A relaunch reuses these start options: the secret is written to the new session's stdin.
       group.start(`ssh to ${remote.name}`, command, args, {
         keepStdin: true, output: dopts.output === true, failOnCleanExit: true,
         stdinText: dopts.secret !== undefined ? `${dopts.secret}\n` : undefined,
       });
     }
-    return { commands, stop: () => group.stop(), failed: group.failed };
+    return group.launch(commands);
   };
 
   return {
