@@ -93,6 +93,9 @@ export function startDispatcher(mode: 'thread' | 'process', opts: DispatcherOpti
     // runtime): kept for the error daemons() throws instead of being dropped.
     const handle: DispatcherHandle = { exited: Promise.resolve(), kill: () => void worker.terminate().catch(() => {}) };
     worker.on('error', (e) => (handle.error ??= e instanceof Error ? e.message : String(e)));
+    worker.on('message', (m: { error?: unknown }) => {
+      if (typeof m?.error === 'string') handle.error ??= m.error;
+    });
     handle.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     return handle;
   }

@@ -2,12 +2,13 @@
  * Worker-thread entry of the dispatcher (`startDispatcher('thread', opts)`): runs
  * runDispatcher(workerData) and ends with it. The host links to it over inproc://.
  */
-import { isMainThread, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { runDispatcher, type DispatcherOptions } from './dispatcher';
 
 if (isMainThread) throw new Error('dispatcher-worker is the entry of a worker thread, not a module to require');
 
 runDispatcher(workerData as DispatcherOptions).catch((e: unknown) => {
-  process.stderr.write(`mirai dispatcher: ${e instanceof Error ? e.message : String(e)}\n`);
+  // To the host, which quotes it in the error daemons() throws.
+  parentPort?.postMessage({ error: e instanceof Error ? e.message : String(e) });
   process.exitCode = 1;
 });
