@@ -96,6 +96,8 @@ export function startDispatcher(mode: 'thread' | 'process', opts: DispatcherOpti
     worker.on('message', (m: { error?: unknown }) => {
       if (typeof m?.error === 'string') handle.error ??= m.error;
     });
+    // A 'message' listener refs the worker's port: undo it, or the host could never exit.
+    worker.unref();
     handle.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     return handle;
   }
