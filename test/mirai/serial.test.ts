@@ -120,7 +120,7 @@ test('bad serial configs are refused at daemons(), naming what is wrong; nothing
     [42, /serial must be a \{ class, serialize, deserialize \} object \(got 42\)/],
     [{ class: '', serialize: String, deserialize: String }, /serial\.class must be a class name/],
     [{ class: 'URL', serialize: 'x', deserialize: (s: string) => s }, /serial\.serialize must be a function/],
-    [{ class: 'URL', serialize: (u: URL) => u.href, deserialize: String }, /native code/],
+    [{ class: 'URL', serialize: (u: URL) => u.href, deserialize: String }, /built-in \(native\) function/],
     [[urlSerial, { ...urlSerial }], /serial\[1\]\.class 'URL' is registered twice/],
   ]
   for (const [serial, re] of cases) {

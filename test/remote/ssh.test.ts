@@ -14,6 +14,8 @@ import { errorOf, freePort, spawnProcess, waitFor, withTimeout } from '../helper
 import { testHooks, waitGone } from '../fixtures/mirai/common'
 import { cmdline, install, netnsOfThisProcess, pidsWith, waitConnections, waitNoProcess, whereTask } from '../fixtures/remote/common'
 import { makeNetns, sshUnavailable, startSshd, type Netns, type Sshd } from '../fixtures/remote/sshd'
+import { SECRET } from '../fixtures/auth'
+
 
 const W = 30000
 const skip = sshUnavailable()
@@ -142,8 +144,8 @@ test('ssh with zero-config TLS: the certificate travels in the ssh command; 3 da
 
 test('ssh: stopping the launch ends the far-side daemon at once, while the host is still up (its stdin ends)', async () => {
   if (skipped('the ssh tests')) return
-  const set = await daemons({ url: 'tcp://127.0.0.1:0' })
-  const launch = await loopback().launch(1, set.url, {})
+  const set = await daemons({ url: 'tcp://127.0.0.1:0', secret: SECRET })
+  const launch = await loopback().launch(1, set.url, { secret: SECRET })
   await waitConnections(1, W)
   const [x] = await where()
   assertInSsh([x!])
