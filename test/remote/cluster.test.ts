@@ -10,7 +10,7 @@ import * as path from 'node:path'
 import { daemons, everywhere, launchRemote, mirai, status, type RemoteLaunch } from '../../dist'
 import { clusterConfig, parseJobId } from '../../dist/launchers/cluster'
 import { daemonCommand } from '../../dist/launchers/remote'
-import { errorOf, tempPath, withTimeout } from '../helpers'
+import { errorOf, skipTest, tempPath, withTimeout } from '../helpers'
 import { waitForAsync } from '../fixtures/cluster/common'
 import { slurmUnavailable, startSlurm, type SlurmCluster } from '../fixtures/cluster/slurm'
 
@@ -222,7 +222,7 @@ const savedConf = process.env.SLURM_CONF
 /** The cluster (started on first use), or undefined when this machine cannot run it. */
 async function cluster(): Promise<SlurmCluster | undefined> {
   if (skip) {
-    console.log(`\n  [skip] ${skip}`)
+    skipTest(skip)
     return undefined
   }
   slurmStart ??= startSlurm()
