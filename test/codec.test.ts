@@ -23,7 +23,7 @@ const filled = (n: number): Buffer => {
 test('every view type, small and large, round-trips with its type, length and bytes', () => {
   for (const size of [16, OOB_MIN, OOB_MIN * 4 + 8]) {
     const value: Record<string, ArrayBufferView> = {}
-    for (const T of TYPES) value[T.name] = new T(filled(size).buffer.slice(0, size))
+    for (const T of TYPES) value[T.name] = new T(filled(size).buffer.slice(0, size) as ArrayBuffer)
     value.Buffer = filled(size)
     value.DataView = new DataView(filled(size).buffer.slice(0, size))
     const p = serializePayload(value)

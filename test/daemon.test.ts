@@ -85,11 +85,11 @@ class Host {
     return { kind: b[1]!, flags: b.readUInt16LE(2), id: b.readUInt32LE(4), value: b.length > 8 ? v8.deserialize(b.subarray(8)) : undefined }
   }
   /** Runs a task ('f': function source, 'c': code string) and returns its reply. */
-  async run(id: number, src: string | Function, data?: unknown, kind = K.TASK, type = typeof src === 'function' ? 'f' : 'c'): Promise<Reply> {
+  async run(id: number, src: string | ((...args: never[]) => unknown), data?: unknown, kind = K.TASK, type = typeof src === 'function' ? 'f' : 'c'): Promise<Reply> {
     await this.send(kind, id, { type, src: String(src), data })
     return this.recv()
   }
-  async value(id: number, src: string | Function, data?: unknown, type?: string): Promise<any> {
+  async value(id: number, src: string | ((...args: never[]) => unknown), data?: unknown, type?: string): Promise<any> {
     const r = await this.run(id, src, data, K.TASK, type)
     assert.equal([r.kind, r.id, r.flags], [K.RESULT, id, 0], `task ${id}: ${JSON.stringify(r.value)}`)
     return r.value

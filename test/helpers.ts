@@ -201,7 +201,8 @@ export class Child {
         clearTimeout(timer)
         this.proc.off('output', check)
         this.proc.off('close', onClose)
-        err ? reject(err) : resolve(v!)
+        if (err) reject(err)
+        else resolve(v!)
       }
       const check = (): void => {
         const l = find()

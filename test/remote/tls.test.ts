@@ -220,7 +220,7 @@ test('refused: an expired certificate (openssl, 2020-01-01..02, signed by the te
   const p = getPki()
   warnings.length = 0
   const set = await daemons({ url: 'tls+tcp://127.0.0.1:0', tls: [p.expired, p.expiredKey] })
-  assert.ok(warnings.some((w) => /expired on Jan  2 00:00:00 2020 GMT/.test(w)), `a warning at daemons(): ${warnings}`)
+  assert.ok(warnings.some((w) => /expired on Jan {2}2 00:00:00 2020 GMT/.test(w)), `a warning at daemons(): ${warnings}`)
   const root = tempFile('root.pem', p.root)
   const { stderr } = await refused([set.url, '--tls-cert', root], /did not verify against tlsCert/)
   console.log(`\n  [tls] expired certificate: ${stderr}`)
