@@ -15,8 +15,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { DaemonOptions } from '../daemon';
-import { SECRET_ENV } from '../auth';
+import type { DaemonOptions } from '../daemon/options';
+import { SECRET_ENV } from '../wire/auth';
 import { daemonCommand, nodeWords, redact, shellQuote, type NodeCommand, type RemoteConfig, type RemoteLaunch } from './remote';
 
 export type ClusterCommand = 'sbatch' | 'qsub' | 'bsub';

@@ -25,8 +25,8 @@
  * do not (`ssh`, `docker exec`, `kubectl exec`), `secret: 'command'` puts it in the command as an
  * `env MIRAI_SECRET=...` prefix instead, where other users of that machine may see it in `ps`.
  */
-import type { DaemonOptions } from '../daemon';
-import { SECRET_ENV } from '../auth';
+import type { DaemonOptions } from '../daemon/options';
+import { SECRET_ENV } from '../wire/auth';
 import { daemonArgv, daemonCommand, LaunchGroup, redact, nodeWords, shellQuote, type NodeCommand, type Quoter, type RemoteConfig, type RemoteLaunch } from './remote';
 
 export interface RemoteConfigOptions {

@@ -22,9 +22,9 @@
  *
  * The remote user's login shell must be a POSIX shell (sh, bash, dash, zsh, ksh).
  */
-import type { DaemonOptions } from '../daemon';
-import { parseUrl } from '../url';
-import { SECRET_ENV } from '../auth';
+import type { DaemonOptions } from '../daemon/options';
+import { parseUrl } from '../wire/url';
+import { SECRET_ENV } from '../wire/auth';
 import { daemonCommand, LaunchGroup, nodeWords, shellQuote, type NodeCommand, type RemoteConfig, type RemoteLaunch } from './remote';
 
 export interface SshOptions {

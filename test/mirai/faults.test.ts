@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { daemons, everywhere, isErrorValue, launchLocal, mirai } from '../../dist'
-import { localUrl } from '../../dist/url'
+import { localUrl } from '../../dist/wire/url'
 import { removeTemps, spawnNode, tempPath, withTimeout } from '../helpers'
 import { alive, assertNoDaemonChildren, cliChildren, packageTempFiles, waitGone } from '../fixtures/mirai/common'
 

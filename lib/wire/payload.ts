@@ -1,6 +1,6 @@
 /** Turning a function or code string plus data into a TaskPayload, with clear errors. */
 import * as v8 from 'node:v8';
-import { describe } from './options';
+import { describe } from './validate';
 import type { TaskPayload } from './protocol';
 
 const sources = new WeakMap<Function, string>();

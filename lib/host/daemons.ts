@@ -2,20 +2,20 @@
  * daemons(): set up, reset and tear down the daemons of a profile, and what goes with them:
  * status(), withDaemons(), launchLocal(), launchRemote().
  */
-import { checkSecret, DEFAULT_MAX_MESSAGE_SIZE, MAX_MESSAGE_SIZE_LIMIT, newSecret, SECRET_ENV } from './auth';
-import { startDispatcher } from './dispatcher-main';
+import { checkSecret, DEFAULT_MAX_MESSAGE_SIZE, MAX_MESSAGE_SIZE_LIMIT, newSecret, SECRET_ENV } from '../wire/auth';
+import { startDispatcher } from '../dispatcher/main';
 import { Host } from './host';
-import { LocalDaemons, type LocalLaunchOptions } from './launchers/local';
-import { warnRespawnStopped } from './launchers/respawn';
-import type { RemoteConfig } from './launchers/remote';
-import { manualCommands } from './launchers/remote';
-import { keepAlive } from './nng';
-import { checkOptions, describe, is, type Schema } from './options';
-import { makePayload } from './payload';
+import { LocalDaemons, type LocalLaunchOptions } from '../launchers/local';
+import { warnRespawnStopped } from '../launchers/respawn';
+import type { RemoteConfig } from '../launchers/remote';
+import { manualCommands } from '../launchers/remote';
+import { keepAlive } from '../nng';
+import { checkOptions, describe, is, type Schema } from '../wire/validate';
+import { makePayload } from '../wire/payload';
 import { deleteProfile, getProfile, profileName, setProfile, withProfile, type Profile } from './profiles';
-import { checkSerial, SerialCodec, serialSources, type SerialConfig } from './serial';
+import { checkSerial, SerialCodec, serialSources, type SerialConfig } from '../wire/serial';
 import { hostTls, serverConfig, type HostTls } from './tls-setup';
-import { ipcPath, localUrl, parseUrl, removeStaleFiles } from './url';
+import { ipcPath, localUrl, parseUrl, removeStaleFiles } from '../wire/url';
 import { rmSync } from 'node:fs';
 
 /** Options of the daemon processes themselves (also for launchLocal / launchRemote). */

@@ -1,10 +1,10 @@
 /** mirai() and everywhere(): the entry points that send code to daemons. */
 import { runEphemeral } from './ephemeral';
 import type { Mirai } from './mirai';
-import { checkOptions, is } from './options';
-import { explainUnserializable, isCloneError, makePayload } from './payload';
+import { checkOptions, is } from '../wire/validate';
+import { explainUnserializable, isCloneError, makePayload } from '../wire/payload';
 import { getProfile, profileName } from './profiles';
-import type { TaskPayload } from './protocol';
+import type { TaskPayload } from '../wire/protocol';
 
 const MAX_RETRY = 0xffff;
 

@@ -1,5 +1,5 @@
 /** Helpers over many mirai: unresolved(), stopMirai(), race(), collect(). */
-import type { ErrorValue, MiraiError } from './errors';
+import type { ErrorValue, MiraiError } from '../wire/errors';
 import { onSettled, type Mirai } from './mirai';
 
 /** True while m (or any of ms) has not settled. */

@@ -9,7 +9,7 @@
  * compile it when they next encode or decode. Without `serial`, nothing here runs: values go
  * straight to v8.serialize.
  */
-import { describe } from './options';
+import { describe } from './validate';
 import { functionSource } from './payload';
 
 /** How instances of one class cross between host and daemons. */

@@ -87,9 +87,9 @@ export function startDispatcher(mode: 'thread' | 'process', opts: DispatcherOpti
   if (mode === 'thread') {
     // execArgv: [] so that loaders the host runs under (tsx, ts-node) do not slow the worker:
     // it runs compiled JavaScript only.
-    const worker = new Worker(path.join(__dirname, 'dispatcher-worker.js'), { workerData: opts, execArgv: [] });
+    const worker = new Worker(path.join(__dirname, 'worker.js'), { workerData: opts, execArgv: [] });
     worker.unref();
-    // Why a worker could not start (a bundler that left dispatcher-worker.js out, a Worker-less
+    // Why a worker could not start (a bundler that left dispatcher/worker.js out, a Worker-less
     // runtime): kept for the error daemons() throws instead of being dropped.
     const handle: DispatcherHandle = { exited: Promise.resolve(), kill: () => void worker.terminate().catch(() => {}) };
     worker.on('error', (e) => (handle.error ??= e instanceof Error ? e.message : String(e)));
@@ -102,7 +102,7 @@ export function startDispatcher(mode: 'thread' | 'process', opts: DispatcherOpti
     return handle;
   }
   if (mode !== 'process') throw new TypeError(`dispatcher mode must be 'thread' or 'process' (got ${String(mode)})`);
-  const args = [path.join(__dirname, 'cli.js'), 'dispatcher', opts.hostUrl, opts.daemonUrl];
+  const args = [path.join(__dirname, '..', 'cli.js'), 'dispatcher', opts.hostUrl, opts.daemonUrl];
   const env = process.versions.electron ? { ...process.env, ELECTRON_RUN_AS_NODE: '1' } : process.env;
   const child = spawn(process.execPath, args, {
     stdio: ['pipe', 'ignore', 'pipe'],

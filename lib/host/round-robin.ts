@@ -9,8 +9,8 @@
  * What is sent to a daemon in one tick leaves as one message (a BATCH when there are several):
  * one system call and one wake-up of the daemon for a burst of tasks instead of one each.
  */
-import type { Socket } from './nng';
-import { batchParts } from './protocol';
+import type { Socket } from '../nng';
+import { batchParts } from '../wire/protocol';
 
 const MAX_IN_FLIGHT = 32;
 

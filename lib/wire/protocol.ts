@@ -1,37 +1,41 @@
 /**
  * The wire format, defined once. Every message between host, dispatcher and daemons is an
- * 8-byte header followed by an optional payload (the structured clone, see lib/codec.ts):
+ * 8-byte header followed by an optional payload (the structured clone, see lib/wire/codec.ts):
  *
  *   byte 0     version (PROTOCOL_VERSION)
  *   byte 1     kind (Kind)
  *   bytes 2-3  flags (u16 LE; for ERROR_VALUE the error code)
  *   bytes 4-7  id (u32 LE: task id, or a count for CONNECTIONS / EVERYWHERE_ACK)
  *
- * The dispatcher routes on the header alone (`Message.readUInt32LE`) and forwards bodies as
- * they came, never decoding or copying a payload.
+ * The dispatcher routes on the header alone (readHeader reads a Message in place) and forwards
+ * bodies as they came, never decoding or copying a payload.
  */
 import { deserializePayload, serializePayload } from './codec';
 
-/** 2: connections open with the handshake of lib/auth.ts. */
+/** 2: connections open with the handshake of lib/wire/auth.ts. */
 export const PROTOCOL_VERSION = 2;
 export const HEADER_SIZE = 8;
 
-export const enum Kind {
+/**
+ * Message kinds. A plain object (not a `const enum`, which tsc erases), so that tests and tools
+ * can import the names the wire uses instead of re-typing the numbers.
+ */
+export const Kind = {
   // host -> dispatcher -> daemon
   /**
    * Run a task. Payload: TaskPayload. flags: its retry budget, read by the dispatcher (times to
    * re-queue it if its daemon is lost while running it); daemons ignore it.
    */
-  TASK = 1,
+  TASK: 1,
   /** Cancel task `id` (queued: dropped; running: interrupted). No payload. */
-  CANCEL = 2,
+  CANCEL: 2,
   /** Run on every daemon, now and on each daemon that joins later. Payload: TaskPayload. */
-  EVERYWHERE = 3,
+  EVERYWHERE: 3,
   // host -> dispatcher
   /** Ask for counters; answered by STATUS. */
-  STATUS_REQUEST = 4,
+  STATUS_REQUEST: 4,
   /** Tear down: daemons are told to exit, then the dispatcher exits. */
-  SHUTDOWN = 5,
+  SHUTDOWN: 5,
   // round-robin host <-> daemon, both ways
   /**
    * Several messages in one: id = how many; payload = for each, a u32 LE length and then the
@@ -39,38 +43,39 @@ export const enum Kind {
    * one tick per daemon; a daemon that has received a BATCH batches the replies of the tasks it
    * runs back to back. (The dispatcher neither sends nor gets them: one task per daemon.)
    */
-  BATCH = 6,
+  BATCH: 6,
   // daemon -> dispatcher -> host
   /** Task `id` finished. flags & FLAG_ERROR: payload is an ErrorPayload, else the value. */
-  RESULT = 16,
-  /** Task `id` ended without a result; flags = ErrorValue code (5, 7, 19, 20). No payload. */
-  ERROR_VALUE = 17,
+  RESULT: 16,
+  /** Task `id` ended without a result; flags = ErrorValue code (lib/wire/errors.ts Code). No payload. */
+  ERROR_VALUE: 17,
   // dispatcher -> host
   /** Payload: 6 u32 LE: connections, awaiting, executing, completed, dropped, rejected. */
-  STATUS = 18,
+  STATUS: 18,
   /** The number of connected daemons changed; id = the new count. */
-  CONNECTIONS = 19,
+  CONNECTIONS: 19,
   /** EVERYWHERE `id` was sent to flags daemons; that many RESULTs follow. */
-  EVERYWHERE_ACK = 20,
+  EVERYWHERE_ACK: 20,
   /** First message of a dispatcher: payload v8 { url } (the daemons' URL, real port) or { error }. */
-  READY = 21,
+  READY: 21,
   // daemon -> dispatcher / host
   /**
    * The daemon wants to leave (idleTime, walltime): send it nothing more and answer EXIT. It
    * still runs what reached it before the EXIT, then exits.
    */
-  BYE = 22,
+  BYE: 22,
   // dispatcher -> daemon
   /** Exit now (teardown), or, after a BYE, once what the daemon holds has run. */
-  EXIT = 32,
-  // the handshake on every new connection (lib/auth.ts), listener <-> dialer
+  EXIT: 32,
+  // the handshake on every new connection (lib/wire/auth.ts), listener <-> dialer
   /** Listener -> dialer: payload a 32-byte nonce. */
-  CHALLENGE = 40,
+  CHALLENGE: 40,
   /** Dialer -> listener: payload its 32-byte nonce and a 32-byte HMAC. */
-  PROOF = 41,
+  PROOF: 41,
   /** Listener -> dialer: payload a 32-byte HMAC; the connection is trusted both ways. */
-  WELCOME = 42,
-}
+  WELCOME: 42,
+} as const;
+export type Kind = (typeof Kind)[keyof typeof Kind];
 
 export const FLAG_ERROR = 1;
 /**
@@ -96,19 +101,23 @@ export function header(kind: Kind, id: number, flags = 0): Buffer {
   return b;
 }
 
-/** Reads the header of a buffer; null when it is too short or of another version. */
-export function readHeader(b: Uint8Array): Header | null {
-  if (b.length < HEADER_SIZE || b[0] !== PROTOCOL_VERSION) return null;
-  return {
-    kind: b[1] as Kind,
-    flags: b[2]! | (b[3]! << 8),
-    id: (b[4]! | (b[5]! << 8) | (b[6]! << 16) | (b[7]! << 24)) >>> 0,
-  };
+/** What readHeader reads from: a Buffer, or a received Message (read in place, so a Message
+ *  that is only routed is forwarded without its body ever being copied). */
+export interface HeaderSource {
+  readonly length: number;
+  readUInt32LE(offset: number): number;
 }
 
-/** The first header word as read by `Message.readUInt32LE(0)`: version | kind << 8 | flags << 16. */
-export function splitWord0(w: number): { version: number; kind: number; flags: number } {
-  return { version: w & 0xff, kind: (w >>> 8) & 0xff, flags: w >>> 16 };
+/**
+ * The one header reader: kind, flags and id of a message (or of one BATCH item), or null when it
+ * is shorter than a header or of another protocol version. Host, dispatcher and daemon all
+ * decode headers here; the kind is not checked (callers drop kinds they do not take).
+ */
+export function readHeader(b: HeaderSource): Header | null {
+  if (b.length < HEADER_SIZE) return null;
+  const w0 = b.readUInt32LE(0);
+  if ((w0 & 0xff) !== PROTOCOL_VERSION) return null;
+  return { kind: ((w0 >>> 8) & 0xff) as Kind, flags: w0 >>> 16, id: b.readUInt32LE(4) };
 }
 
 /**
@@ -182,7 +191,7 @@ export interface Counters {
   completed: number;
   /** Messages dropped: malformed, of a kind that peer may not send, or not the answer to what it runs. */
   dropped: number;
-  /** Connections closed because they did not prove themselves (lib/auth.ts). */
+  /** Connections closed because they did not prove themselves (lib/wire/auth.ts). */
   rejected: number;
 }
 

@@ -22,6 +22,8 @@
  * disposition to the default (fatal) one.
  */
 import { SHARE_ENV, Worker } from 'node:worker_threads';
+import { waitInterruptibly } from './evaluate';
+import type { InterruptMechanism } from './interrupts';
 
 // Runs as a classic script in the worker: top-level names would be shared with vm scripts,
 // hence the IIFE and the symbol-keyed global. state: [0] up, [1] absorbed, [2] what the main
@@ -65,7 +67,8 @@ const RUN_IN = 2;
 /** Restarts allowed per second before the keeper gives up (a worker that cannot start at all). */
 const MAX_RESTARTS = 5;
 
-export class SigintKeeper {
+/** The POSIX interrupt mechanism of lib/daemon/interrupts.ts. */
+export class SigintKeeper implements InterruptMechanism {
   /**
    * Shared with the worker. [0]: 1 while the keeper's watchdogs are up; [1]: SIGINTs absorbed so
    * far; [2]: 1 while the main thread runs a task (see `taskStarts` / `taskEnds`).
@@ -168,6 +171,11 @@ export class SigintKeeper {
     if (this.#failed || !this.#worker) return false;
     Atomics.wait(this.state, 0, 0, ms);
     return this.up;
+  }
+
+  /** Waits until the keeper is up, at most ms, in a breakOnSigint run that a SIGINT merely ends. */
+  waitUpInterruptibly(ms: number): 'ok' | 'timed-out' | 'interrupted' {
+    return waitInterruptibly(this.state, 0, ms);
   }
 
   /** Stops the worker. Idempotent. */

@@ -15,8 +15,8 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { TlsConfig, writeCert } from './nng';
-import { isTlsUrl, parseUrl } from './url';
+import { TlsConfig, writeCert } from '../nng';
+import { isTlsUrl, parseUrl } from '../wire/url';
 
 export interface HostTls {
   /** For the listener: certificate chain and key, PEM. */

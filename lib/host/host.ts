@@ -7,20 +7,20 @@
  * the Mirai waiting in `pending`. The socket is unref'd: the process is held alive only while
  * something is outstanding.
  *
- * Each connection must prove it knows the profile's secret (lib/auth.ts) before it is the
+ * Each connection must prove it knows the profile's secret (lib/wire/auth.ts) before it is the
  * dispatcher or a daemon: until then it is sent nothing but the challenge, and what it sends is
  * the proof or gets it closed. Round-robin takes a result only from the daemon that holds its task.
  */
-import { DEFAULT_MAX_MESSAGE_SIZE, Gate, HANDSHAKE_MAX_SIZE } from './auth';
-import { ErrorValue, MiraiError } from './errors';
+import { DEFAULT_MAX_MESSAGE_SIZE, Gate, HANDSHAKE_MAX_SIZE } from '../wire/auth';
+import { ErrorValue, MiraiError } from '../wire/errors';
 import { Mirai, type Canceller } from './mirai';
-import type { SerialCodec } from './serial';
+import type { SerialCodec } from '../wire/serial';
 import { RoundRobin } from './round-robin';
-import { keepAlive, Socket, type Message } from './nng';
+import { keepAlive, Socket, type Message } from '../nng';
 import {
   decodeCounters, decodePayload, encode, FLAG_ERROR, FLAG_LAST, header, HEADER_SIZE, Kind, PROTOCOL_VERSION, splitBatch,
   type Counters, type ErrorPayload, type TaskPayload,
-} from './protocol';
+} from '../wire/protocol';
 
 export type HostMode = 'dispatcher' | 'direct';
 

@@ -4,9 +4,9 @@
  * they complete; `progress` draws a bar on a TTY.
  */
 import { onSettled, type Mirai } from './mirai';
-import { checkOptions, describe, is } from './options';
-import { functionSource } from './payload';
-import { submitPayload, type TaskContext } from './tasks';
+import { checkOptions, describe, is } from '../wire/validate';
+import { functionSource } from '../wire/payload';
+import { submitPayload, type TaskContext } from './submit';
 
 export interface MapOptions<D> {
   /** Passed to every call as the second argument. */

@@ -1,19 +1,21 @@
 /**
- * The daemon's receive-run-reply loop (see lib/daemon.ts for the protocol it speaks): one
+ * The daemon's receive-run-reply loop (see lib/daemon/daemon.ts for the protocol it speaks): one
  * receive pending at any time, armed with the running task's CANCEL header so that the addon
- * raises SIGINT for it; SIGINT accounting with the keeper thread; exit conditions (maxTasks,
- * idleTime and walltime with the BYE / EXIT handshake, autoExit). Replies: lib/daemon-replies.ts.
+ * raises SIGINT for it (the accounting around those SIGINTs: lib/daemon/interrupts.ts); exit
+ * conditions (maxTasks, idleTime and walltime with the BYE / EXIT handshake, autoExit).
+ * Replies: lib/daemon/replies.ts.
  */
-import { Proof, raiseLimit } from './auth';
-import type { DaemonOptions, ExitReason } from './daemon';
-import { Replies } from './daemon-replies';
-import { compileFunction, Evaluator, isInterrupt, isThenable, TaskContext, waitInterruptibly } from './evaluate';
-import { NngError } from './nng/errors';
-import type { Message } from './nng/message';
-import type { Socket } from './nng/socket';
-import { decodePayload, FLAG_LAST, header, HEADER_SIZE, Kind, PROTOCOL_VERSION, splitBatch, type TaskPayload } from './protocol';
-import { daemonCodec, SERIAL_GLOBAL } from './serial';
-import type { SigintKeeper } from './sigint-keeper';
+import { Proof, raiseLimit } from '../wire/auth';
+import type { DaemonOptions, ExitReason } from './options';
+import { Replies } from './replies';
+import { compileFunction, Evaluator, isInterrupt, isThenable, TaskContext } from './evaluate';
+import { Interrupts, type InterruptMechanism } from './interrupts';
+import { Code } from '../wire/errors';
+import { NngError } from '../nng/errors';
+import type { Message } from '../nng/message';
+import type { Socket } from '../nng/socket';
+import { decodePayload, FLAG_LAST, header, HEADER_SIZE, Kind, readHeader, splitBatch, type TaskPayload } from '../wire/protocol';
+import { daemonCodec, SERIAL_GLOBAL } from '../wire/serial';
 
 /** Timers beyond this many ms cannot be set: such limits mean "none". */
 export const MAX_TIMER = 2 ** 31 - 1;
@@ -35,23 +37,15 @@ interface Running {
   everywhere: boolean;
   ctx: TaskContext;
   state: number;
-  timer: NodeJS.Timeout | undefined;
+  /** Set while INTERRUPTED: call once the CANCEL that explains the interrupt has come. */
+  explained: (() => void) | undefined;
 }
 
 
-/**
- * How long an interrupted task waits for the CANCEL that caused it before calling the SIGINT
- * external (the check itself runs after a setImmediate, i.e. after pending messages are taken).
- */
-const INTERRUPT_GRACE = 250;
-/** Longest wait for the keeper to take a SIGINT that a CANCEL raised while no task ran. */
-const SETTLE_WAIT = 1000;
-/** How long to wait for the keeper thread before serving on without it. */
-const KEEPER_WAIT = 2000;
 
 export class DaemonLoop {
   readonly #socket: Socket;
-  readonly #keeper: SigintKeeper;
+  readonly #interrupts: Interrupts;
   readonly #ev: Evaluator;
   readonly #maxTasks: number;
   readonly #autoExit: boolean;
@@ -76,30 +70,26 @@ export class DaemonLoop {
   #idleTimer: NodeJS.Timeout | undefined;
   #wallTimer: NodeJS.Timeout | undefined;
   #recvErrors = 0;
-  // SIGINT accounting: CANCELs received armed vs SIGINTs seen (keeper + main thread).
-  #armedCancels = 0;
-  #mainInterrupts = 0;
-  #lostSigints = 0;
-  #sigintCheck: NodeJS.Timeout | undefined;
   readonly #replies: Replies;
-  /** Nothing from the host is acted on until it has answered our proof (lib/auth.ts). */
+  /** Nothing from the host is acted on until it has answered our proof (lib/wire/auth.ts). */
   readonly #proof: Proof;
   /** Why the host was refused, if it was: daemon() throws it. */
   authError: Error | undefined;
 
-  constructor(socket: Socket, keeper: SigintKeeper, opts: DaemonOptions, startedAt: number, done: (r: ExitReason) => void) {
+  constructor(socket: Socket, mechanism: InterruptMechanism, opts: DaemonOptions, startedAt: number, done: (r: ExitReason) => void) {
     this.#socket = socket;
-    this.#keeper = keeper;
-    this.#ev = new Evaluator({ cleanup: opts.cleanup ?? true, interruptible: !keeper.failed, runs: keeper });
+    this.#interrupts = new Interrupts(mechanism, {
+      external: () => this.#finish('interrupted'),
+      unavailable: () => {
+        this.#ev.interruptible = false;
+      },
+    });
+    this.#ev = new Evaluator({ cleanup: opts.cleanup ?? true, interruptible: this.#interrupts.available, runs: this.#interrupts.runs });
     this.#maxTasks = opts.maxTasks ?? Infinity;
     this.#autoExit = opts.autoExit ?? true;
     this.#done = done;
     this.#replies = new Replies(socket);
     this.#proof = new Proof(opts.secret);
-    keeper.onAbsorb = () => this.#scheduleSigintCheck();
-    keeper.onFail = () => {
-      this.#ev.interruptible = false;
-    };
     if (opts.idleTime !== undefined && opts.idleTime <= MAX_TIMER) {
       this.#idleTimer = setTimeout(() => {
         if (this.#current === undefined) this.#leave('idleTime');
@@ -183,7 +173,7 @@ export class DaemonLoop {
     if (this.#finished) return;
     if (start === undefined && this.#current === undefined) start = this.#queue.shift();
     if (start !== undefined) {
-      this.#beforeRun();
+      this.#interrupts.beforeArm();
       this.#post(start.id); // armed for the task about to run
       this.#runFrom(start);
     } else {
@@ -209,19 +199,15 @@ export class DaemonLoop {
 
   /** Reacts to one message; returns a task to start now, if any. */
   #handle(msg: Message, armedId: number): Held | undefined {
-    const len = msg.length;
-    const w0 = len >= 4 ? msg.readUInt32LE(0) : 0;
-    const valid = len >= HEADER_SIZE && (w0 & 0xff) === PROTOCOL_VERSION;
-    const kind = valid ? (w0 >>> 8) & 0xff : -1;
-    const id = valid ? msg.readUInt32LE(4) : -1;
-    // The addon raised SIGINT for this message if the receive was armed for task armedId and
-    // the message starts with exactly that task's CANCEL header (flags 0).
-    const raised = armedId >= 0 && kind === Kind.CANCEL && w0 >>> 16 === 0 && id === armedId;
-    if (raised) this.#armedCancels++;
+    const h = readHeader(msg);
+    const kind = h?.kind ?? -1;
+    const id = h?.id ?? -1;
+    // Did the addon raise SIGINT for this message (the armed task's own CANCEL)?
+    const raised = this.#interrupts.received(armedId, h);
     const cur = this.#current;
     if (cur !== undefined && cur.state === INTERRUPTED) {
       // Normally the message that raised the SIGINT is a CANCEL of this very task.
-      clearTimeout(cur.timer);
+      cur.explained?.();
       if (!raised) {
         this.#external(cur); // no CANCEL explains it: a SIGINT from outside
         return undefined;
@@ -235,11 +221,11 @@ export class DaemonLoop {
       if (kind === Kind.CANCEL) this.#cancelQueued(id);
       return undefined;
     }
-    if (!valid) return undefined; // dropped
+    if (h === null) return undefined; // dropped
     switch (kind) {
       case Kind.TASK:
       case Kind.EVERYWHERE: {
-        const held: Held = { kind, id, body: msg.body };
+        const held: Held = { kind: h.kind, id, body: msg.body };
         if (cur !== undefined || this.#queue.length > 0) {
           this.#queue.push(held);
           return undefined;
@@ -252,8 +238,8 @@ export class DaemonLoop {
         if (items === null) return undefined; // malformed: dropped whole
         this.#replies.batching = true;
         for (const item of items) {
-          const k = item[0] === PROTOCOL_VERSION ? item[1] : -1;
-          if (k === Kind.TASK || k === Kind.EVERYWHERE) this.#queue.push({ kind: k, id: item.readUInt32LE(4), body: item });
+          const ih = readHeader(item);
+          if (ih !== null && (ih.kind === Kind.TASK || ih.kind === Kind.EVERYWHERE)) this.#queue.push({ kind: ih.kind, id: ih.id, body: item });
         }
         return cur === undefined ? this.#queue.shift() : undefined;
       }
@@ -286,50 +272,14 @@ export class DaemonLoop {
     this.#idle();
   }
 
-  /**
-   * Before a task's receive is armed: the keeper must be up (only the first task after start may
-   * have to wait for it), and told that a SIGINT from now on is the task's.
-   */
-  #beforeRun(): void {
-    if (!this.#ev.interruptible) return;
-    if (!this.#keeper.up) this.#keeper.waitUp(KEEPER_WAIT);
-    this.#settleSigints();
-    this.#keeper.aboutToRun();
-  }
-
-  /**
-   * A CANCEL that arrived while no task ran raised a SIGINT that the keeper absorbs a few µs
-   * later. Before the next task is flagged, make sure every such signal has landed, or it would be
-   * taken for that task's. (Two signals could merge into one: after SETTLE_WAIT ms, count the
-   * rest as lost. In practice this never waits more than the keeper's wake-up.)
-   */
-  #settleSigints(): void {
-    if (this.#keeper.absorbed + this.#mainInterrupts >= this.#armedCancels - this.#lostSigints) return;
-    const deadline = Date.now() + SETTLE_WAIT;
-    for (;;) {
-      const absorbed = this.#keeper.absorbed;
-      const missing = this.#armedCancels - this.#lostSigints - absorbed - this.#mainInterrupts;
-      if (missing <= 0) return;
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        this.#lostSigints += missing;
-        return;
-      }
-      this.#keeper.waitAbsorbed(absorbed, left);
-    }
-  }
-
   #startTask(h: Held): void {
-    const run: Running = { id: h.id, everywhere: h.kind === Kind.EVERYWHERE, ctx: new TaskContext(), state: RUNNING, timer: undefined };
+    const run: Running = { id: h.id, everywhere: h.kind === Kind.EVERYWHERE, ctx: new TaskContext(), state: RUNNING, explained: undefined };
     let payload: TaskPayload;
-    if (this.#ev.interruptible) {
-      this.#settleSigints();
-      this.#keeper.aboutToRun();
-    }
+    this.#interrupts.arm();
     try {
       payload = decodePayload<TaskPayload>(h.body);
     } catch (e) {
-      this.#keeper.ran();
+      this.#interrupts.disarm();
       this.#current = run;
       this.#complete(run, plainError(`malformed task message: ${(e as Error)?.message ?? e}`, 'TypeError'), true);
       return;
@@ -338,7 +288,7 @@ export class DaemonLoop {
       try {
         payload.data = daemonCodec(compileFunction)!.unpack(payload.data);
       } catch (e) {
-        this.#keeper.ran();
+        this.#interrupts.disarm();
         this.#current = run;
         this.#complete(run, plainError((e as Error)?.message ?? String(e), 'TypeError'), true);
         return;
@@ -363,14 +313,11 @@ export class DaemonLoop {
     } catch (e) {
       if (this.#autoExit) this.#socket.interruptOnPipeRemove(false);
       if (isInterrupt(e)) {
-        this.#mainInterrupts++;
         run.state = INTERRUPTED;
         // The CANCEL that caused it is on its way; if none comes, the SIGINT was external.
-        run.timer = setTimeout(() => {
-          setImmediate(() => {
-            if (this.#current === run && run.state === INTERRUPTED && !this.#finished) this.#external(run);
-          });
-        }, INTERRUPT_GRACE);
+        run.explained = this.#interrupts.interrupted(() => {
+          if (this.#current === run && run.state === INTERRUPTED && !this.#finished) this.#external(run);
+        });
         return;
       }
       this.#complete(run, e, true);
@@ -399,7 +346,7 @@ export class DaemonLoop {
   #cancelCurrent(run: Running): void {
     this.#current = undefined;
     this.#markLast(run);
-    this.#reply(Kind.ERROR_VALUE, run.id, 20);
+    this.#reply(Kind.ERROR_VALUE, run.id, Code.CANCELED);
     this.#ev.done(run.everywhere);
     this.#counted(run);
   }
@@ -408,7 +355,7 @@ export class DaemonLoop {
     const i = this.#queue.findIndex((h) => h.id === id);
     if (i < 0) return;
     this.#queue.splice(i, 1);
-    this.#reply(Kind.ERROR_VALUE, id, 20);
+    this.#reply(Kind.ERROR_VALUE, id, Code.CANCELED);
   }
 
   /** A SIGINT that no CANCEL explains interrupted run: answer it, then stop (Ctrl-C). */
@@ -441,30 +388,15 @@ export class DaemonLoop {
     if (!run.everywhere && this.#tasks + 1 >= this.#maxTasks) this.#replyFlags = FLAG_LAST;
   }
 
-  /**
-   * Nothing runs. If the keeper is down (it is restarting after its thread died), a SIGINT caused
-   * by the armed receive left pending would kill the process: wait for it inside a breakOnSigint
-   * run, which such a SIGINT merely interrupts.
-   */
+  /** Nothing runs: with an armed receive left pending, the interrupts may need to wait (see idle()). */
   #idle(): void {
-    if (!this.#pendingArmed || this.#finished || this.#keeper.up || this.#keeper.failed || this.#current !== undefined) return;
-    if (waitInterruptibly(this.#keeper.state, 0, KEEPER_WAIT) === 'interrupted') this.#mainInterrupts++;
+    if (!this.#pendingArmed || this.#finished || this.#current !== undefined) return;
+    this.#interrupts.idle();
   }
 
   /** A reply without payload; FLAG_LAST is added while the last task's answer is due. */
   #reply(kind: Kind, id: number, flags: number): void {
     this.#replies.send(kind, id, flags | this.#replyFlags);
-  }
-
-  #scheduleSigintCheck(): void {
-    if (this.#sigintCheck !== undefined || this.#finished) return;
-    this.#sigintCheck = setTimeout(() => {
-      setImmediate(() => {
-        this.#sigintCheck = undefined;
-        if (this.#finished) return;
-        if (this.#keeper.absorbed + this.#mainInterrupts > this.#armedCancels - this.#lostSigints) this.#finish('interrupted');
-      });
-    }, INTERRUPT_GRACE);
   }
 
   #finish(reason: ExitReason): void {
@@ -474,17 +406,16 @@ export class DaemonLoop {
     this.#finished = true;
     clearTimeout(this.#idleTimer);
     clearTimeout(this.#wallTimer);
-    clearTimeout(this.#sigintCheck);
+    this.#interrupts.detach();
     const cur = this.#current;
     if (cur !== undefined) {
-      clearTimeout(cur.timer);
+      cur.explained?.();
       cur.ctx.abort();
       this.#current = undefined;
     }
-    this.#keeper.onAbsorb = undefined;
     const close = (): void => {
       this.#socket.close();
-      this.#keeper.stop();
+      this.#interrupts.stop();
       this.#done(reason);
     };
     // The replies of this tick go out; unless the host is gone, a recent one gets time to leave.

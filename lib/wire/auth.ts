@@ -19,7 +19,7 @@
  * still read and alter traffic after the handshake; use tls+tcp:// across untrusted networks.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { Pipe, type Socket } from './nng';
+import { Pipe, type Socket } from '../nng';
 import { header, HEADER_SIZE, Kind, PROTOCOL_VERSION } from './protocol';
 
 /** Environment variable that carries the secret to a daemon (or a dispatcher) process. */

@@ -1,8 +1,8 @@
 /**
  * The dispatcher's options and bookkeeping: the FIFO task queue and the per-daemon state.
- * No I/O here; lib/dispatcher.ts owns the sockets and calls in.
+ * No I/O here; lib/dispatcher/dispatcher.ts owns the sockets and calls in.
  */
-import type { Message } from './nng';
+import type { Message } from '../nng';
 
 export interface DispatcherTls {
   /** Certificate (chain), PEM. */
@@ -22,7 +22,7 @@ export interface DispatcherOptions {
   daemonUrl: string;
   /** Server certificate and key for a tls+tcp:// or wss:// daemonUrl. */
   tls?: DispatcherTls;
-  /** The secret daemons prove they know (lib/auth.ts); the dispatcher proves it to the host too. */
+  /** The secret daemons prove they know (lib/wire/auth.ts); the dispatcher proves it to the host too. */
   secret: string;
   /** The largest message a daemon may send, bytes (0: any; default DEFAULT_MAX_MESSAGE_SIZE). */
   maxMessageSize?: number;

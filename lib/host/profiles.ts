@@ -3,10 +3,10 @@
  * for everything called inside it (AsyncLocalStorage), so nested code needs no `profile`.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { DispatcherHandle } from './dispatcher-main';
+import type { DispatcherHandle } from '../dispatcher/main';
 import type { Host } from './host';
-import type { LocalDaemons } from './launchers/local';
-import type { RemoteLaunch } from './launchers/remote';
+import type { LocalDaemons } from '../launchers/local';
+import type { RemoteLaunch } from '../launchers/remote';
 
 export const DEFAULT_PROFILE = 'default';
 
@@ -18,7 +18,7 @@ export interface Profile {
   url: string;
   /** The certificate daemons verify the host with (tls+tcp), PEM. */
   tlsCert: string | undefined;
-  /** What its daemons prove they know (lib/auth.ts); handed to every launch. */
+  /** What its daemons prove they know (lib/wire/auth.ts); handed to every launch. */
   secret: string;
   /** The dispatcher, when there is one. */
   dispatcher: DispatcherHandle | undefined;

@@ -1,9 +1,9 @@
-import { abortError, ErrorValue, MiraiError } from './errors';
+import { abortError, Code, ErrorValue, MiraiError } from '../wire/errors';
 
 /** How a Mirai is cancelled: set by whoever submitted it (the host of its profile). */
 export interface Canceller {
   /** Stops task id: returns true if it was still queued or running. */
-  cancel(id: number, code: 5 | 20): boolean;
+  cancel(id: number, code: typeof Code.TIMEOUT | typeof Code.CANCELED): boolean;
 }
 
 /**
@@ -51,7 +51,7 @@ export class Mirai<T = unknown> implements PromiseLike<T> {
    */
   stop(reason?: unknown): boolean {
     if (!this.#unresolved) return false;
-    const live = this.#canceller?.cancel(this.id, 20) ?? false;
+    const live = this.#canceller?.cancel(this.id, Code.CANCELED) ?? false;
     this.settleError(abortError(reason));
     return live;
   }
@@ -95,8 +95,8 @@ export class Mirai<T = unknown> implements PromiseLike<T> {
   armTimeout(ms: number): void {
     this.#timer = setTimeout(() => {
       if (!this.#unresolved) return;
-      this.#canceller?.cancel(this.id, 5);
-      this.settleError(new ErrorValue(5));
+      this.#canceller?.cancel(this.id, Code.TIMEOUT);
+      this.settleError(new ErrorValue(Code.TIMEOUT));
     }, ms);
     this.#timer.unref();
   }

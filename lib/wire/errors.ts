@@ -54,14 +54,34 @@ export class MiraiError extends Error {
 }
 Object.defineProperty(MiraiError.prototype, MIRAI_ERROR, { value: true });
 
-export type ErrorValueCode = 5 | 7 | 19 | 20;
+/**
+ * ErrorValue codes, by name: the numbers are NNG's (and R mirai's) errno values, and they cross
+ * the wire in the flags of an ERROR_VALUE message.
+ */
+export const Code = {
+  /** The task's timeout passed. */
+  TIMEOUT: 5,
+  /** The host (or its profile) was closed. */
+  CLOSED: 7,
+  /** Its daemon or the dispatcher died or left while it ran (it may have run). */
+  RESET: 19,
+  /** Stopped: m.stop(), an AbortSignal, or a CANCEL that reached the daemon. */
+  CANCELED: 20,
+} as const;
+export type ErrorValueCode = (typeof Code)[keyof typeof Code];
 
 const ERROR_VALUE_MESSAGES: Record<ErrorValueCode, string> = {
-  5: 'timed out',
-  7: 'closed',
-  19: 'connection reset',
-  20: 'canceled',
+  [Code.TIMEOUT]: 'timed out',
+  [Code.CLOSED]: 'closed',
+  [Code.RESET]: 'connection reset',
+  [Code.CANCELED]: 'canceled',
 };
+
+/** The code an ERROR_VALUE's flags carry (low byte); codes this side does not know read as CANCELED. */
+export function codeFromWire(flags: number): ErrorValueCode {
+  const c = flags & 0xff;
+  return c === Code.TIMEOUT || c === Code.CLOSED || c === Code.RESET ? c : Code.CANCELED;
+}
 
 /**
  * The task ended without a result. `code`: 5 timed out, 7 closed, 19 connection reset, 20
@@ -81,7 +101,7 @@ export class ErrorValue extends Error {
 /** ErrorValue 20 for a task stopped with `reason` (an AbortSignal's, or m.stop(reason)'s). */
 export function abortError(reason?: unknown): ErrorValue {
   const timeout = reason !== null && typeof reason === 'object' && (reason as { name?: unknown }).name === 'TimeoutError';
-  return new ErrorValue(20, reason === undefined ? { name: 'AbortError' } : { name: timeout ? 'TimeoutError' : 'AbortError', cause: reason });
+  return new ErrorValue(Code.CANCELED, reason === undefined ? { name: 'AbortError' } : { name: timeout ? 'TimeoutError' : 'AbortError', cause: reason });
 }
 Object.defineProperty(ErrorValue.prototype, ERROR_VALUE, { value: true });
 

@@ -2,13 +2,13 @@
  * Without daemons set, each mirai() runs in a one-off process: a direct-mode host listening on
  * a fresh IPC path, one daemon that exits after its task, everything closed once it settles.
  */
-import { newSecret, SECRET_ENV } from './auth';
+import { newSecret, SECRET_ENV } from '../wire/auth';
 import { Host } from './host';
-import { LocalDaemons } from './launchers/local';
+import { LocalDaemons } from '../launchers/local';
 import { onSettled, type Mirai } from './mirai';
-import type { TaskPayload } from './protocol';
+import type { TaskPayload } from '../wire/protocol';
 import type { SubmitOptions } from './host';
-import { localUrl } from './url';
+import { localUrl } from '../wire/url';
 
 export function runEphemeral(payload: TaskPayload, opts: SubmitOptions): Mirai<unknown> {
   const secret = newSecret();

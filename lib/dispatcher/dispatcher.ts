@@ -5,7 +5,7 @@
  *
  * Event-driven: one receive loop per socket plus pipe events; no timers, no polling (the only
  * timer bounds the wait for daemons to leave at teardown). It routes on the 8-byte header
- * (`Message.readUInt32LE`) and forwards the received Message objects themselves, so task
+ * (readHeader reads a Message in place) and forwards the received Message objects themselves, so task
  * payloads and results cross without being decoded or copied. Malformed messages from any
  * peer are dropped and counted.
  *
@@ -14,24 +14,23 @@
  * queued task, or a daemon lost mid-task), so awaiting + executing + completed = every TASK
  * received. EVERYWHERE runs are not tasks and are not counted.
  *
- * Every connection proves itself first (lib/auth.ts): the dispatcher to the host, each daemon
+ * Every connection proves itself first (lib/wire/auth.ts): the dispatcher to the host, each daemon
  * to the dispatcher. A daemon connection counts, and gets anything, only once it has.
  */
-import * as v8 from 'node:v8';
-import { AUTH_TIMEOUT_MS, DEFAULT_MAX_MESSAGE_SIZE, Gate, HANDSHAKE_MAX_SIZE, Proof, raiseLimit } from './auth';
-import { Socket, TlsConfig, type Message } from './nng';
-import { FLAG_LAST, Kind, PROTOCOL_VERSION, encodeCounters, header, type Counters } from './protocol';
+import { DEFAULT_MAX_MESSAGE_SIZE, Gate, HANDSHAKE_MAX_SIZE } from '../wire/auth';
+import { Socket, type TlsConfig, type Message } from '../nng';
+import { daemonTls, errorText, proveToHost, ready } from './connect';
+import { Code } from '../wire/errors';
+import { FLAG_LAST, Kind, encodeCounters, header, readHeader, type Counters } from '../wire/protocol';
 import {
   Busy, TaskQueue, TaskState, checkOptions, newDaemon, nextPending,
   type Daemon, type DispatcherOptions, type EverywhereItem, type Task,
-} from './dispatcher-state';
+} from './state';
 
-export type { DispatcherOptions, DispatcherTls } from './dispatcher-state';
+export type { DispatcherOptions, DispatcherTls } from './state';
 
 /** How long teardown waits for daemons to leave after EXIT before closing anyway. */
 const EXIT_GRACE_MS = 1000;
-const ERR_RESET = 19;
-const ERR_CANCELED = 20;
 const noop = (): void => {};
 
 /**
@@ -63,9 +62,6 @@ class Dispatcher {
   #executing = 0;
   #completed = 0;
   #dropped = 0;
-  /** Id of the header last read by #header. */
-  #id = 0;
-  #flags = 0;
 
   #closing = false;
   #hostGone = false;
@@ -93,14 +89,15 @@ class Dispatcher {
         else if (!this.#gate.removed(e.pipe.id)) this.#removed(e.pipe.id);
       });
       await host.dial(this.#opts.hostUrl, { block: true });
-      await this.#proveToHost();
+      await proveToHost(this.#host, this.#opts.secret);
     } catch (e) {
       this.#close();
       throw new Error(`dispatcher: cannot reach the host at '${this.#opts.hostUrl}': ${errorText(e)}`);
     }
     let url: string;
     try {
-      url = this.#listen();
+      this.#tls = daemonTls(this.#opts);
+      url = this.#pool.listen(this.#opts.daemonUrl, { tls: this.#tls }).url;
     } catch (e) {
       // Tell the host why, then give the message time to leave before closing.
       this.#toHost(ready({ error: errorText(e) }));
@@ -113,33 +110,6 @@ class Dispatcher {
     this.#loop(host, (m) => this.#fromHost(m));
     this.#loop(pool, (m) => this.#fromDaemon(m));
     return this.#done;
-  }
-
-  /** Answers the host's challenge; nothing else is read or sent until the host has welcomed us. */
-  async #proveToHost(): Promise<void> {
-    const proof = new Proof(this.#opts.secret);
-    const deadline = Date.now() + AUTH_TIMEOUT_MS;
-    while (!proof.trusted) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`the host did not complete the handshake within ${AUTH_TIMEOUT_MS} ms`);
-      const m = await this.#host.recv({ timeout: left });
-      const reply = proof.handle(m.body);
-      if (reply !== null) await this.#host.send(reply);
-      if (proof.trusted) raiseLimit(this.#host, m.pipe, 0);
-    }
-  }
-
-  #listen(): string {
-    const { daemonUrl, tls } = this.#opts;
-    if (tls !== undefined) {
-      if (!/^(tls\+tcp[46]?|wss[46]?):\/\//.test(daemonUrl)) {
-        throw new Error(`TLS keys were given but '${daemonUrl}' is not a tls+tcp:// or wss:// URL`);
-      }
-      this.#tls = new TlsConfig({
-        mode: 'server', cert: tls.cert, key: tls.key, pass: tls.pass, ...(tls.ca !== undefined ? { ca: tls.ca, auth: 'required' as const } : {}),
-      });
-    }
-    return this.#pool.listen(daemonUrl, { tls: this.#tls }).url;
   }
 
   /** One receive loop: re-arms before handling, so NNG always has a receive pending. */
@@ -168,24 +138,16 @@ class Dispatcher {
 
   // ---- host -> dispatcher ----
 
-  /** The kind of m (its id in #id), or -1 if shorter than a header or of another version. */
-  #header(m: Message): number {
-    try {
-      this.#id = m.readUInt32LE(4); // throws under 8 bytes
-      const w = m.readUInt32LE(0);
-      this.#flags = w >>> 16;
-      return (w & 0xff) === PROTOCOL_VERSION ? (w >>> 8) & 0xff : -1;
-    } catch {
-      return -1;
-    }
-  }
-
   #fromHost(m: Message): void {
-    const kind = this.#header(m);
-    const id = this.#id;
-    switch (kind) {
+    const h = readHeader(m);
+    if (h === null) {
+      this.#dropped++; // malformed
+      return;
+    }
+    const id = h.id;
+    switch (h.kind) {
       case Kind.TASK:
-        return this.#submit(id, m);
+        return this.#submit(id, m, h.flags);
       case Kind.CANCEL:
         return this.#cancel(id, m);
       case Kind.EVERYWHERE:
@@ -200,12 +162,12 @@ class Dispatcher {
     }
   }
 
-  #submit(id: number, m: Message): void {
+  /** A TASK; flags: its retry budget. */
+  #submit(id: number, m: Message, retry: number): void {
     if (this.#tasks.has(id)) {
       this.#dropped++; // an id already queued or running: a confused peer
       return;
     }
-    const retry = this.#flags;
     // Only a task that may run again pays for a copy: the Message itself is handed to NNG.
     const copy = retry > 0 ? Buffer.from(m.body) : null;
     const t: Task = { id, msg: m, state: TaskState.QUEUED, daemon: null, cancelSent: false, retry, copy };
@@ -226,7 +188,7 @@ class Dispatcher {
       this.#tasks.delete(id);
       this.#queue.removed();
       this.#completed++;
-      this.#toHost(header(Kind.ERROR_VALUE, id, ERR_CANCELED));
+      this.#toHost(header(Kind.ERROR_VALUE, id, Code.CANCELED));
     } else if (!t.cancelSent && t.daemon !== null) {
       // The daemon answers ERROR_VALUE 20, or RESULT if it finished first; either frees it.
       t.cancelSent = true;
@@ -256,8 +218,9 @@ class Dispatcher {
   #fromDaemon(m: Message): void {
     if (this.#gate.holds(m.pipe)) return this.#gate.message(m.pipe, m.body);
     if (!this.#daemons.has(m.pipe)) return this.#gate.refuse(m.pipe);
-    const kind = this.#header(m);
-    const id = this.#id;
+    const h = readHeader(m);
+    const kind = h?.kind ?? -1;
+    const id = h?.id ?? 0;
     const d = this.#daemons.get(m.pipe);
     if (kind === Kind.BYE && d !== undefined) {
       // It wants to leave: nothing more for it; EXIT once it has answered what it runs.
@@ -283,7 +246,7 @@ class Dispatcher {
     } else if (busy === Busy.EVERYWHERE) {
       this.#toHost(m);
     }
-    if ((this.#flags & FLAG_LAST) !== 0) {
+    if ((h!.flags & FLAG_LAST) !== 0) {
       d.retiring = true; // its last answer (maxTasks): it exits by itself
     } else if (d.retiring) {
       this.#toDaemon(d, header(Kind.EXIT, 0)); // it said BYE: it may go now
@@ -334,15 +297,15 @@ class Dispatcher {
       this.#tasks.delete(t.id);
       this.#executing--;
       this.#completed++;
-      this.#toHost(header(Kind.ERROR_VALUE, t.id, ERR_RESET));
+      this.#toHost(header(Kind.ERROR_VALUE, t.id, Code.RESET));
     } else if (d.busy === Busy.EVERYWHERE) {
-      this.#toHost(header(Kind.ERROR_VALUE, d.runId, ERR_RESET));
+      this.#toHost(header(Kind.ERROR_VALUE, d.runId, Code.RESET));
     }
     d.busy = Busy.IDLE;
     d.task = null;
     // EVERYWHERE calls it was counted in but never ran: the host waits for one answer each.
     for (let item = nextPending(d); item !== undefined; item = nextPending(d)) {
-      if (item.forward) this.#toHost(header(Kind.ERROR_VALUE, item.id, ERR_RESET));
+      if (item.forward) this.#toHost(header(Kind.ERROR_VALUE, item.id, Code.RESET));
     }
   }
 
@@ -467,12 +430,4 @@ class Dispatcher {
     this.#tls?.close();
     this.#tls = undefined;
   }
-}
-
-function ready(payload: { url: string } | { error: string }): Buffer[] {
-  return [header(Kind.READY, 0), v8.serialize(payload)];
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -1,16 +1,16 @@
 /**
- * How a daemon answers its host: RESULT / ERROR_VALUE / BYE messages (lib/protocol.ts). One
+ * How a daemon answers its host: RESULT / ERROR_VALUE / BYE messages (lib/wire/protocol.ts). One
  * header buffer is reused (the addon copies on send); once the host has sent a BATCH, the replies
  * of one tick leave as one message too; and the last send is remembered, so that a daemon about to
  * exit can give its last reply time to leave (NNG's close does not linger).
  */
 import * as v8 from 'node:v8';
-import { serializePayload } from './codec';
-import { toErrorPayload } from './errors';
+import { serializePayload } from '../wire/codec';
+import { toErrorPayload } from '../wire/errors';
 import { compileFunction, trimStack } from './evaluate';
-import type { Socket } from './nng/socket';
-import { batchParts, FLAG_ERROR, header, HEADER_SIZE, Kind, PROTOCOL_VERSION } from './protocol';
-import { daemonCodec } from './serial';
+import type { Socket } from '../nng/socket';
+import { batchParts, FLAG_ERROR, header, HEADER_SIZE, Kind, PROTOCOL_VERSION } from '../wire/protocol';
+import { daemonCodec } from '../wire/serial';
 
 export class Replies {
   readonly #socket: Socket;

@@ -16,7 +16,8 @@ export interface ParsedUrl {
   path: string;
 }
 
-const SCHEMES: readonly Scheme[] = ['ipc', 'abstract', 'tcp', 'tls+tcp', 'ws', 'wss', 'inproc'];
+/** Every scheme this package speaks, the one list (daemon options, parseUrl, the CLI check). */
+export const SCHEMES: readonly Scheme[] = ['ipc', 'abstract', 'tcp', 'tls+tcp', 'ws', 'wss', 'inproc'];
 
 /** Parses and validates a daemon URL; throws a TypeError that names the URL and what is wrong. */
 export function parseUrl(url: unknown): ParsedUrl {

@@ -20,7 +20,7 @@
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
-import type { TaskPayload } from './protocol';
+import type { TaskPayload } from '../wire/protocol';
 
 const RUN = Symbol.for('mirai.run');
 

@@ -1,0 +1,228 @@
+/**
+ * What a daemon is told, in one runtime-free file: `DaemonOptions` and `ExitReason`, their
+ * check, and the `mirai daemon` argv that carries them (`buildDaemonArgs` / `parseDaemonArgs`,
+ * exact inverses). Host-side code (launchers, daemons()) builds daemon command lines from here,
+ * so this is the only lib/daemon/ file it may import: nothing here loads the daemon runtime
+ * (the evaluator, the SIGINT keeper, the receive loop). `npm run check:layers` keeps it so.
+ */
+import { isTlsUrl, SCHEMES } from '../wire/url';
+
+export interface DaemonOptions {
+  /** tls+tcp:// only: the certificate (chain) to verify the host with, as PEM text or a file path. */
+  tlsCert?: string;
+  /** Mutual TLS: this daemon's certificate (chain) for hosts that require one, PEM text or a path. */
+  tlsClientCert?: string;
+  /** Mutual TLS: the private key of tlsClientCert, a file path (PEM text works too, but then it is
+   *  on the command line of a launched daemon). */
+  tlsClientKey?: string;
+  /** Exit after this many tasks (EVERYWHERE calls do not count). */
+  maxTasks?: number;
+  /** Exit after this many ms without a task. */
+  idleTime?: number;
+  /** Exit after this many ms in all (a running task is finished first). */
+  walltime?: number;
+  /**
+   * How long to keep trying a host that is not listening yet (refused, or no IPC file), in ms
+   * (default 10000); then exit with an error. Other failures (TLS, bad address) are final.
+   */
+  connectTimeout?: number;
+  /** Remove the globals a task created once it is done (default true). */
+  cleanup?: boolean;
+  /** Keep the daemon's stdout / stderr (default false: writes are discarded). */
+  output?: boolean;
+  /** Exit as soon as the connection to the host is gone (default true). */
+  autoExit?: boolean;
+  /** Accepted for CLI compatibility; a daemon works the same with or without a dispatcher. */
+  dispatcher?: boolean;
+  /**
+   * The secret of the host's daemons() call, proved to the host on connecting (never sent).
+   * Default: the MIRAI_SECRET environment variable, which is then removed from the environment.
+   * Never on the command line (other users can read it there).
+   */
+  secret?: string;
+}
+
+/**
+ * Why `daemon()` returned: the connection ended (autoExit), idle time, walltime, max tasks, an EXIT
+ * from the host or dispatcher, or a SIGINT that did not come from a CANCEL (e.g. Ctrl-C).
+ */
+export type ExitReason = 'disconnected' | 'idleTime' | 'walltime' | 'maxTasks' | 'exit' | 'interrupted';
+
+const OPTION_TYPES: Record<keyof DaemonOptions, string> = {
+  tlsCert: 'a string (PEM text or a file path)',
+  tlsClientCert: 'a string (PEM text or a file path)',
+  tlsClientKey: 'a string (a file path, or PEM text)',
+  maxTasks: 'a positive integer',
+  idleTime: 'a positive number of ms',
+  walltime: 'a positive number of ms',
+  connectTimeout: 'a non-negative number of ms',
+  cleanup: 'a boolean',
+  output: 'a boolean',
+  autoExit: 'a boolean',
+  dispatcher: 'a boolean',
+  secret: 'a non-empty string',
+};
+
+/** Checks daemon options; throws a TypeError / RangeError naming the bad key. */
+export function checkDaemonOptions(url: unknown, opts: unknown): asserts opts is DaemonOptions {
+  if (typeof url !== 'string') throw new TypeError(`daemon url must be a string (got ${typeof url})`);
+  if (!SCHEMES.some((s) => url.startsWith(`${s}://`)) || url.length <= url.indexOf('://') + 3) {
+    throw new TypeError(`daemon url '${url}' is not supported: expected ipc://, abstract:// (Linux), tcp://host:port, tls+tcp://host:port, ws:// or wss://`);
+  }
+  if (opts === undefined) opts = {};
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
+    throw new TypeError(`daemon options must be an object (got ${opts === null ? 'null' : typeof opts})`);
+  }
+  const o = opts as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    const v = o[key];
+    if (v === undefined) continue; // undefined: the same as absent
+    if (!(key in OPTION_TYPES)) {
+      throw new TypeError(`unknown daemon option '${key}': expected one of ${Object.keys(OPTION_TYPES).join(', ')}`);
+    }
+    const expected = OPTION_TYPES[key as keyof DaemonOptions];
+    switch (key) {
+      case 'tlsCert':
+      case 'tlsClientCert':
+      case 'tlsClientKey':
+      case 'secret':
+        if (typeof v !== 'string' || v === '') throw new TypeError(`daemon option '${key}' must be ${expected} (got ${key === 'secret' ? typeof v : describe(v)})`);
+        break;
+      case 'maxTasks':
+        if (typeof v !== 'number') throw new TypeError(`daemon option 'maxTasks' must be ${expected} (got ${describe(v)})`);
+        if (!Number.isInteger(v) || v < 1) throw new RangeError(`daemon option 'maxTasks' must be ${expected} (got ${v})`);
+        break;
+      case 'idleTime':
+      case 'walltime':
+        if (typeof v !== 'number') throw new TypeError(`daemon option '${key}' must be ${expected} (got ${describe(v)})`);
+        if (!(v > 0)) throw new RangeError(`daemon option '${key}' must be ${expected} (got ${v})`);
+        break;
+      case 'connectTimeout':
+        if (typeof v !== 'number') throw new TypeError(`daemon option '${key}' must be ${expected} (got ${describe(v)})`);
+        if (!(v >= 0)) throw new RangeError(`daemon option '${key}' must be ${expected} (got ${v})`);
+        break;
+      default:
+        if (typeof v !== 'boolean') throw new TypeError(`daemon option '${key}' must be ${expected} (got ${describe(v)})`);
+    }
+  }
+  const tls = isTlsUrl(url);
+  if (tls && o.tlsCert === undefined) {
+    throw new TypeError(`daemon url '${url}' uses TLS: the host's certificate or CA chain is required (option tlsCert, --tls-cert)`);
+  }
+  if (!tls && o.tlsCert !== undefined) {
+    throw new TypeError(`daemon option 'tlsCert' (--tls-cert) needs a tls+tcp:// or wss:// url (got '${url}')`);
+  }
+  if ((o.tlsClientCert === undefined) !== (o.tlsClientKey === undefined)) {
+    throw new TypeError("daemon options 'tlsClientCert' and 'tlsClientKey' (--tls-client-cert, --tls-client-key) go together");
+  }
+  if (!tls && o.tlsClientCert !== undefined) {
+    throw new TypeError(`daemon option 'tlsClientCert' (--tls-client-cert) needs a tls+tcp:// or wss:// url (got '${url}')`);
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'string') return `'${v.length > 40 ? v.slice(0, 40) + '...' : v}'`;
+  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${String(v)}`;
+  return Array.isArray(v) ? 'an array' : typeof v;
+}
+
+
+/** Thrown for bad command lines: the message is printed with the usage hint. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+type Flag = { key: keyof DaemonOptions; kind: 'string' | 'int' | 'ms' | true | false };
+
+const FLAGS: Record<string, Flag> = {
+  '--tls-cert': { key: 'tlsCert', kind: 'string' },
+  '--tls-client-cert': { key: 'tlsClientCert', kind: 'string' },
+  '--tls-client-key': { key: 'tlsClientKey', kind: 'string' },
+  '--max-tasks': { key: 'maxTasks', kind: 'int' },
+  '--idle-time': { key: 'idleTime', kind: 'ms' },
+  '--walltime': { key: 'walltime', kind: 'ms' },
+  '--connect-timeout': { key: 'connectTimeout', kind: 'ms' },
+  '--cleanup': { key: 'cleanup', kind: true },
+  '--no-cleanup': { key: 'cleanup', kind: false },
+  '--output': { key: 'output', kind: true },
+  '--no-output': { key: 'output', kind: false },
+  '--auto-exit': { key: 'autoExit', kind: true },
+  '--no-auto-exit': { key: 'autoExit', kind: false },
+  '--dispatcher': { key: 'dispatcher', kind: true },
+  '--no-dispatcher': { key: 'dispatcher', kind: false },
+};
+
+/**
+ * The arguments of `mirai daemon` for url and opts: `['daemon', url, ...flags]`. Only options that
+ * are set appear; `parseDaemonArgs(args.slice(1))` gives url and opts back.
+ */
+export function buildDaemonArgs(url: string, opts: DaemonOptions = {}): string[] {
+  checkDaemonOptions(url, opts);
+  const args = ['daemon', url];
+  for (const [flag, spec] of Object.entries(FLAGS)) {
+    const v = opts[spec.key];
+    if (v === undefined) continue;
+    if (spec.kind === true || spec.kind === false) {
+      if (v === spec.kind) args.push(flag);
+    } else {
+      args.push(flag, String(v));
+    }
+  }
+  return args;
+}
+
+/** Parses the arguments after `daemon`. Throws UsageError naming a bad flag or value. */
+export function parseDaemonArgs(args: readonly string[]): { url: string; opts: DaemonOptions; help: boolean } {
+  const opts: Record<string, unknown> = {};
+  let url: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    let arg = args[i]!;
+    if (arg === '-h' || arg === '--help') return { url: url ?? '', opts: opts as DaemonOptions, help: true };
+    if (arg.startsWith('--')) {
+      let inline: string | undefined;
+      const eq = arg.indexOf('=');
+      if (eq > 0) {
+        inline = arg.slice(eq + 1);
+        arg = arg.slice(0, eq);
+      }
+      const spec = FLAGS[arg];
+      if (!spec) throw new UsageError(`unknown option '${arg}'`);
+      if (spec.kind === true || spec.kind === false) {
+        if (inline !== undefined) throw new UsageError(`option '${arg}' takes no value`);
+        opts[spec.key] = spec.kind;
+        continue;
+      }
+      let value = inline;
+      if (value === undefined) {
+        if (i + 1 >= args.length) throw new UsageError(`option '${arg}' needs a value`);
+        value = args[++i]!;
+      }
+      opts[spec.key] = parseValue(arg, spec.kind, value);
+      continue;
+    }
+    if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option '${arg}'`);
+    if (url !== undefined) throw new UsageError(`unexpected argument '${arg}' (the url is already '${url}')`);
+    url = arg;
+  }
+  if (url === undefined) throw new UsageError('missing <url>');
+  return { url, opts: opts as DaemonOptions, help: false };
+}
+
+function parseValue(flag: string, kind: 'string' | 'int' | 'ms', value: string): string | number {
+  if (kind === 'string') {
+    if (value === '') throw new UsageError(`option '${flag}' needs a non-empty value`);
+    return value;
+  }
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || (kind === 'int' && !Number.isInteger(n))) {
+    throw new UsageError(`option '${flag}' expects ${kind === 'int' ? 'a positive integer' : 'a positive number of ms'} (got '${value}')`);
+  }
+  return n;
+}
+
+/** Exit status for a daemon's exit reason. */
+export function exitCode(reason: ExitReason): number {
+  return reason === 'interrupted' ? 130 : 0;
+}
+
