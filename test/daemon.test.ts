@@ -9,14 +9,14 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import * as v8 from 'node:v8'
 import { Socket, TlsConfig, writeCert } from '../dist/nng'
-import { batchParts, header, splitBatch } from '../dist/wire/protocol'
+import { batchParts, FLAG_LAST, header, Kind, splitBatch } from '../dist/wire/protocol'
 import { buildDaemonArgs, parseDaemonArgs } from '../dist/daemon/options'
 import { MiraiError, ErrorValue, isErrorValue, isMiraiError, toErrorPayload } from '../dist/wire/errors'
 import { waitFor } from './helpers'
 import { admit, SECRET, secretEnv } from './fixtures/auth'
 import { Gate } from '../dist/wire/auth'
 
-const K = { TASK: 1, CANCEL: 2, EVERYWHERE: 3, BATCH: 6, RESULT: 16, ERROR_VALUE: 17, BYE: 22, EXIT: 32, FLAG_LAST: 0x100 }
+const K = { ...Kind, FLAG_LAST }
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js')
 const WAIT = 5000
 const children = new Set<ChildProcess>()

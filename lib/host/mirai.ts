@@ -1,3 +1,8 @@
+/**
+ * The Mirai class: what mirai() returns, on the host side. It settles once, with the value the
+ * host core (lib/host/host.ts) decoded or with a MiraiError / ErrorValue, and it arms the
+ * task's timeout and stop() through its Canceller (the host that sent it).
+ */
 import { abortError, Code, ErrorValue, MiraiError } from '../wire/errors';
 
 /** How a Mirai is cancelled: set by whoever submitted it (the host of its profile). */

@@ -3,6 +3,9 @@
  * for everything called inside it (AsyncLocalStorage), so nested code needs no `profile`.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { rmSync } from 'node:fs';
+import { keepAlive } from '../nng';
+import { ipcPath } from '../wire/url';
 import type { DispatcherHandle } from '../dispatcher/main';
 import type { Host } from './host';
 import type { LocalDaemons } from '../launchers/local';
@@ -63,4 +66,32 @@ export function allProfiles(): Profile[] {
 /** Runs fn with `name` as the default profile. */
 export function withProfile<T>(name: string, fn: () => T): T {
   return scope.run(name, fn);
+}
+
+/** Tears a profile down: settles its mirai with ErrorValue RESET; daemons and dispatcher exit. */
+export async function teardown(name: string): Promise<void> {
+  const p = getProfile(name);
+  if (!p) return;
+  deleteProfile(name);
+  // Daemons told to exit below may die any way they like: none of them is to be replaced.
+  for (const l of p.local) l.disarm();
+  for (const r of p.remote) r.disarm?.();
+  const release = keepAlive();
+  try {
+    await p.host.close(true);
+    if (p.dispatcher) {
+      const exited = await Promise.race([p.dispatcher.exited.then(() => true), delay(3000, false)]);
+      if (!exited) p.dispatcher.kill();
+    }
+    await Promise.all(p.local.map((l) => l.stop()));
+    await Promise.all(p.cleanups.map((c) => Promise.resolve().then(c).catch(() => {})));
+    const file = ipcPath(p.url);
+    if (file) rmSync(file, { force: true });
+  } finally {
+    release();
+  }
+}
+
+export function delay<T>(ms: number, value: T): Promise<T> {
+  return new Promise((r) => setTimeout(() => r(value), ms).unref());
 }

@@ -1,3 +1,9 @@
+/**
+ * URLs, one authority for both sides: the schemes this package speaks (SCHEMES), parseUrl() for
+ * what users give daemons() and launchers, and the URLs it makes itself (localUrl() for daemons
+ * on this machine, hostUrl() for remote ones), plus the sweep of sockets and logs that killed
+ * processes left in the temp dir. The daemon's option check uses the same scheme list.
+ */
 import { randomBytes } from 'node:crypto';
 import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
