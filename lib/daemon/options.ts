@@ -6,6 +6,8 @@
  * (the evaluator, the SIGINT keeper, the receive loop). `npm run check:layers` keeps it so.
  */
 import { isTlsUrl, SCHEMES } from '../wire/url';
+import { parseArgs } from 'node:util';
+import { describe } from '../wire/validate';
 
 export interface DaemonOptions {
   /** tls+tcp:// only: the certificate (chain) to verify the host with, as PEM text or a file path. */
@@ -120,14 +122,6 @@ export function checkDaemonOptions(url: unknown, opts: unknown): asserts opts is
   }
 }
 
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (typeof v === 'string') return `'${v.length > 40 ? v.slice(0, 40) + '...' : v}'`;
-  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${String(v)}`;
-  return Array.isArray(v) ? 'an array' : typeof v;
-}
-
-
 /** Thrown for bad command lines: the message is printed with the usage hint. */
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -172,38 +166,38 @@ export function buildDaemonArgs(url: string, opts: DaemonOptions = {}): string[]
   return args;
 }
 
-/** Parses the arguments after `daemon`. Throws UsageError naming a bad flag or value. */
+/** parseArgs' view of FLAGS: every value flag a string, every switch a boolean, plus -h / --help. */
+const PARSE_OPTIONS = Object.fromEntries([
+  ...Object.entries(FLAGS).map(([flag, spec]) => [flag.slice(2), { type: typeof spec.kind === 'boolean' ? 'boolean' : 'string' }]),
+  ['help', { type: 'boolean', short: 'h' }],
+]) as Record<string, { type: 'string' | 'boolean'; short?: string }>;
+
+/**
+ * Parses the arguments after `daemon` (node:util parseArgs does the tokenizing: `--flag value`,
+ * `--flag=value`, switches, the url). Throws UsageError naming a bad flag or value.
+ */
 export function parseDaemonArgs(args: readonly string[]): { url: string; opts: DaemonOptions; help: boolean } {
   const opts: Record<string, unknown> = {};
   let url: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    let arg = args[i]!;
-    if (arg === '-h' || arg === '--help') return { url: url ?? '', opts: opts as DaemonOptions, help: true };
-    if (arg.startsWith('--')) {
-      let inline: string | undefined;
-      const eq = arg.indexOf('=');
-      if (eq > 0) {
-        inline = arg.slice(eq + 1);
-        arg = arg.slice(0, eq);
-      }
-      const spec = FLAGS[arg];
-      if (!spec) throw new UsageError(`unknown option '${arg}'`);
-      if (spec.kind === true || spec.kind === false) {
-        if (inline !== undefined) throw new UsageError(`option '${arg}' takes no value`);
-        opts[spec.key] = spec.kind;
-        continue;
-      }
-      let value = inline;
-      if (value === undefined) {
-        if (i + 1 >= args.length) throw new UsageError(`option '${arg}' needs a value`);
-        value = args[++i]!;
-      }
-      opts[spec.key] = parseValue(arg, spec.kind, value);
+  // Not strict: unknown flags and missing values come back as tokens and get this CLI's messages.
+  const { tokens } = parseArgs({ args: [...args], options: PARSE_OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  for (const t of tokens) {
+    if (t.kind === 'option-terminator') throw new UsageError("unknown option '--'");
+    if (t.kind === 'positional') {
+      if (url !== undefined) throw new UsageError(`unexpected argument '${t.value}' (the url is already '${url}')`);
+      url = t.value;
       continue;
     }
-    if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option '${arg}'`);
-    if (url !== undefined) throw new UsageError(`unexpected argument '${arg}' (the url is already '${url}')`);
-    url = arg;
+    if (t.name === 'help' && !t.inlineValue) return { url: url ?? '', opts: opts as DaemonOptions, help: true };
+    const spec = FLAGS[t.rawName];
+    if (!spec) throw new UsageError(`unknown option '${t.rawName}'`);
+    if (spec.kind === true || spec.kind === false) {
+      if (t.inlineValue) throw new UsageError(`option '${t.rawName}' takes no value`);
+      opts[spec.key] = spec.kind;
+      continue;
+    }
+    if (t.value === undefined) throw new UsageError(`option '${t.rawName}' needs a value`);
+    opts[spec.key] = parseValue(t.rawName, spec.kind, t.value);
   }
   if (url === undefined) throw new UsageError('missing <url>');
   return { url, opts: opts as DaemonOptions, help: false };

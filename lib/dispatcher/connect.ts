@@ -8,6 +8,7 @@ import * as v8 from 'node:v8';
 import { AUTH_TIMEOUT_MS, Proof, raiseLimit } from '../wire/auth';
 import { TlsConfig, type Socket } from '../nng';
 import { header, Kind } from '../wire/protocol';
+import { isTlsUrl } from '../wire/url';
 import type { DispatcherOptions } from './state';
 
 /** Answers the host's challenge; nothing else is read or sent until the host has welcomed us. */
@@ -28,7 +29,7 @@ export async function proveToHost(host: Socket, secret: string): Promise<void> {
 export function daemonTls(opts: DispatcherOptions): TlsConfig | undefined {
   const { daemonUrl, tls } = opts;
   if (tls === undefined) return undefined;
-  if (!/^(tls\+tcp[46]?|wss[46]?):\/\//.test(daemonUrl)) {
+  if (!isTlsUrl(daemonUrl)) {
     throw new Error(`TLS keys were given but '${daemonUrl}' is not a tls+tcp:// or wss:// URL`);
   }
   return new TlsConfig({

@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
+import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { runDispatcher, type DispatcherOptions, type DispatcherTls } from './dispatcher';
 
@@ -22,7 +23,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   let code = 0;
   try {
-    await runDispatcher(await parseArgs(argv));
+    await runDispatcher(await parseCommandLine(argv));
   } catch (e) {
     process.stderr.write(`mirai dispatcher: ${e instanceof Error ? e.message : String(e)}\n`);
     code = 1;
@@ -30,12 +31,14 @@ export async function main(argv: string[]): Promise<void> {
   process.exit(code);
 }
 
-async function parseArgs(argv: string[]): Promise<DispatcherOptions> {
+async function parseCommandLine(argv: string[]): Promise<DispatcherOptions> {
   if (!Array.isArray(argv)) throw new TypeError(USAGE);
+  // node:util parseArgs tokenizes; not strict, so that an unknown flag gets this CLI's message.
+  const { tokens } = parseArgs({ args: argv, options: {}, strict: false, allowPositionals: true, tokens: true });
   const urls: string[] = [];
-  for (const a of argv) {
-    if (a.startsWith('-')) throw new Error(`unknown option '${a}'\n${USAGE}`);
-    urls.push(a);
+  for (const t of tokens) {
+    if (t.kind === 'positional') urls.push(t.value);
+    else throw new Error(`unknown option '${t.kind === 'option' ? t.rawName : '--'}'\n${USAGE}`);
   }
   if (urls.length !== 2) throw new Error(`expected 2 URLs, got ${urls.length}\n${USAGE}`);
   return { hostUrl: urls[0]!, daemonUrl: urls[1]!, ...parseStdin(await readStdin()) };

@@ -13,9 +13,9 @@
  * clock may be off) but gets a warning, since daemons will refuse it.
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { TlsConfig, writeCert } from '../nng';
+import { isEncryptedKey, isPemText, pemText, splitPem } from '../wire/pem';
 import { isTlsUrl, parseUrl } from '../wire/url';
 
 export interface HostTls {
@@ -27,23 +27,6 @@ export interface HostTls {
   clientCert: string;
   /** Mutual TLS: the CA (PEM) daemons' client certificates must chain to. */
   ca?: string;
-}
-
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----[ \t]*\r?\n?/g;
-
-/** Splits PEM text into its certificate blocks and its (first) private key block. */
-function splitPem(text: string): { certs: string[]; key: string } {
-  const certs: string[] = [];
-  let key = '';
-  for (const m of text.matchAll(PEM_BLOCK)) {
-    const block = m[0].endsWith('\n') ? m[0] : `${m[0]}\n`;
-    if (m[1]!.endsWith('PRIVATE KEY')) {
-      if (!key) key = block;
-    } else if (m[1] === 'CERTIFICATE' || m[1] === 'TRUSTED CERTIFICATE') {
-      certs.push(block);
-    }
-  }
-  return { certs, key };
 }
 
 /** The host side's TLS for url, or undefined for a plain URL. */
@@ -70,22 +53,22 @@ export function hostTls(url: string, tls: unknown, pass: string | undefined): Ho
     if (typeof o.cert !== 'string' || typeof o.key !== 'string') throw new TypeError('tls: { cert, key, ca? } needs cert and key as PEM text or file paths');
     if (o.ca !== undefined) {
       if (typeof o.ca !== 'string') throw new TypeError('tls.ca must be PEM text or a file path');
-      const caCerts = splitPem(o.ca.includes('-----BEGIN') ? o.ca : readPem(o.ca, 'tls.ca')).certs;
+      const caCerts = splitPem(pemText(o.ca, 'tls.ca')).certs;
       if (caCerts.length === 0) throw new TypeError('tls.ca: no CERTIFICATE block found');
       ca = caCerts.join('');
     }
     tls = [o.cert, o.key];
   }
   if (typeof tls === 'string') {
-    source = tls.includes('-----BEGIN') ? 'tls (PEM text)' : `tls file '${tls}'`;
-    ({ certs, key } = splitPem(tls.includes('-----BEGIN') ? tls : readPem(tls, 'tls')));
+    source = isPemText(tls) ? 'tls (PEM text)' : `tls file '${tls}'`;
+    ({ certs, key } = splitPem(pemText(tls, 'tls')));
     if (certs.length === 0) throw new TypeError(`${source}: no CERTIFICATE block found (expected the certificate, its chain, then the private key)`);
     if (!key) throw new TypeError(`${source}: no PRIVATE KEY block found: the file must hold the certificate, its chain, then the private key (or give tls as [certChain, key])`);
   } else if (Array.isArray(tls) && tls.length === 2 && typeof tls[0] === 'string' && typeof tls[1] === 'string') {
     source = 'tls[0]';
-    certs = splitPem(tls[0].includes('-----BEGIN') ? tls[0] : readPem(tls[0], 'tls[0]')).certs;
+    certs = splitPem(pemText(tls[0], 'tls[0]')).certs;
     if (certs.length === 0) throw new TypeError('tls[0]: no CERTIFICATE block found (expected the certificate, then its chain)');
-    const keyText = tls[1].includes('-----BEGIN') ? tls[1] : readPem(tls[1], 'tls[1]');
+    const keyText = pemText(tls[1], 'tls[1]');
     key = splitPem(keyText).key;
     if (!key) throw new TypeError('tls[1]: no PRIVATE KEY block found (expected the private key of the certificate in tls[0], PEM)');
   } else {
@@ -103,24 +86,12 @@ function zeroConfig(url: string): HostTls {
   return { cert: pair.server[0], key: pair.server[1], clientCert: pair.client[0] };
 }
 
-function readPem(file: string, what: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new TypeError(`${what}: cannot read '${file}' (${(e as Error).message})`);
-  }
-}
-
-function isEncrypted(key: string): boolean {
-  return key.includes('BEGIN ENCRYPTED PRIVATE KEY') || /Proc-Type:\s*4,\s*ENCRYPTED/.test(key);
-}
-
 /**
  * Checks what can be checked before listening. Node's OpenSSL reads nearly every PEM that
  * mbedTLS does; where it cannot parse something, the check is left to the listener.
  */
 function checkKeyPair(url: string, leafPem: string, key: string, pass: string | undefined, source: string): void {
-  if (isEncrypted(key) && pass === undefined) {
+  if (isEncryptedKey(key) && pass === undefined) {
     throw new TypeError(`${source}: the private key is encrypted: give its passphrase as the pass option`);
   }
   let leaf: X509Certificate;
@@ -134,7 +105,7 @@ function checkKeyPair(url: string, leafPem: string, key: string, pass: string | 
     keyObject = createPrivateKey({ key, format: 'pem', passphrase: pass ?? '' });
   } catch (e) {
     const err = e as Error & { code?: string };
-    if (isEncrypted(key) && /bad decrypt|BAD_DECRYPT|decrypt/i.test(`${err.code ?? ''} ${err.message}`)) {
+    if (isEncryptedKey(key) && /bad decrypt|BAD_DECRYPT|decrypt/i.test(`${err.code ?? ''} ${err.message}`)) {
       throw new TypeError(`${source}: cannot decrypt the private key with the given pass (wrong passphrase?)`);
     }
     keyObject = undefined; // a format only mbedTLS reads: the listener will tell

@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import type { DaemonOptions } from '../daemon/options';
 import { SECRET_ENV } from '../wire/auth';
 import { daemonCommand, nodeWords, redact, shellQuote, type NodeCommand, type RemoteConfig, type RemoteLaunch } from './remote';
+import { describe } from '../wire/validate';
 
 export type ClusterCommand = 'sbatch' | 'qsub' | 'bsub';
 
@@ -74,11 +75,11 @@ export function clusterConfig(config: ClusterConfigOptions): RemoteConfig {
   }
   const { command, timeout } = config;
   if (command !== 'sbatch' && command !== 'qsub' && command !== 'bsub') {
-    throw new TypeError(`clusterConfig(): command must be 'sbatch', 'qsub' or 'bsub' (got ${show(command)})`);
+    throw new TypeError(`clusterConfig(): command must be 'sbatch', 'qsub' or 'bsub' (got ${describe(command)})`);
   }
   const node = nodeWords(config.node, 'clusterConfig(): node');
   if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && Number.isFinite(timeout))) {
-    throw new TypeError(`clusterConfig(): timeout must be a positive number of ms (got ${show(timeout)})`);
+    throw new TypeError(`clusterConfig(): timeout must be a positive number of ms (got ${describe(timeout)})`);
   }
   const lines = optionLines(config.options);
   const flavor = flavorOf(command, config.scheduler, lines);
@@ -92,16 +93,12 @@ export function clusterConfig(config: ClusterConfigOptions): RemoteConfig {
   };
 }
 
-function show(v: unknown): string {
-  return typeof v === 'string' ? `'${v}'` : v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
-}
-
 function optionLines(options: unknown): string[] {
   if (options === undefined) return [];
   let text: string;
   if (typeof options === 'string') text = options;
   else if (Array.isArray(options) && options.every((o) => typeof o === 'string')) text = options.join('\n');
-  else throw new TypeError(`clusterConfig(): options must be a string of option lines or an array of them (got ${show(options)})`);
+  else throw new TypeError(`clusterConfig(): options must be a string of option lines or an array of them (got ${describe(options)})`);
   return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
 }
 
@@ -110,7 +107,7 @@ function flavorOf(command: ClusterCommand, scheduler: unknown, lines: string[]):
   if (command === 'sbatch') return 'slurm';
   if (command === 'bsub') return 'lsf';
   if (scheduler !== undefined) {
-    if (scheduler !== 'sge' && scheduler !== 'pbs') throw new TypeError(`clusterConfig(): scheduler must be 'sge' or 'pbs' (got ${show(scheduler)})`);
+    if (scheduler !== 'sge' && scheduler !== 'pbs') throw new TypeError(`clusterConfig(): scheduler must be 'sge' or 'pbs' (got ${describe(scheduler)})`);
     return scheduler;
   }
   if (lines.some((l) => prefixOf(l) === 'pbs')) return 'pbs';

@@ -28,6 +28,7 @@
 import type { DaemonOptions } from '../daemon/options';
 import { SECRET_ENV } from '../wire/auth';
 import { daemonArgv, daemonCommand, LaunchGroup, redact, nodeWords, shellQuote, type NodeCommand, type Quoter, type RemoteConfig, type RemoteLaunch } from './remote';
+import { describe } from '../wire/validate';
 
 export interface RemoteConfigOptions {
   /** The launcher program, e.g. 'sh', 'ssh', 'sbatch', 'docker'. */
@@ -58,28 +59,28 @@ const KNOWN = new Set(['command', 'args', 'node', 'quote', 'timeout', 'secret', 
 /** A launch configuration that runs `command args...` once per daemon ("." = daemon command). */
 export function remoteConfig(config: RemoteConfigOptions): RemoteConfig {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new TypeError(`remoteConfig(config): config must be an object such as { command: 'sh', args: ['-c', '.'] } (got ${show(config)})`);
+    throw new TypeError(`remoteConfig(config): config must be an object such as { command: 'sh', args: ['-c', '.'] } (got ${describe(config)})`);
   }
   for (const k of Object.keys(config)) {
     if (!KNOWN.has(k)) throw new TypeError(`remoteConfig(): unknown option '${k}': expected one of ${[...KNOWN].join(', ')}`);
   }
   const { command, args, quote = true, timeout } = config;
-  if (typeof command !== 'string' || command === '') throw new TypeError(`remoteConfig(): command must be a non-empty string (got ${show(command)})`);
+  if (typeof command !== 'string' || command === '') throw new TypeError(`remoteConfig(): command must be a non-empty string (got ${describe(command)})`);
   if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
-    throw new TypeError(`remoteConfig(): args must be an array of strings (got ${show(args)})`);
+    throw new TypeError(`remoteConfig(): args must be an array of strings (got ${describe(args)})`);
   }
   if (!args.includes('.')) {
     throw new TypeError(`remoteConfig(): args must contain "." where the daemon command goes, e.g. ['-c', '.'] (got ${JSON.stringify(args)})`);
   }
-  if (typeof quote !== 'boolean' && typeof quote !== 'function') throw new TypeError(`remoteConfig(): quote must be a boolean or a function (got ${show(quote)})`);
+  if (typeof quote !== 'boolean' && typeof quote !== 'function') throw new TypeError(`remoteConfig(): quote must be a boolean or a function (got ${describe(quote)})`);
   if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0)) {
-    throw new TypeError(`remoteConfig(): timeout must be a positive number of ms (got ${show(timeout)})`);
+    throw new TypeError(`remoteConfig(): timeout must be a positive number of ms (got ${describe(timeout)})`);
   }
   if (config.secret !== undefined && config.secret !== 'env' && config.secret !== 'command') {
-    throw new TypeError(`remoteConfig(): secret must be 'env' or 'command' (got ${show(config.secret)})`);
+    throw new TypeError(`remoteConfig(): secret must be 'env' or 'command' (got ${describe(config.secret)})`);
   }
   if (config.respawn !== undefined && typeof config.respawn !== 'boolean') {
-    throw new TypeError(`remoteConfig(): respawn must be a boolean (got ${show(config.respawn)})`);
+    throw new TypeError(`remoteConfig(): respawn must be a boolean (got ${describe(config.respawn)})`);
   }
   const respawn = config.respawn === true;
   const inCommand = config.secret === 'command';
@@ -107,8 +108,3 @@ export function remoteConfig(config: RemoteConfigOptions): RemoteConfig {
   return { launch, describe: () => `launcher '${label}'`, ...(timeout !== undefined ? { timeout } : {}) };
 }
 
-function show(v: unknown): string {
-  if (typeof v === 'string') return `'${v}'`;
-  if (Array.isArray(v)) return 'an array';
-  return v === null ? 'null' : typeof v;
-}

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { describe } from './validate';
 
 /** The URL schemes daemons can connect over. */
 export type Scheme = 'ipc' | 'abstract' | 'tcp' | 'tls+tcp' | 'ws' | 'wss' | 'inproc';
@@ -43,23 +44,34 @@ export function parseUrl(url: unknown): ParsedUrl {
     if (rest.length === 0) throw new TypeError(`url '${url}' needs a ${scheme === 'abstract' ? 'name' : 'path'}`);
     return { scheme, host: '', port: -1, path: rest };
   }
-  const hp = /^(\[[0-9a-fA-F:.%a-zA-Z]+\]|[^:/[\]]+):(\d+)(\/.*)?$/.exec(rest);
-  if (!hp) throw new TypeError(`url '${url}' must be ${scheme}://host:port (IPv6 in brackets)`);
-  const port = Number(hp[2]);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TypeError(`url '${url}' has port ${hp[2]}: expected 0-65535`);
+  return hostPort(url, scheme, rest);
+}
+
+/**
+ * host:port schemes: the WHATWG URL parser splits them (IPv6 in brackets, user info, query
+ * and fragment refused); the port as written is required, and one out of range gets its own
+ * message (WHATWG only says "invalid").
+ */
+function hostPort(url: string, scheme: Scheme, rest: string): ParsedUrl {
+  const bad = (): TypeError => new TypeError(`url '${url}' must be ${scheme}://host:port (IPv6 in brackets)`);
+  const written = /^(?:\[[^\]]*\]|[^/]*?):(\d+)(?:\/|$)/.exec(rest);
+  if (written && Number(written[1]) > 65535) throw new TypeError(`url '${url}' has port ${written[1]}: expected 0-65535`);
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw bad();
   }
-  const host = hp[1]!.startsWith('[') ? hp[1]!.slice(1, -1) : hp[1]!;
-  return { scheme, host, port, path: hp[3] ?? '' };
+  if (!written || u.hostname === '' || u.username !== '' || u.password !== '' || u.search !== '' || u.hash !== '') throw bad();
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  // ws / wss (special schemes) read an absent path as '/': only a path that was written counts.
+  const path = rest.includes('/') ? u.pathname : '';
+  return { scheme, host, port: Number(written[1]), path };
 }
 
-function describe(v: unknown): string {
-  return typeof v === 'string' ? `'${v}'` : v === null ? 'null' : typeof v;
-}
-
-/** True for tls+tcp:// and wss:// URLs. */
+/** True for TLS URLs: tls+tcp:// and wss:// (and NNG's IPv4 / IPv6-only tls+tcp4, wss6...). */
 export function isTlsUrl(url: string): boolean {
-  return url.startsWith('tls+tcp://') || url.startsWith('wss://');
+  return /^(tls\+tcp[46]?|wss[46]?):\/\//.test(url);
 }
 
 /**

@@ -1,4 +1,8 @@
-/** Validation of user options: every error names the bad key or value and what was expected. */
+/**
+ * The validation vocabulary of user-facing options, for both sides: `is` (the checks), `Schema`
+ * and checkOptions() (unknown keys and wrong kinds, naming the key and what was expected), and
+ * describe(), the one way a bad value is shown in an error.
+ */
 
 type Check = (v: unknown) => boolean;
 
@@ -34,11 +38,19 @@ export function checkOptions(what: string, opts: unknown, schema: Schema): Recor
   return opts as Record<string, unknown>;
 }
 
+/**
+ * The one value describer of every "(got ...)" in this package's errors: strings quoted (and
+ * cut at DESCRIBE_MAX characters), numbers, booleans and bigints as written, otherwise what
+ * the value is ('null', 'an array', 'a function', 'object', 'symbol', 'undefined').
+ */
 export function describe(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'string') return `'${v.length > DESCRIBE_MAX ? `${v.slice(0, DESCRIBE_MAX)}...` : v}'`;
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'function') return 'a function';
   return typeof v;
 }
+
+/** Longest string shown whole by describe(). */
+const DESCRIBE_MAX = 60;
