@@ -7,7 +7,7 @@
  */
 import { isTlsUrl, SCHEMES } from '../wire/url';
 import { parseArgs } from 'node:util';
-import { describe } from '../wire/validate';
+import { checkOptions, is, type Rule } from '../wire/validate';
 
 export interface DaemonOptions {
   /** tls+tcp:// only: the certificate (chain) to verify the host with, as PEM text or a file path. */
@@ -50,19 +50,20 @@ export interface DaemonOptions {
  */
 export type ExitReason = 'disconnected' | 'idleTime' | 'walltime' | 'maxTasks' | 'exit' | 'interrupted';
 
-const OPTION_TYPES: Record<keyof DaemonOptions, string> = {
-  tlsCert: 'a string (PEM text or a file path)',
-  tlsClientCert: 'a string (PEM text or a file path)',
-  tlsClientKey: 'a string (a file path, or PEM text)',
-  maxTasks: 'a positive integer',
-  idleTime: 'a positive number of ms',
-  walltime: 'a positive number of ms',
-  connectTimeout: 'a non-negative number of ms',
-  cleanup: 'a boolean',
-  output: 'a boolean',
-  autoExit: 'a boolean',
-  dispatcher: 'a boolean',
-  secret: 'a non-empty string',
+/** What each daemon option must be (lib/wire/validate.ts vocabulary). */
+const DAEMON_SCHEMA: Record<keyof DaemonOptions, Rule> = {
+  tlsCert: [is.nonEmptyString, 'a string (PEM text or a file path)'],
+  tlsClientCert: [is.nonEmptyString, 'a string (PEM text or a file path)'],
+  tlsClientKey: [is.nonEmptyString, 'a string (a file path, or PEM text)'],
+  maxTasks: [is.number, 'a positive integer', { range: (v) => Number.isInteger(v) && (v as number) >= 1 }],
+  idleTime: [is.number, 'a positive number of ms', { range: (v) => (v as number) > 0 }],
+  walltime: [is.number, 'a positive number of ms', { range: (v) => (v as number) > 0 }],
+  connectTimeout: [is.number, 'a non-negative number of ms', { range: (v) => (v as number) >= 0 }],
+  cleanup: [is.bool, 'a boolean'],
+  output: [is.bool, 'a boolean'],
+  autoExit: [is.bool, 'a boolean'],
+  dispatcher: [is.bool, 'a boolean'],
+  secret: [is.nonEmptyString, 'a non-empty string', { secret: true }],
 };
 
 /** Checks daemon options; throws a TypeError / RangeError naming the bad key. */
@@ -71,42 +72,7 @@ export function checkDaemonOptions(url: unknown, opts: unknown): asserts opts is
   if (!SCHEMES.some((s) => url.startsWith(`${s}://`)) || url.length <= url.indexOf('://') + 3) {
     throw new TypeError(`daemon url '${url}' is not supported: expected ipc://, abstract:// (Linux), tcp://host:port, tls+tcp://host:port, ws:// or wss://`);
   }
-  if (opts === undefined) opts = {};
-  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
-    throw new TypeError(`daemon options must be an object (got ${opts === null ? 'null' : typeof opts})`);
-  }
-  const o = opts as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    const v = o[key];
-    if (v === undefined) continue; // undefined: the same as absent
-    if (!(key in OPTION_TYPES)) {
-      throw new TypeError(`unknown daemon option '${key}': expected one of ${Object.keys(OPTION_TYPES).join(', ')}`);
-    }
-    const expected = OPTION_TYPES[key as keyof DaemonOptions];
-    switch (key) {
-      case 'tlsCert':
-      case 'tlsClientCert':
-      case 'tlsClientKey':
-      case 'secret':
-        if (typeof v !== 'string' || v === '') throw new TypeError(`daemon option '${key}' must be ${expected} (got ${key === 'secret' ? typeof v : describe(v)})`);
-        break;
-      case 'maxTasks':
-        if (typeof v !== 'number') throw new TypeError(`daemon option 'maxTasks' must be ${expected} (got ${describe(v)})`);
-        if (!Number.isInteger(v) || v < 1) throw new RangeError(`daemon option 'maxTasks' must be ${expected} (got ${v})`);
-        break;
-      case 'idleTime':
-      case 'walltime':
-        if (typeof v !== 'number') throw new TypeError(`daemon option '${key}' must be ${expected} (got ${describe(v)})`);
-        if (!(v > 0)) throw new RangeError(`daemon option '${key}' must be ${expected} (got ${v})`);
-        break;
-      case 'connectTimeout':
-        if (typeof v !== 'number') throw new TypeError(`daemon option '${key}' must be ${expected} (got ${describe(v)})`);
-        if (!(v >= 0)) throw new RangeError(`daemon option '${key}' must be ${expected} (got ${v})`);
-        break;
-      default:
-        if (typeof v !== 'boolean') throw new TypeError(`daemon option '${key}' must be ${expected} (got ${describe(v)})`);
-    }
-  }
+  const o = checkOptions('daemon', opts, DAEMON_SCHEMA, { subject: 'daemon option', undefinedIsAbsent: true });
   const tls = isTlsUrl(url);
   if (tls && o.tlsCert === undefined) {
     throw new TypeError(`daemon url '${url}' uses TLS: the host's certificate or CA chain is required (option tlsCert, --tls-cert)`);

@@ -9,6 +9,8 @@ type Check = (v: unknown) => boolean;
 export const is = {
   bool: ((v) => typeof v === 'boolean') as Check,
   string: ((v) => typeof v === 'string') as Check,
+  nonEmptyString: ((v) => typeof v === 'string' && v !== '') as Check,
+  number: ((v) => typeof v === 'number') as Check,
   nonNegInt: ((v) => typeof v === 'number' && Number.isInteger(v) && v >= 0) as Check,
   posNumber: ((v) => typeof v === 'number' && v > 0 && !Number.isNaN(v)) as Check,
   nonNegNumber: ((v) => typeof v === 'number' && v >= 0 && !Number.isNaN(v)) as Check,
@@ -18,22 +20,47 @@ export const is = {
   any: (() => true) as Check,
 };
 
-export type Schema = Record<string, [Check, string]>;
+/**
+ * One rule per key: the kind check (a TypeError when it fails), what is expected, and
+ * optionally a range check (a RangeError: right kind, value out of range) and `secret` (the
+ * value is never shown in an error, only its type).
+ */
+export type Rule = [Check, string] | [Check, string, { range?: Check; secret?: boolean }];
+export type Schema = Record<string, Rule>;
 
-/** Throws TypeError for an unknown key or a value of the wrong kind. */
-export function checkOptions(what: string, opts: unknown, schema: Schema): Record<string, unknown> {
+export interface CheckStyle {
+  /**
+   * How errors name a key: default `${what}: option 'key' ...`; with a subject such as
+   * 'daemon option', `unknown daemon option 'key'` / `daemon option 'key' must be ...`.
+   */
+  subject?: string;
+  /** A key whose value is undefined counts as absent, unknown or not. Default false. */
+  undefinedIsAbsent?: boolean;
+}
+
+/**
+ * Throws TypeError for an unknown key or a value of the wrong kind, RangeError for one out of
+ * range. Every message names the key, what was expected, and the value (describe()).
+ */
+export function checkOptions(what: string, opts: unknown, schema: Schema, style: CheckStyle = {}): Record<string, unknown> {
   if (opts === undefined) return {};
+  const subject = style.subject;
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
-    throw new TypeError(`${what}: options must be an object (got ${describe(opts)})`);
+    throw new TypeError(subject ? `${subject}s must be an object (got ${describe(opts)})` : `${what}: options must be an object (got ${describe(opts)})`);
   }
+  const name = (key: string): string => (subject ? `${subject} '${key}'` : `${what}: option '${key}'`);
   for (const [key, value] of Object.entries(opts)) {
+    if (value === undefined && style.undefinedIsAbsent) continue;
     const rule = schema[key];
     if (!rule) {
-      throw new TypeError(`${what}: unknown option '${key}'; expected one of ${Object.keys(schema).join(', ')}`);
+      const keys = Object.keys(schema).join(', ');
+      throw new TypeError(subject ? `unknown ${subject} '${key}': expected one of ${keys}` : `${what}: unknown option '${key}'; expected one of ${keys}`);
     }
-    if (value !== undefined && !rule[0](value)) {
-      throw new TypeError(`${what}: option '${key}' must be ${rule[1]} (got ${describe(value)})`);
-    }
+    if (value === undefined) continue;
+    const [kind, expected, more] = rule;
+    const got = more?.secret ? typeof value : describe(value);
+    if (!kind(value)) throw new TypeError(`${name(key)} must be ${expected} (got ${got})`);
+    if (more?.range && !more.range(value)) throw new RangeError(`${name(key)} must be ${expected} (got ${got})`);
   }
   return opts as Record<string, unknown>;
 }
