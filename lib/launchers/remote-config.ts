@@ -28,7 +28,7 @@
 import type { DaemonOptions } from '../daemon/options';
 import { SECRET_ENV } from '../wire/auth';
 import { daemonArgv, daemonCommand, LaunchGroup, redact, nodeWords, shellQuote, type NodeCommand, type Quoter, type RemoteConfig, type RemoteLaunch } from './remote';
-import { describe } from '../wire/validate';
+import { checkOptions, describe, is, type Schema } from '../wire/validate';
 
 export interface RemoteConfigOptions {
   /** The launcher program, e.g. 'sh', 'ssh', 'sbatch', 'docker'. */
@@ -54,33 +54,29 @@ export interface RemoteConfigOptions {
   respawn?: boolean;
 }
 
-const KNOWN = new Set(['command', 'args', 'node', 'quote', 'timeout', 'secret', 'respawn']);
+/** remoteConfig() options (lib/wire/validate.ts vocabulary); `node` is checked by nodeWords(). */
+const REMOTE_SCHEMA: Schema = {
+  command: [is.nonEmptyString, 'a non-empty string'],
+  args: [is.stringArray, 'an array of strings'],
+  node: [is.any, 'a node command'],
+  quote: [(v) => typeof v === 'boolean' || typeof v === 'function', 'a boolean or a function'],
+  timeout: [is.posFinite, 'a positive number of ms'],
+  secret: [(v) => v === 'env' || v === 'command', "'env' or 'command'"],
+  respawn: [is.bool, 'a boolean'],
+};
 
 /** A launch configuration that runs `command args...` once per daemon ("." = daemon command). */
 export function remoteConfig(config: RemoteConfigOptions): RemoteConfig {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
     throw new TypeError(`remoteConfig(config): config must be an object such as { command: 'sh', args: ['-c', '.'] } (got ${describe(config)})`);
   }
-  for (const k of Object.keys(config)) {
-    if (!KNOWN.has(k)) throw new TypeError(`remoteConfig(): unknown option '${k}': expected one of ${[...KNOWN].join(', ')}`);
-  }
+  checkOptions('remoteConfig()', config, REMOTE_SCHEMA, { plain: true });
   const { command, args, quote = true, timeout } = config;
+  // Required, so not left to the schema (which skips absent keys).
   if (typeof command !== 'string' || command === '') throw new TypeError(`remoteConfig(): command must be a non-empty string (got ${describe(command)})`);
-  if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
-    throw new TypeError(`remoteConfig(): args must be an array of strings (got ${describe(args)})`);
-  }
+  if (!Array.isArray(args)) throw new TypeError(`remoteConfig(): args must be an array of strings (got ${describe(args)})`);
   if (!args.includes('.')) {
     throw new TypeError(`remoteConfig(): args must contain "." where the daemon command goes, e.g. ['-c', '.'] (got ${JSON.stringify(args)})`);
-  }
-  if (typeof quote !== 'boolean' && typeof quote !== 'function') throw new TypeError(`remoteConfig(): quote must be a boolean or a function (got ${describe(quote)})`);
-  if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0)) {
-    throw new TypeError(`remoteConfig(): timeout must be a positive number of ms (got ${describe(timeout)})`);
-  }
-  if (config.secret !== undefined && config.secret !== 'env' && config.secret !== 'command') {
-    throw new TypeError(`remoteConfig(): secret must be 'env' or 'command' (got ${describe(config.secret)})`);
-  }
-  if (config.respawn !== undefined && typeof config.respawn !== 'boolean') {
-    throw new TypeError(`remoteConfig(): respawn must be a boolean (got ${describe(config.respawn)})`);
   }
   const respawn = config.respawn === true;
   const inCommand = config.secret === 'command';

@@ -26,7 +26,7 @@ import type { DaemonOptions } from '../daemon/options';
 import { parseUrl } from '../wire/url';
 import { SECRET_ENV } from '../wire/auth';
 import { daemonCommand, LaunchGroup, nodeWords, shellQuote, type NodeCommand, type RemoteConfig, type RemoteLaunch } from './remote';
-import { describe } from '../wire/validate';
+import { checkOptions, describe, is, type Schema } from '../wire/validate';
 
 export interface SshOptions {
   /** Forward the url's port back to this machine (`ssh -R`); the url must be on 127.0.0.1. */
@@ -57,7 +57,17 @@ interface Remote {
   port?: number;
 }
 
-const KNOWN = new Set(['tunnel', 'timeout', 'command', 'port', 'identity', 'sshArgs', 'node', 'respawn']);
+/** sshConfig() options (lib/wire/validate.ts vocabulary); `node` is checked by nodeWords(). */
+const SSH_SCHEMA: Schema = {
+  tunnel: [is.bool, 'a boolean'],
+  timeout: [is.posFinite, 'a positive number of ms'],
+  command: [is.nonEmptyString, 'a non-empty string'],
+  port: [(v) => validPort(v as number), 'an integer 1-65535'],
+  identity: [is.nonEmptyString, 'a key file path'],
+  sshArgs: [is.stringArray, 'an array of strings'],
+  node: [is.any, 'a node command'],
+  respawn: [is.bool, 'a boolean'],
+};
 
 /**
  * Launches daemons over SSH on `remotes`: 'host', 'user@host' or 'ssh://[user@]host[:port]'
@@ -70,24 +80,8 @@ export function sshConfig(remotes: string | string[], opts: SshOptions = {}): Re
   if (!Array.isArray(list) || list.length === 0) {
     throw new TypeError(`sshConfig(remotes): remotes must be a host string or a non-empty array of them (got ${describe(remotes)})`);
   }
-  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new TypeError(`sshConfig(): options must be an object (got ${describe(opts)})`);
-  for (const k of Object.keys(opts)) {
-    if (!KNOWN.has(k)) throw new TypeError(`sshConfig(): unknown option '${k}': expected one of ${[...KNOWN].join(', ')}`);
-  }
+  checkOptions('sshConfig()', opts, SSH_SCHEMA, { plain: true });
   const { tunnel = false, timeout = 10000, command = 'ssh', port, identity, sshArgs = [], respawn = false } = opts;
-  if (typeof respawn !== 'boolean') throw new TypeError(`sshConfig(): respawn must be a boolean (got ${describe(respawn)})`);
-  if (typeof tunnel !== 'boolean') throw new TypeError(`sshConfig(): tunnel must be a boolean (got ${describe(tunnel)})`);
-  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
-    throw new TypeError(`sshConfig(): timeout must be a positive number of ms (got ${describe(timeout)})`);
-  }
-  if (typeof command !== 'string' || command === '') throw new TypeError(`sshConfig(): command must be a non-empty string (got ${describe(command)})`);
-  if (port !== undefined && !validPort(port)) throw new TypeError(`sshConfig(): port must be an integer 1-65535 (got ${describe(port)})`);
-  if (identity !== undefined && (typeof identity !== 'string' || identity === '')) {
-    throw new TypeError(`sshConfig(): identity must be a key file path (got ${describe(identity)})`);
-  }
-  if (!Array.isArray(sshArgs) || !sshArgs.every((a) => typeof a === 'string')) {
-    throw new TypeError(`sshConfig(): sshArgs must be an array of strings (got ${describe(sshArgs)})`);
-  }
   const node = nodeWords(opts.node, 'sshConfig(): node');
   const parsed = list.map((r) => parseRemote(r, port));
   const connectSecs = Math.max(1, Math.ceil(timeout / 1000));

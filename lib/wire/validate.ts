@@ -13,6 +13,7 @@ export const is = {
   number: ((v) => typeof v === 'number') as Check,
   nonNegInt: ((v) => typeof v === 'number' && Number.isInteger(v) && v >= 0) as Check,
   posNumber: ((v) => typeof v === 'number' && v > 0 && !Number.isNaN(v)) as Check,
+  posFinite: ((v) => typeof v === 'number' && v > 0 && Number.isFinite(v)) as Check,
   nonNegNumber: ((v) => typeof v === 'number' && v >= 0 && !Number.isNaN(v)) as Check,
   stringArray: ((v) => Array.isArray(v) && v.every((x) => typeof x === 'string')) as Check,
   stringRecord: ((v) => typeof v === 'object' && v !== null && Object.values(v).every((x) => typeof x === 'string')) as Check,
@@ -34,6 +35,8 @@ export interface CheckStyle {
    * 'daemon option', `unknown daemon option 'key'` / `daemon option 'key' must be ...`.
    */
   subject?: string;
+  /** Name keys bare, `${what}: key must be ...` (the launch configurations' style). */
+  plain?: boolean;
   /** A key whose value is undefined counts as absent, unknown or not. Default false. */
   undefinedIsAbsent?: boolean;
 }
@@ -48,13 +51,13 @@ export function checkOptions(what: string, opts: unknown, schema: Schema, style:
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
     throw new TypeError(subject ? `${subject}s must be an object (got ${describe(opts)})` : `${what}: options must be an object (got ${describe(opts)})`);
   }
-  const name = (key: string): string => (subject ? `${subject} '${key}'` : `${what}: option '${key}'`);
+  const name = (key: string): string => (subject ? `${subject} '${key}'` : style.plain ? `${what}: ${key}` : `${what}: option '${key}'`);
   for (const [key, value] of Object.entries(opts)) {
     if (value === undefined && style.undefinedIsAbsent) continue;
     const rule = schema[key];
     if (!rule) {
       const keys = Object.keys(schema).join(', ');
-      throw new TypeError(subject ? `unknown ${subject} '${key}': expected one of ${keys}` : `${what}: unknown option '${key}'; expected one of ${keys}`);
+      throw new TypeError(subject ? `unknown ${subject} '${key}': expected one of ${keys}` : `${what}: unknown option '${key}': expected one of ${keys}`);
     }
     if (value === undefined) continue;
     const [kind, expected, more] = rule;
