@@ -5,7 +5,7 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { runDispatcher, type DispatcherOptions } from './dispatcher';
 
-if (isMainThread) throw new Error('dispatcher-worker is the entry of a worker thread, not a module to require');
+if (isMainThread) throw new Error('lib/dispatcher/worker.ts is the entry of a worker thread, not a module to require');
 
 runDispatcher(workerData as DispatcherOptions).catch((e: unknown) => {
   // To the host, which quotes it in the error daemons() throws.
