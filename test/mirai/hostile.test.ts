@@ -8,15 +8,15 @@ import * as assert from 'uvu/assert'
 import * as fs from 'node:fs'
 import * as v8 from 'node:v8'
 import { daemons, launchLocal, mirai, status } from '../../dist'
-import { Proof } from '../../dist/auth'
-import { localUrl } from '../../dist/url'
-import { header } from '../../dist/protocol'
+import { Proof } from '../../dist/wire/auth'
+import { localUrl } from '../../dist/wire/url'
+import { header, Kind } from '../../dist/wire/protocol'
 import { Socket, TlsConfig } from '../../dist/nng'
 import { removeTemps, spawnNode, waitUntil, withTimeout } from '../helpers'
 import { assertNoDaemonChildren, asyncBlockTask, CLI, Gate, marker, touchTask, waitFile } from '../fixtures/mirai/common'
 import { secretEnv, SECRET } from '../fixtures/auth'
 
-const K = { TASK: 1, RESULT: 16, STATUS: 18, CONNECTIONS: 19, READY: 21, CHALLENGE: 40, PROOF: 41, WELCOME: 42 }
+const K = Kind
 const WAIT = 10_000
 const sockets: Socket[] = []
 const tlsConfigs: TlsConfig[] = []

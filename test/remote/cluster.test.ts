@@ -179,7 +179,7 @@ test('sbatch not found: failed names the command; daemons() rejects saying so an
     assert.match(why, /on the PATH/)
     await launch.stop()
     const t0 = Date.now()
-    // A short timeout: the host's wait for connections (lib/host.ts waitConnections) keeps its
+    // A short timeout: the host's wait for connections (lib/host/host.ts waitConnections) keeps its
     // timer after a failed launch, and with it this process, for that long.
     const e = await errorOf(daemons(2, { url: 'tcp://127.0.0.1:0', remote: clusterConfig({ command: 'sbatch', timeout: 5000 }) }))
     assert.ok(Date.now() - t0 < 10000, 'fails at once, not after the connect timeout')

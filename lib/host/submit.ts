@@ -1,0 +1,88 @@
+/** mirai() and everywhere(): the entry points that send code to daemons. */
+import { runEphemeral } from './ephemeral';
+import type { Mirai } from './mirai';
+import { checkOptions, is } from '../wire/validate';
+import { explainUnserializable, isCloneError, makePayload } from '../wire/payload';
+import { getProfile, profileName } from './profiles';
+import type { TaskPayload } from '../wire/protocol';
+
+const MAX_RETRY = 0xffff;
+
+export interface TaskOptions {
+  /** ms: settle with ErrorValue 5 after this long (and, with a dispatcher, cancel the task). */
+  timeout?: number;
+  /** Aborting stops the task (ErrorValue 20). */
+  signal?: AbortSignal;
+  /** Which set of daemons runs it (default: 'default', or the enclosing withDaemons'). */
+  profile?: string;
+  /**
+   * Resubmit the task up to this many times if the daemon running it is lost (it crashed, was
+   * killed, ran out of memory), and only then settle with ErrorValue 19. Default 0: a task may
+   * have side effects, so it is never run twice unless asked. Applies to daemons set with
+   * daemons(), not to one-off processes.
+   */
+  retry?: number;
+}
+
+/** What a task function receives besides its data. */
+export interface TaskContext {
+  /** Aborted when the task is cancelled or times out. */
+  signal: AbortSignal;
+}
+
+const TASK_SCHEMA = {
+  timeout: [is.nonNegNumber, 'a non-negative number of ms'],
+  signal: [(v: unknown) => v instanceof AbortSignal, 'an AbortSignal'],
+  profile: [is.string, 'a string'],
+  // It travels in the u16 flags of the TASK header.
+  retry: [(v: unknown) => is.nonNegInt(v) && (v as number) <= MAX_RETRY, `an integer from 0 to ${MAX_RETRY}`],
+} as const;
+
+/**
+ * Runs fn(data) (or a code string with data's keys in scope) on a daemon and returns at once
+ * a Mirai that settles with the result. Without daemons set, a one-off process runs it.
+ */
+export function mirai<T, D extends object = Record<string, unknown>>(
+  fn: (data: D, ctx: TaskContext) => T | Promise<T>,
+  data?: D,
+  opts?: TaskOptions,
+): Mirai<Awaited<T>>;
+export function mirai<T = unknown>(code: string, data?: object, opts?: TaskOptions): Mirai<T>;
+export function mirai(task: unknown, data?: object, opts?: TaskOptions): Mirai<unknown> {
+  return submitPayload('mirai()', makePayload('mirai()', task, data), opts);
+}
+
+/** @internal Sends a prepared payload on the right profile. */
+export function submitPayload(what: string, payload: TaskPayload, opts: TaskOptions | undefined): Mirai<unknown> {
+  if (opts !== undefined) checkOptions(what, opts, TASK_SCHEMA as never);
+  const profile = getProfile(profileName(opts?.profile));
+  try {
+    if (!profile) return runEphemeral(payload, opts ?? {});
+    return profile.host.submit(payload, opts);
+  } catch (e) {
+    if (isCloneError(e)) explainUnserializable(what, payload.data, e);
+    throw e;
+  }
+}
+
+/**
+ * Runs fn (or code) once on every connected daemon of a profile — and on daemons that connect
+ * later, before their first task. Globals it sets persist on the daemons, whatever `cleanup`
+ * says. Resolves with each daemon's result once all have run.
+ */
+export function everywhere<D extends object = Record<string, unknown>>(
+  fn: ((data: D, ctx: TaskContext) => unknown) | string,
+  data?: D,
+  opts: { profile?: string } = {},
+): Promise<unknown[]> {
+  checkOptions('everywhere()', opts, { profile: [is.string, 'a string'] });
+  const payload = makePayload('everywhere()', fn, data);
+  const profile = getProfile(profileName(opts.profile));
+  if (!profile) return Promise.resolve([]);
+  try {
+    return profile.host.everywhere(payload);
+  } catch (e) {
+    if (isCloneError(e)) explainUnserializable('everywhere()', data, e);
+    throw e;
+  }
+}
