@@ -34,8 +34,14 @@ export interface SubmitOptions {
 
 interface EverywhereCall {
   expected: number | undefined;
+  /** At least this many answers are due (everywhere({ min })). */
+  min: number;
+  timer: NodeJS.Timeout | undefined;
+  /** The call's message until it has gone out (it waits for `min` daemons). */
+  unsent: Buffer[] | undefined;
   results: unknown[];
-  error: MiraiError | undefined;
+  /** The first failure: a MiraiError (it threw) or an ErrorValue (lost, timed out). */
+  error: Error | undefined;
   resolve: (v: unknown[]) => void;
   reject: (e: unknown) => void;
 }
@@ -43,6 +49,8 @@ interface EverywhereCall {
 type Waiter = () => boolean; // returns true when done (and removes itself)
 
 const MAX_ID = 0xffffffff;
+/** The longest timer Node can set: a wait without a timeout. */
+const MAX_TIMER = 2 ** 31 - 1;
 
 /** Each mode: the socket protocol it speaks and its link. */
 const LINKS: Record<HostMode, { protocol: 'pair' | 'poly'; create(host: LinkHost, maxMessageSize: number): Link }> = {
@@ -181,18 +189,34 @@ export class Host implements Canceller {
     return true;
   }
 
-  /** Runs a task once on every connected daemon (and on those that join later). */
-  everywhere(payload: TaskPayload): Promise<unknown[]> {
+  /**
+   * Runs a task once on every connected daemon (and on those that join later); with `min`, once
+   * at least that many are connected. `timeout` bounds the whole call (see EverywhereOptions).
+   */
+  everywhere(payload: TaskPayload, opts: { timeout?: number; min?: number } = {}): Promise<unknown[]> {
     if (this.#closed) return Promise.reject(new ErrorValue(Code.CLOSED));
     if (this.#lost) return Promise.reject(new ErrorValue(Code.RESET));
     if (this.codec) payload.data = this.codec.pack(payload.data);
     const id = this.#takeId();
     const parts = encode(Kind.EVERYWHERE, id, payload);
+    const min = opts.min ?? 0;
     const p = new Promise<unknown[]>((resolve, reject) => {
-      this.#everywhere.set(id, { expected: undefined, results: [], error: undefined, resolve, reject });
+      this.#everywhere.set(id, { expected: undefined, min, timer: undefined, unsent: parts, results: [], error: undefined, resolve, reject });
     });
-    this.#link.everywhere(id, parts);
+    const call = this.#everywhere.get(id)!;
+    if (opts.timeout !== undefined) call.timer = setTimeout(() => this.#everywhereExpired(id, call), opts.timeout);
+    if (this.connections >= min) this.#everywhereSend(id, call);
+    // Else sent once enough daemons are here, or at the deadline anyway (#everywhereExpired):
+    // its state then reaches the daemons that come later, as every everywhere() call's does.
+    else void this.waitConnections(min, opts.timeout ?? MAX_TIMER).then(() => this.#everywhereSend(id, call));
     return this.#hold(p);
+  }
+
+  #everywhereSend(id: number, call: EverywhereCall): void {
+    const parts = call.unsent;
+    if (parts === undefined || this.#closed || this.#lost) return;
+    call.unsent = undefined;
+    this.#link.everywhere(id, parts);
   }
 
   /** Counters from the dispatcher; null without one (or if it does not answer). */
@@ -262,7 +286,10 @@ export class Host implements Canceller {
       this.#done(id);
       m.settleError(new ErrorValue(Code.RESET));
     }
-    for (const e of this.#everywhere.values()) e.reject(new ErrorValue(Code.RESET));
+    for (const e of this.#everywhere.values()) {
+      clearTimeout(e.timer);
+      e.reject(new ErrorValue(Code.RESET));
+    }
     this.#everywhere.clear();
     this.#link.abandon();
     // Waits for connections end now (false), so no timer outlives the host.
@@ -384,14 +411,36 @@ export class Host implements Canceller {
 
   #everywhereResult(id: number, e: EverywhereCall, v: unknown, isError: boolean): void {
     e.results.push(v);
-    if (isError && !e.error) e.error = v as MiraiError;
+    if (isError && !e.error) e.error = v as Error;
     this.#everywhereMaybeDone(id, e);
   }
 
   #everywhereMaybeDone(id: number, e: EverywhereCall): void {
-    if (e.expected === undefined || e.results.length < e.expected) return;
+    if (e.expected === undefined || e.results.length < Math.max(e.expected, e.min)) return;
+    this.#everywhereSettle(id, e);
+  }
+
+  /** everywhere({ timeout }) ran out: every answer still due is ErrorValue 5. */
+  #everywhereExpired(id: number, e: EverywhereCall): void {
+    e.timer = undefined;
+    if (e.unsent !== undefined) {
+      this.#everywhereSend(id, e); // it never got its `min` daemons: it goes out now, unstopped
+    } else if (!this.#closed) {
+      this.#link.stopEverywhere(id);
+    }
+    if (this.#everywhere.get(id) !== e) return;
+    const due = Math.max(e.expected ?? 0, e.min);
+    while (e.results.length < due) e.results.push(new ErrorValue(Code.TIMEOUT));
+    e.error ??= e.results.find((r): r is ErrorValue => r instanceof ErrorValue && r.code === Code.TIMEOUT);
+    this.#everywhereSettle(id, e);
+  }
+
+  #everywhereSettle(id: number, e: EverywhereCall): void {
     this.#everywhere.delete(id);
-    if (e.error) e.reject(e.error);
-    else e.resolve(e.results);
+    clearTimeout(e.timer);
+    if (!e.error) return e.resolve(e.results);
+    // Every daemon's outcome stays reachable from the rejection.
+    Object.defineProperty(e.error, 'results', { value: e.results, enumerable: false, configurable: true });
+    e.reject(e.error);
   }
 }

@@ -65,22 +65,46 @@ export function submitPayload(what: string, payload: TaskPayload, opts: TaskOpti
   }
 }
 
+export interface EverywhereOptions {
+  /** Which set of daemons (default: 'default', or the enclosing withDaemons'). */
+  profile?: string;
+  /**
+   * ms: settle by then. Each daemon that has not answered (and each one short of `min`) counts
+   * as ErrorValue 5, and the daemons still running the call are interrupted, so none is left
+   * stuck in it. Daemons that had not started it by then skip it.
+   */
+  timeout?: number;
+  /**
+   * Wait until at least this many daemons are connected before sending the call (bounded by
+   * `timeout`). Daemons that connect later run it too (before their first task), as always.
+   */
+  min?: number;
+}
+
+const EVERYWHERE_SCHEMA = {
+  profile: [is.string, 'a string'],
+  timeout: [is.nonNegNumber, 'a non-negative number of ms'],
+  min: [is.nonNegInt, 'a non-negative integer'],
+} as const;
+
 /**
  * Runs fn (or code) once on every connected daemon of a profile — and on daemons that connect
  * later, before their first task. Globals it sets persist on the daemons, whatever `cleanup`
- * says. Resolves with each daemon's result once all have run.
+ * says. Resolves with each daemon's result once all have run. If any failed (threw, or did not
+ * answer within `timeout`), rejects with the first error, whose `results` property holds every
+ * daemon's outcome: values, MiraiError, ErrorValue 5.
  */
 export function everywhere<D extends object = Record<string, unknown>>(
   fn: ((data: D, ctx: TaskContext) => unknown) | string,
   data?: D,
-  opts: { profile?: string } = {},
+  opts: EverywhereOptions = {},
 ): Promise<unknown[]> {
-  checkOptions('everywhere()', opts, { profile: [is.string, 'a string'] });
+  checkOptions('everywhere()', opts, EVERYWHERE_SCHEMA as never);
   const payload = makePayload('everywhere()', fn, data);
   const profile = getProfile(profileName(opts.profile));
   if (!profile) return Promise.resolve([]);
   try {
-    return profile.host.everywhere(payload);
+    return profile.host.everywhere(payload, opts);
   } catch (e) {
     if (isCloneError(e)) explainUnserializable('everywhere()', data, e);
     throw e;
