@@ -77,6 +77,14 @@ export interface DaemonsOptions extends DaemonProcessOptions {
    * an array of them. Applies to task data, results and everywhere(), both ways.
    */
   serial?: SerialConfig | SerialConfig[];
+  /**
+   * Debugging mode: no daemon processes; each task runs in this process, on this thread, one at a
+   * time and in order, after the same serialization as on a daemon, so a debugger stops in task
+   * code (`debugger;`). status(), everywhere() and profiles behave as usual (one connection). Not
+   * for production: a synchronous task blocks this thread, and cannot be interrupted. Whatever n
+   * is, there is one such daemon. Not with url, remote, dispatcher or tls.
+   */
+  sync?: boolean;
 }
 
 export interface DaemonSet extends AsyncDisposable {
@@ -137,6 +145,7 @@ export const DAEMONS_SCHEMA: Schema = {
   maxMessageSize: [(v) => is.nonNegInt(v) && (v as number) <= MAX_MESSAGE_SIZE_LIMIT, `a number of bytes from 0 (no limit) to ${MAX_MESSAGE_SIZE_LIMIT}`],
   profile: [is.string, 'a string'],
   serial: [is.any, 'serialization config'],
+  sync: [is.bool, 'a boolean'],
 };
 
 /** How long daemons(n) waits for its daemons to connect. */

@@ -13,8 +13,9 @@ import { getProfile, profileName, setProfile, teardown, delay, withProfile, type
 import { checkSerial, SerialCodec, serialSources, type SerialConfig } from '../wire/serial';
 import { hostTls, serverConfig, type HostTls } from './tls-setup';
 import { localUrl, parseUrl, removeStaleFiles } from '../wire/url';
-import { checkCount, DAEMONS_SCHEMA, pickProcessOptions, type DaemonSet, type DaemonsOptions, type Status } from './daemons-options';
+import { checkCount, CONNECT_TIMEOUT, DAEMONS_SCHEMA, pickProcessOptions, type DaemonSet, type DaemonsOptions, type Status } from './daemons-options';
 import { launchLocal, launchRemote } from './launch';
+import { startSync } from './sync';
 
 export { launchLocal, launchRemote, type LaunchLocalOptions, type LaunchRemoteOptions } from './launch';
 export { MAX_DAEMONS, type DaemonProcessOptions, type DaemonSet, type DaemonsOptions, type Status } from './daemons-options';
@@ -27,13 +28,14 @@ export { MAX_DAEMONS, type DaemonProcessOptions, type DaemonSet, type DaemonsOpt
 export function daemons(n: 0, opts?: { profile?: string }): Promise<void>;
 export function daemons(n: number, opts?: DaemonsOptions): Promise<DaemonSet>;
 export function daemons(opts: DaemonsOptions & { url: string }): Promise<DaemonSet>;
+export function daemons(opts: DaemonsOptions & { sync: true }): Promise<DaemonSet>;
 export async function daemons(nOrOpts: number | DaemonsOptions, maybeOpts?: DaemonsOptions): Promise<DaemonSet | void> {
   let n: number;
   let opts: DaemonsOptions;
   if (typeof nOrOpts === 'object' && nOrOpts !== null) {
     opts = checkOptions('daemons()', nOrOpts, DAEMONS_SCHEMA) as DaemonsOptions;
     n = 0;
-    if (!opts.url) throw new TypeError('daemons(opts): opts.url is required without a number of daemons');
+    if (!opts.url && !opts.sync) throw new TypeError('daemons(opts): opts.url is required without a number of daemons');
   } else {
     if (typeof nOrOpts !== 'number' || !Number.isInteger(nOrOpts) || nOrOpts < 0) {
       throw new TypeError(`daemons(n): n must be a non-negative integer (got ${describe(nOrOpts)})`);
@@ -52,7 +54,12 @@ export async function daemons(nOrOpts: number | DaemonsOptions, maybeOpts?: Daem
   const url = opts.url ?? localUrl();
   const tls = n === 0 && !opts.url ? undefined : hostTls(url, opts.tls, opts.pass);
   if (opts.secret !== undefined) checkSecret(opts.secret, 'daemons()');
+  if (opts.sync) {
+    const clash = (['url', 'remote', 'dispatcher', 'tls'] as const).filter((k) => opts[k] !== undefined);
+    if (clash.length > 0) throw new TypeError(`daemons(): sync: true runs tasks in this process, so it takes no ${clash.join(', ')}`);
+  }
   await teardown(name);
+  if (opts.sync) return setUpSync(name, opts, serial);
   if (n === 0 && !opts.url) return;
   return setUp(name, n, opts, url, tls, serial);
 }
@@ -126,6 +133,25 @@ async function setUp(
   } finally {
     release();
   }
+  return daemonSet(profile);
+}
+
+/** daemons({ sync: true }): one daemon in this process (lib/host/sync.ts). */
+async function setUpSync(name: string, opts: DaemonsOptions, serial: SerialConfig[] | undefined): Promise<DaemonSet> {
+  const secret = opts.secret ?? newSecret();
+  const host = new Host('direct', secret, opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE);
+  const profile: Profile = {
+    name, host, url: '', tlsCert: undefined, secret, dispatcher: undefined, local: [],
+    daemonOptions: {}, remote: [], cleanups: [], launched: 1,
+  };
+  try {
+    profile.url = await startSync(host, name, secret, CONNECT_TIMEOUT);
+    installSerial(host, serial);
+  } catch (e) {
+    await host.close(false);
+    throw e;
+  }
+  setProfile(profile);
   return daemonSet(profile);
 }
 
