@@ -16,6 +16,7 @@ import { localUrl, parseUrl, removeStaleFiles } from '../wire/url';
 import { checkCount, CONNECT_TIMEOUT, DAEMONS_SCHEMA, pickProcessOptions, type DaemonSet, type DaemonsOptions, type Status } from './daemons-options';
 import { launchLocal, launchRemote } from './launch';
 import { startSync } from './sync';
+import { QueueBudget } from './budget';
 
 export { launchLocal, launchRemote, type LaunchLocalOptions, type LaunchRemoteOptions } from './launch';
 export { MAX_DAEMONS, type DaemonProcessOptions, type DaemonSet, type DaemonsOptions, type Status } from './daemons-options';
@@ -71,6 +72,7 @@ async function setUp(
   const secret = opts.secret ?? newSecret();
   const maxMessageSize = opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
   const host = new Host(mode, secret, maxMessageSize);
+  if (opts.maxQueueBytes !== undefined) host.budget = new QueueBudget(opts.maxQueueBytes);
   const profile: Profile = {
     name, host, url, tlsCert: tls?.clientCert, secret, dispatcher: undefined, local: [],
     daemonOptions: pickProcessOptions(opts), remote: [], cleanups: [], launched: 0,
@@ -140,6 +142,7 @@ async function setUp(
 async function setUpSync(name: string, opts: DaemonsOptions, serial: SerialConfig[] | undefined): Promise<DaemonSet> {
   const secret = opts.secret ?? newSecret();
   const host = new Host('direct', secret, opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE);
+  if (opts.maxQueueBytes !== undefined) host.budget = new QueueBudget(opts.maxQueueBytes);
   const profile: Profile = {
     name, host, url: '', tlsCert: undefined, secret, dispatcher: undefined, local: [],
     daemonOptions: {}, remote: [], cleanups: [], launched: 1,
@@ -207,6 +210,8 @@ export async function status(profile?: string): Promise<Status> {
         rejected: own.rejected + c.rejected,
       }
     : { connections: p.host.connections, daemons: p.url, ...own };
+  const budget = p.host.budget;
+  if (budget !== undefined) s.memory = { used: budget.used, limit: budget.limit };
   const respawned = p.local.reduce((sum, l) => sum + l.respawned, 0) + p.remote.reduce((sum, r) => sum + (r.respawned ?? 0), 0);
   if (respawned > 0) s.respawned = respawned;
   const errors = [...p.local.map((l) => l.gaveUp), ...p.remote.map((r) => r.gaveUp)].filter((e): e is string => e !== undefined);

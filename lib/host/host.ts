@@ -22,6 +22,7 @@ import { decodePayload, encode, FLAG_ERROR, Kind, readHeader, type Counters, typ
 import { DispatcherLink } from './dispatcher-link';
 import { RoundRobinLink } from './round-robin-link';
 import type { Link, LinkHost } from './link';
+import { QueueBudget, QueueFullError } from './budget';
 
 export type HostMode = 'dispatcher' | 'direct';
 
@@ -66,6 +67,10 @@ export class Host implements Canceller {
   connections = 0;
   /** Custom serialization (daemons({ serial })): applied to task data and results. */
   codec: SerialCodec | undefined;
+  /** daemons({ maxQueueBytes }): the cap on task bytes held until they settle (lib/host/budget.ts). */
+  budget: QueueBudget | undefined;
+  /** The size of the last task refused for want of room: what whenRoom() waits for by default. */
+  refusedBytes = 1;
   #pending = new Map<number, Mirai<unknown>>();
   #nextId = 1;
   #holds = 0;
@@ -154,8 +159,13 @@ export class Host implements Canceller {
     );
   }
 
-  /** Sends a task; the returned Mirai settles with its result. */
-  submit<T>(payload: TaskPayload, opts: SubmitOptions = {}): Mirai<T> {
+  /**
+   * Sends a task; the returned Mirai settles with its result. Under maxQueueBytes, a task that
+   * does not fit is not sent: null if `tryOnly`, else QueueFullError.
+   */
+  submit<T>(payload: TaskPayload, opts: SubmitOptions, tryOnly: true): Mirai<T> | null;
+  submit<T>(payload: TaskPayload, opts?: SubmitOptions): Mirai<T>;
+  submit<T>(payload: TaskPayload, opts: SubmitOptions = {}, tryOnly = false): Mirai<T> | null {
     if (this.#closed) throw new ErrorValue(Code.CLOSED);
     if (this.#lost) {
       // Nothing can run here any more: settled at once, nothing encoded.
@@ -168,8 +178,19 @@ export class Host implements Canceller {
     const retry = opts.retry ?? 0;
     // The TASK flags carry the retry budget (a dispatcher reads it; daemons ignore it).
     const parts = encode(Kind.TASK, id, payload, retry);
+    const budget = this.budget;
+    let bytes = 0;
+    if (budget !== undefined) {
+      for (const part of parts) bytes += part.length;
+      if (!budget.fits(bytes)) {
+        this.refusedBytes = Math.min(bytes, budget.limit + 1);
+        if (tryOnly) return null;
+        throw new QueueFullError(bytes, budget.used, budget.limit);
+      }
+    }
     const m = new Mirai<T>(id, this);
     this.#track(id, m as Mirai<unknown>);
+    budget?.take(id, bytes);
     if (opts.timeout !== undefined) m.armTimeout(opts.timeout);
     if (opts.signal) {
       const signal = opts.signal;
@@ -292,6 +313,7 @@ export class Host implements Canceller {
     }
     this.#everywhere.clear();
     this.#link.abandon();
+    this.budget?.close();
     // Waits for connections end now (false), so no timer outlives the host.
     this.#waiters = this.#waiters.filter((w) => !w());
   }
@@ -310,6 +332,7 @@ export class Host implements Canceller {
   #done(id: number): void {
     if (!this.#pending.delete(id)) return;
     this.#link.settled(id);
+    this.budget?.release(id);
     if (--this.#holds === 0) {
       this.#release?.();
       this.#release = undefined;

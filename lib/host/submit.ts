@@ -53,16 +53,45 @@ export function mirai(task: unknown, data?: object, opts?: TaskOptions): Mirai<u
 }
 
 /** @internal Sends a prepared payload on the right profile. */
-export function submitPayload(what: string, payload: TaskPayload, opts: TaskOptions | undefined): Mirai<unknown> {
+export function submitPayload(what: string, payload: TaskPayload, opts: TaskOptions | undefined): Mirai<unknown>;
+export function submitPayload(what: string, payload: TaskPayload, opts: TaskOptions | undefined, tryOnly: true): Mirai<unknown> | null;
+export function submitPayload(what: string, payload: TaskPayload, opts: TaskOptions | undefined, tryOnly = false): Mirai<unknown> | null {
   if (opts !== undefined) checkOptions(what, opts, TASK_SCHEMA as never);
   const profile = getProfile(profileName(opts?.profile));
   try {
     if (!profile) return runEphemeral(payload, opts ?? {});
-    return profile.host.submit(payload, opts);
+    return tryOnly ? profile.host.submit(payload, opts ?? {}, true) : profile.host.submit(payload, opts);
   } catch (e) {
     if (isCloneError(e)) explainUnserializable(what, payload.data, e);
     throw e;
   }
+}
+
+/**
+ * mirai(), but under the profile's maxQueueBytes it submits only if the task fits now: null
+ * (nothing submitted, nothing to settle) when it does not. Without a cap it is mirai().
+ * Pair it with whenRoom(): `while (!(m = tryMirai(fn, x))) await whenRoom()`.
+ */
+export function tryMirai<T, D extends object = Record<string, unknown>>(
+  fn: (data: D, ctx: TaskContext) => T | Promise<T>,
+  data?: D,
+  opts?: TaskOptions,
+): Mirai<Awaited<T>> | null;
+export function tryMirai<T = unknown>(code: string, data?: object, opts?: TaskOptions): Mirai<T> | null;
+export function tryMirai(task: unknown, data?: object, opts?: TaskOptions): Mirai<unknown> | null {
+  return submitPayload('tryMirai()', makePayload('tryMirai()', task, data), opts, true);
+}
+
+/**
+ * Resolves once a task of `bytes` fits under the profile's maxQueueBytes (default: the size of
+ * the last task refused there), at once without a cap or without daemons. Rejects with
+ * QueueFullError if `bytes` is more than the cap. Woken by settlements, never by polling.
+ */
+export function whenRoom(opts: { profile?: string; bytes?: number } = {}): Promise<void> {
+  checkOptions('whenRoom()', opts, { profile: [is.string, 'a string'], bytes: [is.nonNegInt, 'a non-negative integer'] });
+  const host = getProfile(profileName(opts.profile))?.host;
+  if (host?.budget === undefined || host.closed) return Promise.resolve();
+  return host.budget.whenRoom(opts.bytes ?? host.refusedBytes);
 }
 
 export interface EverywhereOptions {
