@@ -2,7 +2,8 @@
  * mirai for Node.js: run JavaScript tasks asynchronously on persistent background processes
  * (daemons), local or remote, through NNG. A port of R's mirai.
  */
-export { mirai, everywhere, type TaskOptions, type TaskContext } from './host/submit';
+export { mirai, tryMirai, whenRoom, everywhere, type TaskOptions, type TaskContext, type EverywhereOptions } from './host/submit';
+export { QueueFullError } from './host/budget';
 export { Mirai } from './host/mirai';
 export { unresolved, stopMirai, race, collect } from './host/collect';
 export { miraiMap, MiraiMap, type MapOptions, type Settled } from './host/map';

@@ -7,7 +7,8 @@
 //
 //  - host-side code (lib/host, lib/launchers, lib/dispatcher) reaches the daemon runtime: it may
 //    import lib/daemon/options.ts (options and argv, runtime-free) and nothing else of lib/daemon,
-//    directly or through other modules;
+//    directly or through other modules; the one exception is lib/host/sync.ts, which runs the
+//    daemon in the host's process for daemons({ sync: true }) and loads it only then;
 //  - lib/daemon imports lib/host, lib/dispatcher or lib/launchers;
 //  - lib/wire (what both sides share) imports lib/host, lib/daemon, lib/dispatcher or lib/launchers;
 //  - lib/daemon/options.ts imports any other lib/daemon file;
@@ -94,6 +95,8 @@ for (const [m, deps] of graph) {
 }
 
 // Host side: nothing of the daemon runtime, also not through other modules (a path is shown).
+// daemons({ sync: true }) runs the daemon in this process: lib/host/sync.ts loads it lazily.
+const SYNC = 'host/sync'
 for (const [m] of graph) {
   if (!HOST_SIDE.has(layer(m))) continue
   const seen = new Map([[m, null]])
@@ -101,6 +104,7 @@ for (const [m] of graph) {
   while (queue.length) {
     const cur = queue.shift()
     for (const { target } of graph.get(cur) || []) {
+      if (cur === SYNC && layer(target) === 'daemon') continue
       if (seen.has(target)) continue
       seen.set(target, cur)
       if (layer(target) === 'daemon' && target !== DAEMON_OPTIONS) {

@@ -180,7 +180,7 @@ class Dispatcher {
 
   #cancel(id: number, m: Message): void {
     const t = this.#tasks.get(id);
-    if (t === undefined) return; // finished already, or never seen
+    if (t === undefined) return this.#stopEverywhere(id); // a task finished already, or an everywhere() call
     if (t.state === TaskState.QUEUED) {
       t.state = TaskState.DONE;
       t.msg = null;
@@ -193,6 +193,13 @@ class Dispatcher {
       // The daemon answers ERROR_VALUE 20, or RESULT if it finished first; either frees it.
       t.cancelSent = true;
       this.#toDaemon(t.daemon, m);
+    }
+  }
+
+  /** An everywhere() call timed out at the host: interrupt the daemons still running it. */
+  #stopEverywhere(id: number): void {
+    for (const d of this.#daemons.values()) {
+      if (!d.gone && d.busy === Busy.EVERYWHERE && d.runId === id) this.#toDaemon(d, header(Kind.CANCEL, id));
     }
   }
 

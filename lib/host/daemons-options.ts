@@ -77,6 +77,21 @@ export interface DaemonsOptions extends DaemonProcessOptions {
    * an array of them. Applies to task data, results and everywhere(), both ways.
    */
   serial?: SerialConfig | SerialConfig[];
+  /**
+   * Debugging mode: no daemon processes; each task runs in this process, on this thread, one at a
+   * time and in order, after the same serialization as on a daemon, so a debugger stops in task
+   * code (`debugger;`). status(), everywhere() and profiles behave as usual (one connection). Not
+   * for production: a synchronous task blocks this thread, and cannot be interrupted. Whatever n
+   * is, there is one such daemon. Not with url, remote, dispatcher or tls.
+   */
+  sync?: boolean;
+  /**
+   * Backpressure: the most bytes of task messages (data and code, as encoded) the profile holds
+   * between submission and settlement. A task that does not fit is not submitted: mirai()
+   * throws QueueFullError, tryMirai() returns null, whenRoom() waits for room. Default: no cap.
+   * (`memory` is the daemons' heap limit.)
+   */
+  maxQueueBytes?: number;
 }
 
 export interface DaemonSet extends AsyncDisposable {
@@ -98,6 +113,8 @@ export interface Status {
   /** Messages dropped: malformed, of a kind a daemon may not send, or answers from a daemon
    *  that does not hold that task. */
   dropped?: number;
+  /** With maxQueueBytes: task bytes held now (until their tasks settle) and the cap. */
+  memory?: { used: number; limit: number };
   /** Connections closed because they did not prove they know the secret. */
   rejected?: number;
   /** Local daemons started to replace ones that died, and remote launchers started again
@@ -137,6 +154,8 @@ export const DAEMONS_SCHEMA: Schema = {
   maxMessageSize: [(v) => is.nonNegInt(v) && (v as number) <= MAX_MESSAGE_SIZE_LIMIT, `a number of bytes from 0 (no limit) to ${MAX_MESSAGE_SIZE_LIMIT}`],
   profile: [is.string, 'a string'],
   serial: [is.any, 'serialization config'],
+  sync: [is.bool, 'a boolean'],
+  maxQueueBytes: [(v) => is.nonNegInt(v) && (v as number) > 0, 'a positive number of bytes'],
 };
 
 /** How long daemons(n) waits for its daemons to connect. */

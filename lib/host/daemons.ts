@@ -13,8 +13,10 @@ import { getProfile, profileName, setProfile, teardown, delay, withProfile, type
 import { checkSerial, SerialCodec, serialSources, type SerialConfig } from '../wire/serial';
 import { hostTls, serverConfig, type HostTls } from './tls-setup';
 import { localUrl, parseUrl, removeStaleFiles } from '../wire/url';
-import { checkCount, DAEMONS_SCHEMA, pickProcessOptions, type DaemonSet, type DaemonsOptions, type Status } from './daemons-options';
+import { checkCount, CONNECT_TIMEOUT, DAEMONS_SCHEMA, pickProcessOptions, type DaemonSet, type DaemonsOptions, type Status } from './daemons-options';
 import { launchLocal, launchRemote } from './launch';
+import { startSync } from './sync';
+import { QueueBudget } from './budget';
 
 export { launchLocal, launchRemote, type LaunchLocalOptions, type LaunchRemoteOptions } from './launch';
 export { MAX_DAEMONS, type DaemonProcessOptions, type DaemonSet, type DaemonsOptions, type Status } from './daemons-options';
@@ -27,13 +29,14 @@ export { MAX_DAEMONS, type DaemonProcessOptions, type DaemonSet, type DaemonsOpt
 export function daemons(n: 0, opts?: { profile?: string }): Promise<void>;
 export function daemons(n: number, opts?: DaemonsOptions): Promise<DaemonSet>;
 export function daemons(opts: DaemonsOptions & { url: string }): Promise<DaemonSet>;
+export function daemons(opts: DaemonsOptions & { sync: true }): Promise<DaemonSet>;
 export async function daemons(nOrOpts: number | DaemonsOptions, maybeOpts?: DaemonsOptions): Promise<DaemonSet | void> {
   let n: number;
   let opts: DaemonsOptions;
   if (typeof nOrOpts === 'object' && nOrOpts !== null) {
     opts = checkOptions('daemons()', nOrOpts, DAEMONS_SCHEMA) as DaemonsOptions;
     n = 0;
-    if (!opts.url) throw new TypeError('daemons(opts): opts.url is required without a number of daemons');
+    if (!opts.url && !opts.sync) throw new TypeError('daemons(opts): opts.url is required without a number of daemons');
   } else {
     if (typeof nOrOpts !== 'number' || !Number.isInteger(nOrOpts) || nOrOpts < 0) {
       throw new TypeError(`daemons(n): n must be a non-negative integer (got ${describe(nOrOpts)})`);
@@ -52,7 +55,12 @@ export async function daemons(nOrOpts: number | DaemonsOptions, maybeOpts?: Daem
   const url = opts.url ?? localUrl();
   const tls = n === 0 && !opts.url ? undefined : hostTls(url, opts.tls, opts.pass);
   if (opts.secret !== undefined) checkSecret(opts.secret, 'daemons()');
+  if (opts.sync) {
+    const clash = (['url', 'remote', 'dispatcher', 'tls'] as const).filter((k) => opts[k] !== undefined);
+    if (clash.length > 0) throw new TypeError(`daemons(): sync: true runs tasks in this process, so it takes no ${clash.join(', ')}`);
+  }
   await teardown(name);
+  if (opts.sync) return setUpSync(name, opts, serial);
   if (n === 0 && !opts.url) return;
   return setUp(name, n, opts, url, tls, serial);
 }
@@ -64,6 +72,7 @@ async function setUp(
   const secret = opts.secret ?? newSecret();
   const maxMessageSize = opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
   const host = new Host(mode, secret, maxMessageSize);
+  if (opts.maxQueueBytes !== undefined) host.budget = new QueueBudget(opts.maxQueueBytes);
   const profile: Profile = {
     name, host, url, tlsCert: tls?.clientCert, secret, dispatcher: undefined, local: [],
     daemonOptions: pickProcessOptions(opts), remote: [], cleanups: [], launched: 0,
@@ -129,6 +138,26 @@ async function setUp(
   return daemonSet(profile);
 }
 
+/** daemons({ sync: true }): one daemon in this process (lib/host/sync.ts). */
+async function setUpSync(name: string, opts: DaemonsOptions, serial: SerialConfig[] | undefined): Promise<DaemonSet> {
+  const secret = opts.secret ?? newSecret();
+  const host = new Host('direct', secret, opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE);
+  if (opts.maxQueueBytes !== undefined) host.budget = new QueueBudget(opts.maxQueueBytes);
+  const profile: Profile = {
+    name, host, url: '', tlsCert: undefined, secret, dispatcher: undefined, local: [],
+    daemonOptions: {}, remote: [], cleanups: [], launched: 1,
+  };
+  try {
+    profile.url = await startSync(host, name, secret, CONNECT_TIMEOUT);
+    installSerial(host, serial);
+  } catch (e) {
+    await host.close(false);
+    throw e;
+  }
+  setProfile(profile);
+  return daemonSet(profile);
+}
+
 /**
  * Custom serialization: the host codes with the functions themselves; daemons get their source
  * through an everywhere() sent before any task, which also reaches daemons that join later.
@@ -181,6 +210,8 @@ export async function status(profile?: string): Promise<Status> {
         rejected: own.rejected + c.rejected,
       }
     : { connections: p.host.connections, daemons: p.url, ...own };
+  const budget = p.host.budget;
+  if (budget !== undefined) s.memory = { used: budget.used, limit: budget.limit };
   const respawned = p.local.reduce((sum, l) => sum + l.respawned, 0) + p.remote.reduce((sum, r) => sum + (r.respawned ?? 0), 0);
   if (respawned > 0) s.respawned = respawned;
   const errors = [...p.local.map((l) => l.gaveUp), ...p.remote.map((r) => r.gaveUp)].filter((e): e is string => e !== undefined);

@@ -61,6 +61,10 @@ export class DispatcherLink implements Link {
     if (!this.#host.isClosed()) for (const id of ids) this.#send(header(Kind.CANCEL, id));
   };
 
+  stopEverywhere(id: number): void {
+    this.cancel(id); // the dispatcher interrupts the daemons still running that call
+  }
+
   everywhere(_id: number, parts: Buffer[]): void {
     this.#send(parts);
   }

@@ -22,6 +22,7 @@ import { decodePayload, encode, FLAG_ERROR, Kind, readHeader, type Counters, typ
 import { DispatcherLink } from './dispatcher-link';
 import { RoundRobinLink } from './round-robin-link';
 import type { Link, LinkHost } from './link';
+import { QueueBudget, QueueFullError } from './budget';
 
 export type HostMode = 'dispatcher' | 'direct';
 
@@ -34,8 +35,14 @@ export interface SubmitOptions {
 
 interface EverywhereCall {
   expected: number | undefined;
+  /** At least this many answers are due (everywhere({ min })). */
+  min: number;
+  timer: NodeJS.Timeout | undefined;
+  /** The call's message until it has gone out (it waits for `min` daemons). */
+  unsent: Buffer[] | undefined;
   results: unknown[];
-  error: MiraiError | undefined;
+  /** The first failure: a MiraiError (it threw) or an ErrorValue (lost, timed out). */
+  error: Error | undefined;
   resolve: (v: unknown[]) => void;
   reject: (e: unknown) => void;
 }
@@ -43,6 +50,8 @@ interface EverywhereCall {
 type Waiter = () => boolean; // returns true when done (and removes itself)
 
 const MAX_ID = 0xffffffff;
+/** The longest timer Node can set: a wait without a timeout. */
+const MAX_TIMER = 2 ** 31 - 1;
 
 /** Each mode: the socket protocol it speaks and its link. */
 const LINKS: Record<HostMode, { protocol: 'pair' | 'poly'; create(host: LinkHost, maxMessageSize: number): Link }> = {
@@ -58,6 +67,10 @@ export class Host implements Canceller {
   connections = 0;
   /** Custom serialization (daemons({ serial })): applied to task data and results. */
   codec: SerialCodec | undefined;
+  /** daemons({ maxQueueBytes }): the cap on task bytes held until they settle (lib/host/budget.ts). */
+  budget: QueueBudget | undefined;
+  /** The size of the last task refused for want of room: what whenRoom() waits for by default. */
+  refusedBytes = 1;
   #pending = new Map<number, Mirai<unknown>>();
   #nextId = 1;
   #holds = 0;
@@ -146,8 +159,13 @@ export class Host implements Canceller {
     );
   }
 
-  /** Sends a task; the returned Mirai settles with its result. */
-  submit<T>(payload: TaskPayload, opts: SubmitOptions = {}): Mirai<T> {
+  /**
+   * Sends a task; the returned Mirai settles with its result. Under maxQueueBytes, a task that
+   * does not fit is not sent: null if `tryOnly`, else QueueFullError.
+   */
+  submit<T>(payload: TaskPayload, opts: SubmitOptions, tryOnly: true): Mirai<T> | null;
+  submit<T>(payload: TaskPayload, opts?: SubmitOptions): Mirai<T>;
+  submit<T>(payload: TaskPayload, opts: SubmitOptions = {}, tryOnly = false): Mirai<T> | null {
     if (this.#closed) throw new ErrorValue(Code.CLOSED);
     if (this.#lost) {
       // Nothing can run here any more: settled at once, nothing encoded.
@@ -160,8 +178,19 @@ export class Host implements Canceller {
     const retry = opts.retry ?? 0;
     // The TASK flags carry the retry budget (a dispatcher reads it; daemons ignore it).
     const parts = encode(Kind.TASK, id, payload, retry);
+    const budget = this.budget;
+    let bytes = 0;
+    if (budget !== undefined) {
+      for (const part of parts) bytes += part.length;
+      if (!budget.fits(bytes)) {
+        this.refusedBytes = Math.min(bytes, budget.limit + 1);
+        if (tryOnly) return null;
+        throw new QueueFullError(bytes, budget.used, budget.limit);
+      }
+    }
     const m = new Mirai<T>(id, this);
     this.#track(id, m as Mirai<unknown>);
+    budget?.take(id, bytes);
     if (opts.timeout !== undefined) m.armTimeout(opts.timeout);
     if (opts.signal) {
       const signal = opts.signal;
@@ -181,18 +210,34 @@ export class Host implements Canceller {
     return true;
   }
 
-  /** Runs a task once on every connected daemon (and on those that join later). */
-  everywhere(payload: TaskPayload): Promise<unknown[]> {
+  /**
+   * Runs a task once on every connected daemon (and on those that join later); with `min`, once
+   * at least that many are connected. `timeout` bounds the whole call (see EverywhereOptions).
+   */
+  everywhere(payload: TaskPayload, opts: { timeout?: number; min?: number } = {}): Promise<unknown[]> {
     if (this.#closed) return Promise.reject(new ErrorValue(Code.CLOSED));
     if (this.#lost) return Promise.reject(new ErrorValue(Code.RESET));
     if (this.codec) payload.data = this.codec.pack(payload.data);
     const id = this.#takeId();
     const parts = encode(Kind.EVERYWHERE, id, payload);
+    const min = opts.min ?? 0;
     const p = new Promise<unknown[]>((resolve, reject) => {
-      this.#everywhere.set(id, { expected: undefined, results: [], error: undefined, resolve, reject });
+      this.#everywhere.set(id, { expected: undefined, min, timer: undefined, unsent: parts, results: [], error: undefined, resolve, reject });
     });
-    this.#link.everywhere(id, parts);
+    const call = this.#everywhere.get(id)!;
+    if (opts.timeout !== undefined) call.timer = setTimeout(() => this.#everywhereExpired(id, call), opts.timeout);
+    if (this.connections >= min) this.#everywhereSend(id, call);
+    // Else sent once enough daemons are here, or at the deadline anyway (#everywhereExpired):
+    // its state then reaches the daemons that come later, as every everywhere() call's does.
+    else void this.waitConnections(min, opts.timeout ?? MAX_TIMER).then(() => this.#everywhereSend(id, call));
     return this.#hold(p);
+  }
+
+  #everywhereSend(id: number, call: EverywhereCall): void {
+    const parts = call.unsent;
+    if (parts === undefined || this.#closed || this.#lost) return;
+    call.unsent = undefined;
+    this.#link.everywhere(id, parts);
   }
 
   /** Counters from the dispatcher; null without one (or if it does not answer). */
@@ -262,9 +307,13 @@ export class Host implements Canceller {
       this.#done(id);
       m.settleError(new ErrorValue(Code.RESET));
     }
-    for (const e of this.#everywhere.values()) e.reject(new ErrorValue(Code.RESET));
+    for (const e of this.#everywhere.values()) {
+      clearTimeout(e.timer);
+      e.reject(new ErrorValue(Code.RESET));
+    }
     this.#everywhere.clear();
     this.#link.abandon();
+    this.budget?.close();
     // Waits for connections end now (false), so no timer outlives the host.
     this.#waiters = this.#waiters.filter((w) => !w());
   }
@@ -283,6 +332,7 @@ export class Host implements Canceller {
   #done(id: number): void {
     if (!this.#pending.delete(id)) return;
     this.#link.settled(id);
+    this.budget?.release(id);
     if (--this.#holds === 0) {
       this.#release?.();
       this.#release = undefined;
@@ -384,14 +434,36 @@ export class Host implements Canceller {
 
   #everywhereResult(id: number, e: EverywhereCall, v: unknown, isError: boolean): void {
     e.results.push(v);
-    if (isError && !e.error) e.error = v as MiraiError;
+    if (isError && !e.error) e.error = v as Error;
     this.#everywhereMaybeDone(id, e);
   }
 
   #everywhereMaybeDone(id: number, e: EverywhereCall): void {
-    if (e.expected === undefined || e.results.length < e.expected) return;
+    if (e.expected === undefined || e.results.length < Math.max(e.expected, e.min)) return;
+    this.#everywhereSettle(id, e);
+  }
+
+  /** everywhere({ timeout }) ran out: every answer still due is ErrorValue 5. */
+  #everywhereExpired(id: number, e: EverywhereCall): void {
+    e.timer = undefined;
+    if (e.unsent !== undefined) {
+      this.#everywhereSend(id, e); // it never got its `min` daemons: it goes out now, unstopped
+    } else if (!this.#closed) {
+      this.#link.stopEverywhere(id);
+    }
+    if (this.#everywhere.get(id) !== e) return;
+    const due = Math.max(e.expected ?? 0, e.min);
+    while (e.results.length < due) e.results.push(new ErrorValue(Code.TIMEOUT));
+    e.error ??= e.results.find((r): r is ErrorValue => r instanceof ErrorValue && r.code === Code.TIMEOUT);
+    this.#everywhereSettle(id, e);
+  }
+
+  #everywhereSettle(id: number, e: EverywhereCall): void {
     this.#everywhere.delete(id);
-    if (e.error) e.reject(e.error);
-    else e.resolve(e.results);
+    clearTimeout(e.timer);
+    if (!e.error) return e.resolve(e.results);
+    // Every daemon's outcome stays reachable from the rejection.
+    Object.defineProperty(e.error, 'results', { value: e.results, enumerable: false, configurable: true });
+    e.reject(e.error);
   }
 }

@@ -27,6 +27,8 @@ export interface Link {
   cancel(id: number): void;
   /** Sends everywhere() call id; the expected count arrives through LinkHost.everywhereArrived. */
   everywhere(id: number, parts: Buffer[]): void;
+  /** everywhere() call id expired (its timeout): interrupt the daemons still running it. */
+  stopEverywhere(id: number): void;
   /** Task id settled (any way): forget what was kept for it. */
   settled(id: number): void;
   /** Counters of the far side, or null when it has none. */

@@ -1,17 +1,18 @@
 /**
  * miraiMap(): one task per item. Awaiting gives results in input order and rejects at the first
  * failure after stopping the rest; settled() gives every outcome; for-await yields results as
- * they complete; `progress` draws a bar on a TTY.
+ * they complete; `progress` draws a bar on a TTY (lib/host/progress.ts).
  */
 import { onSettled, type Mirai } from './mirai';
 import { checkOptions, describe, is } from '../wire/validate';
 import { functionSource } from '../wire/payload';
 import { submitPayload, type TaskContext } from './submit';
+import { showProgress } from './progress';
 
 export interface MapOptions<D> {
   /** Passed to every call as the second argument. */
   data?: D;
-  /** Draw a progress bar on stderr when it is a TTY. */
+  /** Draw a progress bar (done, percentage, rate, ETA) on stderr when it is a terminal. */
   progress?: boolean;
   profile?: string;
 }
@@ -107,22 +108,6 @@ export function miraiMap<I, T, D = undefined>(
     const m = submitPayload('miraiMap()', { type: 'f', src, data: { item, data: opts.data } }, { profile: opts.profile }) as Mirai<Awaited<T>>;
     ms.push(m);
   }
-  if (opts.progress && process.stderr.isTTY) drawProgress(ms);
+  if (opts.progress && process.stderr.isTTY) showProgress(ms);
   return new MiraiMap(ms);
-}
-
-function drawProgress(ms: Mirai<unknown>[]): void {
-  const total = ms.length;
-  let done = 0;
-  const draw = (): void => {
-    const width = Math.max(10, Math.min(40, (process.stderr.columns ?? 80) - 20));
-    const filled = Math.round((done / total) * width);
-    process.stderr.write(`\r[${'='.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total}`);
-    if (done === total) process.stderr.write('\n');
-  };
-  draw();
-  for (const m of ms) onSettled(m, () => {
-    done++;
-    draw();
-  });
 }

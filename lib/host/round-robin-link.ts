@@ -74,6 +74,13 @@ export class RoundRobinLink implements Link {
     if (pipe !== undefined) this.#host.socket.send(header(Kind.CANCEL, id), { pipe }).catch(ignore);
   }
 
+  stopEverywhere(id: number): void {
+    // Each daemon interrupts it if it runs it, or drops it if it has it queued; those that have
+    // answered ignore it. A daemon that joins later still gets it (the log is kept).
+    const cancel = header(Kind.CANCEL, id);
+    for (const pipe of this.#rr.pipes) this.#host.socket.send(cancel, { pipe }).catch(ignore);
+  }
+
   everywhere(id: number, parts: Buffer[]): void {
     this.#everywhereLog.push([id, parts]);
     const pipes = this.#rr.pipes;

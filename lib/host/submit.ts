@@ -53,12 +53,14 @@ export function mirai(task: unknown, data?: object, opts?: TaskOptions): Mirai<u
 }
 
 /** @internal Sends a prepared payload on the right profile. */
-export function submitPayload(what: string, payload: TaskPayload, opts: TaskOptions | undefined): Mirai<unknown> {
+export function submitPayload(what: string, payload: TaskPayload, opts: TaskOptions | undefined): Mirai<unknown>;
+export function submitPayload(what: string, payload: TaskPayload, opts: TaskOptions | undefined, tryOnly: true): Mirai<unknown> | null;
+export function submitPayload(what: string, payload: TaskPayload, opts: TaskOptions | undefined, tryOnly = false): Mirai<unknown> | null {
   if (opts !== undefined) checkOptions(what, opts, TASK_SCHEMA as never);
   const profile = getProfile(profileName(opts?.profile));
   try {
     if (!profile) return runEphemeral(payload, opts ?? {});
-    return profile.host.submit(payload, opts);
+    return tryOnly ? profile.host.submit(payload, opts ?? {}, true) : profile.host.submit(payload, opts);
   } catch (e) {
     if (isCloneError(e)) explainUnserializable(what, payload.data, e);
     throw e;
@@ -66,21 +68,72 @@ export function submitPayload(what: string, payload: TaskPayload, opts: TaskOpti
 }
 
 /**
+ * mirai(), but under the profile's maxQueueBytes it submits only if the task fits now: null
+ * (nothing submitted, nothing to settle) when it does not. Without a cap it is mirai().
+ * Pair it with whenRoom(): `while (!(m = tryMirai(fn, x))) await whenRoom()`.
+ */
+export function tryMirai<T, D extends object = Record<string, unknown>>(
+  fn: (data: D, ctx: TaskContext) => T | Promise<T>,
+  data?: D,
+  opts?: TaskOptions,
+): Mirai<Awaited<T>> | null;
+export function tryMirai<T = unknown>(code: string, data?: object, opts?: TaskOptions): Mirai<T> | null;
+export function tryMirai(task: unknown, data?: object, opts?: TaskOptions): Mirai<unknown> | null {
+  return submitPayload('tryMirai()', makePayload('tryMirai()', task, data), opts, true);
+}
+
+/**
+ * Resolves once a task of `bytes` fits under the profile's maxQueueBytes (default: the size of
+ * the last task refused there), at once without a cap or without daemons. Rejects with
+ * QueueFullError if `bytes` is more than the cap. Woken by settlements, never by polling.
+ */
+export function whenRoom(opts: { profile?: string; bytes?: number } = {}): Promise<void> {
+  checkOptions('whenRoom()', opts, { profile: [is.string, 'a string'], bytes: [is.nonNegInt, 'a non-negative integer'] });
+  const host = getProfile(profileName(opts.profile))?.host;
+  if (host?.budget === undefined || host.closed) return Promise.resolve();
+  return host.budget.whenRoom(opts.bytes ?? host.refusedBytes);
+}
+
+export interface EverywhereOptions {
+  /** Which set of daemons (default: 'default', or the enclosing withDaemons'). */
+  profile?: string;
+  /**
+   * ms: settle by then. Each daemon that has not answered (and each one short of `min`) counts
+   * as ErrorValue 5, and the daemons still running the call are interrupted, so none is left
+   * stuck in it. Daemons that had not started it by then skip it.
+   */
+  timeout?: number;
+  /**
+   * Wait until at least this many daemons are connected before sending the call (bounded by
+   * `timeout`). Daemons that connect later run it too (before their first task), as always.
+   */
+  min?: number;
+}
+
+const EVERYWHERE_SCHEMA = {
+  profile: [is.string, 'a string'],
+  timeout: [is.nonNegNumber, 'a non-negative number of ms'],
+  min: [is.nonNegInt, 'a non-negative integer'],
+} as const;
+
+/**
  * Runs fn (or code) once on every connected daemon of a profile — and on daemons that connect
  * later, before their first task. Globals it sets persist on the daemons, whatever `cleanup`
- * says. Resolves with each daemon's result once all have run.
+ * says. Resolves with each daemon's result once all have run. If any failed (threw, or did not
+ * answer within `timeout`), rejects with the first error, whose `results` property holds every
+ * daemon's outcome: values, MiraiError, ErrorValue 5.
  */
 export function everywhere<D extends object = Record<string, unknown>>(
   fn: ((data: D, ctx: TaskContext) => unknown) | string,
   data?: D,
-  opts: { profile?: string } = {},
+  opts: EverywhereOptions = {},
 ): Promise<unknown[]> {
-  checkOptions('everywhere()', opts, { profile: [is.string, 'a string'] });
+  checkOptions('everywhere()', opts, EVERYWHERE_SCHEMA as never);
   const payload = makePayload('everywhere()', fn, data);
   const profile = getProfile(profileName(opts.profile));
   if (!profile) return Promise.resolve([]);
   try {
-    return profile.host.everywhere(payload);
+    return profile.host.everywhere(payload, opts);
   } catch (e) {
     if (isCloneError(e)) explainUnserializable('everywhere()', data, e);
     throw e;
