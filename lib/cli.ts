@@ -59,7 +59,6 @@ export async function run(argv: readonly string[]): Promise<number> {
   if (cmd === 'daemon') return runDaemon(rest);
   if (cmd === 'dispatcher') {
     // Loaded only when asked for.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require('./dispatcher/main') as { main(args: string[]): Promise<unknown> };
     await mod.main([...rest]);
     return 0;

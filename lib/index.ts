@@ -1,6 +1,7 @@
 /**
  * mirai for Node.js: run JavaScript tasks asynchronously on persistent background processes
  * (daemons), local or remote, through NNG. A port of R's mirai.
+ * @module mirai
  */
 export { mirai, tryMirai, whenRoom, everywhere, type TaskOptions, type TaskContext, type EverywhereOptions } from './host/submit';
 export { QueueFullError } from './host/budget';
@@ -13,9 +14,13 @@ export {
 } from './host/daemons';
 export { daemon, type DaemonOptions, type ExitReason } from './daemon/daemon';
 export type { SerialConfig } from './wire/serial';
-export { MiraiError, ErrorValue, isMiraiError, isErrorValue } from './wire/errors';
+export { MiraiError, ErrorValue, Code, isMiraiError, isErrorValue, type ErrorValueCode, type MiraiErrorInit } from './wire/errors';
+export type { ErrorPayload } from './wire/protocol';
+export type { RespawnHooks } from './launchers/respawn';
 export { hostUrl, localUrl } from './wire/url';
-export { daemonCommand, shellQuote, type RemoteConfig, type RemoteLaunch } from './launchers/remote';
+export {
+  daemonCommand, shellQuote, type RemoteConfig, type RemoteLaunch, type NodeCommand, type Quoter, type CommandOptions,
+} from './launchers/remote';
 export { sshConfig, type SshOptions } from './launchers/ssh';
 export { remoteConfig, type RemoteConfigOptions } from './launchers/remote-config';
-export { clusterConfig, type ClusterConfigOptions } from './launchers/cluster';
+export { clusterConfig, type ClusterConfigOptions, type ClusterCommand } from './launchers/cluster';

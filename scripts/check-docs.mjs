@@ -4,11 +4,12 @@
 // 127.0.0.1, render in headless Chromium with their title, signature and the navigation that
 // TypeDoc's scripts fill in. Without Chromium the browser part is skipped with a note (exit 0),
 // so that a machine without it still checks the links.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { URL } from 'node:url';
 
 const root = path.join(import.meta.dirname, '..');
 const out = path.join(root, 'docs', 'api');
@@ -47,7 +48,7 @@ const chromium = ['chromium', 'chromium-browser', 'google-chrome'].find(
 );
 const expect = [
   ['index.html', [/mirai for Node\.js/, /Quick start/]],
-  ['functions/mirai.mirai.html', [/<h1>Function mirai<\/h1>/, /Mirai&lt;/]],
+  ['functions/mirai.mirai.html', [/<h1>Function mirai<\/h1>/, /class="tsd-signature-type tsd-kind-class">Mirai<\/a>/]],
   ['functions/mirai.daemons.html', [/<h1>Function daemons<\/h1>/, /DaemonSet/]],
   ['classes/mirai_nng.Socket.html', [/<h1>Class Socket<\/h1>/, /recv/]],
 ];
@@ -73,15 +74,15 @@ if (!chromium) {
         fail(`${page}: not generated`);
         continue;
       }
-      // The flags keep Chromium off the network (this machine has none) and out of the way.
-      const r = spawnSync(
+      // The flags keep Chromium off the network (this machine has none) and out of the way. Not
+      // spawnSync: this process serves the pages meanwhile.
+      const r = await run(
         chromium,
         [
           '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
           '--disable-background-networking', '--disable-component-update', '--disable-sync',
           `--user-data-dir=${profile}`, '--virtual-time-budget=3000', '--dump-dom', `${base}/${page}`,
         ],
-        { encoding: 'utf8', timeout: 60_000 },
       );
       const dom = r.stdout ?? '';
       if (r.status !== 0 || !dom.includes('</html>')) {
@@ -97,6 +98,15 @@ if (!chromium) {
     fs.rmSync(profile, { recursive: true, force: true });
   }
   console.log(`docs: ${expect.length} pages rendered in ${path.basename(chromium)}`);
+}
+
+/** Runs a command to its end: { status, signal, stdout, stderr }, killed after 60 s. */
+function run(cmd, args) {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { encoding: 'utf8', timeout: 60_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      resolve({ status: err ? (err.code ?? 1) : 0, signal: err?.signal ?? null, stdout, stderr });
+    });
+  });
 }
 
 if (failures.length) {

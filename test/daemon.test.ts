@@ -75,7 +75,7 @@ class Host {
     await bounded(Promise.race([connected, d.exit.then(() => { throw new Error(`daemon exited: ${d.stderr()}`) })]), WAIT, 'connection')
     return d
   }
-  send(kind: number, id: number, payload?: unknown): Promise<void> {
+  send(kind: Kind, id: number, payload?: unknown): Promise<void> {
     const parts = payload === undefined ? header(kind, id) : [header(kind, id), v8.serialize(payload)]
     return this.sock.send(parts, { pipe: this.pipe })
   }
@@ -85,7 +85,7 @@ class Host {
     return { kind: b[1]!, flags: b.readUInt16LE(2), id: b.readUInt32LE(4), value: b.length > 8 ? v8.deserialize(b.subarray(8)) : undefined }
   }
   /** Runs a task ('f': function source, 'c': code string) and returns its reply. */
-  async run(id: number, src: string | ((...args: never[]) => unknown), data?: unknown, kind = K.TASK, type = typeof src === 'function' ? 'f' : 'c'): Promise<Reply> {
+  async run(id: number, src: string | ((...args: never[]) => unknown), data?: unknown, kind: Kind = K.TASK, type = typeof src === 'function' ? 'f' : 'c'): Promise<Reply> {
     await this.send(kind, id, { type, src: String(src), data })
     return this.recv()
   }

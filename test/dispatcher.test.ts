@@ -45,7 +45,7 @@ function bounded<T>(p: Promise<T>, what: string, ms = WAIT): Promise<T> {
   return Promise.race([p, limit]).finally(() => clearTimeout(t))
 }
 
-const send = (s: Socket, kind: number, id: number, flags = 0, payload?: Buffer): Promise<void> =>
+const send = (s: Socket, kind: (typeof Kind)[keyof typeof Kind], id: number, flags = 0, payload?: Buffer): Promise<void> =>
   s.send(payload ? [header(kind, id, flags), payload] : header(kind, id, flags))
 
 /** A host socket listening, a dispatcher linked to it, and fake daemons. */

@@ -1,8 +1,9 @@
 /**
  * mirai/nng: a typed binding to NNG (nanomsg-next-gen) with TLS through mbedTLS.
  * Every operation completes on NNG's threads and is delivered without blocking or polling.
+ * @module mirai/nng
  */
-export { Socket, PROTOCOLS, type Protocol, type SocketInit, type SendOptions, type RecvOptions, type ListenOptions, type DialOptions } from './socket';
+export { Socket, PROTOCOLS, type PipeListener, type Protocol, type SocketInit, type SendOptions, type RecvOptions, type ListenOptions, type DialOptions } from './socket';
 export { Context, type ContextOpOptions } from './context';
 export { Endpoint, type Listener, type Dialer } from './endpoint';
 export { isMessage, type Message, type SendData } from './message';
@@ -11,6 +12,7 @@ export { Cv, pipeNotify, type WaitOptions } from './cv';
 export { TlsConfig, writeCert, type TlsOptions, type CertOptions, type CertPair } from './tls';
 export { NngError, nngError, errnoCodes, type NngErrno } from './errors';
 export { OPTIONS, type SocketOptionValues, type OptionName } from './options';
+export type { NativeMessage, OptionType } from './native';
 import { addon } from './native';
 
 /** Versions of the vendored NNG and mbedTLS. */

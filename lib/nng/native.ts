@@ -84,5 +84,4 @@ export interface Addon {
 
 // node-gyp-build finds build/Release/*.node in a checkout and prebuilds/<platform>-<arch>/
 // in an installed package. This file sits at dist/nng/native.js, two levels below the root.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 export const addon: Addon = require('node-gyp-build')(path.join(__dirname, '..', '..'));

@@ -52,7 +52,8 @@ export interface DialOptions {
   block?: boolean;
 }
 
-type PipeListener = (event: PipeEvent) => void;
+/** Called for each pipe event (a connection added or removed). */
+export type PipeListener = (event: PipeEvent) => void;
 
 /**
  * An NNG socket. Every operation is asynchronous on NNG's threads: nothing blocks the event loop.

@@ -3,10 +3,17 @@ import * as v8 from 'node:v8';
 import { describe } from './validate';
 import type { TaskPayload } from './protocol';
 
-const sources = new WeakMap<Function, string>();
+/**
+ * Any function a user may hand over: its source is what is sent, so its signature does not
+ * matter (and `typeof x === 'function'` narrows unknown values to Function).
+ */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+type AnyFunction = Function;
+
+const sources = new WeakMap<AnyFunction, string>();
 
 /** The source text a function is sent as (cached per function). */
-export function functionSource(fn: Function): string {
+export function functionSource(fn: AnyFunction): string {
   let src = sources.get(fn);
   if (src === undefined) {
     src = Function.prototype.toString.call(fn);

@@ -48,7 +48,7 @@ for (const dispatcher of [true, false]) {
     )
     assert.ok(isErrorValue(e), String(e))
     assert.is(e.code, 5)
-    const results = e.results as unknown[]
+    const results = (e as unknown as { results: unknown[] }).results
     assert.is(results.length, 2)
     assert.equal(results.filter((r) => typeof r === 'number'), [pids[1]], 'the other daemon answered')
     assert.ok(results.some((r) => isErrorValue(r) && r.code === 5), 'ErrorValue 5 for the stuck one')
@@ -76,7 +76,7 @@ for (const dispatcher of [true, false]) {
     await launchLocal(1)
     const e = await errorOf(everywhere(() => ((globalThis as any).marked = 'yes'), {}, { min: 3, timeout: 300 }))
     assert.ok(isErrorValue(e), String(e))
-    const results = e.results as unknown[]
+    const results = (e as unknown as { results: unknown[] }).results
     assert.is(results.length, 3)
     // The call waited for 3 daemons until its deadline, so none ran it in time.
     assert.ok(results.every((r) => isErrorValue(r) && r.code === 5), `results: ${results}`)

@@ -9,8 +9,11 @@ import * as net from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { localUrl } from '../../dist'
-import { parseUrl, removeStaleFiles } from '../../dist/wire/url'
+import * as url from '../../dist/wire/url'
+import { parseUrl } from '../../dist/wire/url'
 import { spawnNode, tempPath, waitFor, withTimeout } from '../helpers'
+// @internal (stripped from the published types).
+const { removeStaleFiles } = url as unknown as { removeStaleFiles(dir?: string, all?: boolean): string[] }
 import { alive, marker, packageTempFiles, testHooks, waitGone } from '../fixtures/mirai/common'
 
 const W = 15000

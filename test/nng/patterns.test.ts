@@ -2,10 +2,13 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { randomBytes } from 'node:crypto'
-import { Pipe, Socket, setExternalBuffers, type Message, type Protocol, type SocketInit } from '../../dist/nng'
+import * as nng from '../../dist/nng'
+import { Pipe, Socket, type Message, type Protocol, type SocketInit } from '../../dist/nng'
 import { Closer, background, errorOf, waitFor, withTimeout } from '../helpers'
 
 const closer = new Closer()
+// @internal in the package (stripped from its published types): the Electron copying switch.
+const { setExternalBuffers } = nng as unknown as { setExternalBuffers(enabled: boolean): void }
 const open = (p: Protocol, init?: SocketInit): Socket => closer.track(new Socket(p, init))
 let n = 0
 const inproc = (name: string): string => `inproc://patterns-${name}-${process.pid}-${++n}`
