@@ -23,7 +23,7 @@ src=$tmp/nng-$nng_ver
 # Ours, each with a Description: header (why; deps/README.md has the evidence). A patch that
 # does not apply cleanly stops the script: no fuzz, no rejects.
 for p in version_1_12_0 aio_expire_queue_round_robin pair1_poly_queue_depth tls_fail_after_tcp_error msg_alloc_uninitialized \
-    pipe_recvmaxsz surveyor_nonblock_recv; do
+    pipe_recvmaxsz surveyor_nonblock_recv pipe_close_fails_recv; do
   patch -d "$src" -p1 -F0 --no-backup-if-mismatch --forward --reject-file=- < "$here/patches/$p.patch"
 done
 mkdir -p "$here/nng/docs/man"

@@ -353,6 +353,15 @@ ipc_pipe_recv_cb(void *arg)
 		goto error;
 	}
 
+	// Closed since this read was started: rx_aio is closed too, so a
+	// read resubmitted now would be refused without a callback and the
+	// receives queued here would never finish (nng_close then waits for
+	// them forever).  Fail them now, as tcp does since upstream #1636.
+	if (p->closed) {
+		rv = NNG_ECLOSED;
+		goto error;
+	}
+
 	n = nni_aio_count(rx_aio);
 	nni_aio_iov_advance(rx_aio, n);
 	if (nni_aio_iov_count(rx_aio) != 0) {

@@ -112,6 +112,11 @@ tlstran_pipe_close(void *arg)
 {
 	tlstran_pipe *p = arg;
 
+	// Seen by the receive callback (under p->mtx), as in tcp.
+	nni_mtx_lock(&p->mtx);
+	p->closed = true;
+	nni_mtx_unlock(&p->mtx);
+
 	nni_aio_close(p->rxaio);
 	nni_aio_close(p->txaio);
 	nni_aio_close(p->negoaio);
@@ -358,6 +363,12 @@ tlstran_pipe_recv_cb(void *arg)
 		goto recv_error;
 	}
 
+	// Closed since this read was started: see ipc.c, same reason.
+	if (p->closed) {
+		rv = NNG_ECLOSED;
+		goto recv_error;
+	}
+
 	n = nni_aio_count(rxaio);
 	nni_aio_iov_advance(rxaio, n);
 	if (nni_aio_iov_count(rxaio) > 0) {
@@ -559,6 +570,16 @@ tlstran_pipe_recv_start(tlstran_pipe *p)
 	nni_aio *aio;
 	nni_iov  iov;
 	NNI_ASSERT(p->rxmsg == NULL);
+
+	// After close rxaio is closed: a read started on it now would be
+	// refused without a callback, stranding the receives (as in tcp).
+	if (p->closed) {
+		while ((aio = nni_list_first(&p->recvq)) != NULL) {
+			nni_list_remove(&p->recvq, aio);
+			nni_aio_finish_error(aio, NNG_ECLOSED);
+		}
+		return;
+	}
 
 	// Schedule a read of the IPC header.
 	aio         = p->rxaio;
