@@ -1,5 +1,5 @@
 #
-# Copyright 2020 Staysail Systems, Inc. <info@staysail.tech>
+# Copyright 2024 Staysail Systems, Inc. <info@staysail.tech>
 #
 # This software is supplied under the terms of the MIT License, a
 # copy of which should be located in the distribution where this
@@ -41,11 +41,25 @@ function(nng_defines)
     target_compile_definitions(nng_private INTERFACE ${ARGN})
 endfunction()
 
+# nng_find_package looks up required package and adds dependency to the cmake config.
+macro(nng_find_package PACKAGE_NAME)
+    find_package(${PACKAGE_NAME} REQUIRED)
+    list(APPEND NNG_PKGS ${PACKAGE_NAME})
+    list(REMOVE_DUPLICATES NNG_PKGS)
+    set(NNG_PKGS ${NNG_PKGS} CACHE INTERNAL "nng package dependencies" FORCE)
+endmacro()
+
 # nng_link_libraries adds link dependencies to the libraries.
 function(nng_link_libraries)
     target_link_libraries(nng PRIVATE ${ARGN})
     target_link_libraries(nng_testing PRIVATE ${ARGN})
 endfunction()
+
+function(nng_link_libraries_public)
+    target_link_libraries(nng PRIVATE ${ARGN})
+    target_link_libraries(nng_testing PRIVATE ${ARGN})
+endfunction()
+
 
 # nng_include_directories adds include directories.
 function(nng_include_directories)

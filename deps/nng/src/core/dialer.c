@@ -1,5 +1,5 @@
 //
-// Copyright 2021 Staysail Systems, Inc. <info@staysail.tech>
+// Copyright 2024 Staysail Systems, Inc. <info@staysail.tech>
 // Copyright 2018 Capitar IT Group BV <info@capitar.com>
 // Copyright 2018 Devolutions <info@devolutions.net>
 //
@@ -15,30 +15,13 @@
 #include <stdio.h>
 #include <string.h>
 
-// Functionality related to dialers.
+// Functionality related to dialing.
 static void dialer_connect_start(nni_dialer *);
 static void dialer_connect_cb(void *);
 static void dialer_timer_cb(void *);
 
-static nni_id_map dialers;
-static nni_mtx    dialers_lk;
-
-int
-nni_dialer_sys_init(void)
-{
-	nni_id_map_init(&dialers, 1, 0x7fffffff, false);
-	nni_mtx_init(&dialers_lk);
-
-	return (0);
-}
-
-void
-nni_dialer_sys_fini(void)
-{
-	nni_reap_drain();
-	nni_mtx_fini(&dialers_lk);
-	nni_id_map_fini(&dialers);
-}
+static nni_id_map dialers    = NNI_ID_MAP_INITIALIZER(1, 0x7fffffff, 0);
+static nni_mtx    dialers_lk = NNI_MTX_INITIALIZER;
 
 uint32_t
 nni_dialer_id(nni_dialer *d)
@@ -63,7 +46,7 @@ nni_dialer_destroy(nni_dialer *d)
 	NNI_FREE_STRUCT(d);
 }
 
-#if NNG_ENABLE_STATS
+#ifdef NNG_ENABLE_STATS
 static void
 dialer_stat_init(nni_dialer *d, nni_stat_item *item, const nni_stat_info *info)
 {
@@ -215,6 +198,9 @@ nni_dialer_bump_error(nni_dialer *d, int err)
 	case NNG_ENOMEM:
 		nni_stat_inc(&d->st_oom, 1);
 		break;
+	case NNG_ECLOSED:
+		// do nothing.
+		break;
 	default:
 		nni_stat_inc(&d->st_other, 1);
 		break;
@@ -273,7 +259,7 @@ nni_dialer_create(nni_dialer **dp, nni_sock *s, const char *url_str)
 	nni_aio_init(&d->d_tmo_aio, dialer_timer_cb, d);
 
 	nni_mtx_lock(&dialers_lk);
-	rv = nni_id_alloc(&dialers, &d->d_id, d);
+	rv = nni_id_alloc32(&dialers, &d->d_id, d);
 	nni_mtx_unlock(&dialers_lk);
 
 #ifdef NNG_ENABLE_STATS
@@ -336,6 +322,7 @@ nni_dialer_rele(nni_dialer *d)
 	bool reap;
 
 	nni_mtx_lock(&dialers_lk);
+	NNI_ASSERT(d->d_ref > 0);
 	d->d_ref--;
 	reap = ((d->d_ref == 0) && (d->d_closed));
 	nni_mtx_unlock(&dialers_lk);
@@ -360,6 +347,7 @@ nni_dialer_close(nni_dialer *d)
 
 	nni_dialer_shutdown(d);
 
+	nni_sock_remove_dialer(d);
 	nni_dialer_rele(d);
 }
 
@@ -400,6 +388,11 @@ dialer_connect_cb(void *arg)
 	case NNG_ECONNREFUSED:
 	case NNG_ETIMEDOUT:
 	default:
+		nng_log_warn("NNG-CONN-FAIL",
+		    "Failed connecting socket<%u> to %s: %s",
+		    nni_sock_id(d->d_sock), d->d_url->u_rawurl,
+		    nng_strerror(rv));
+
 		nni_dialer_bump_error(d, rv);
 		if (user_aio == NULL) {
 			nni_dialer_timer_start(d);
@@ -422,8 +415,8 @@ dialer_connect_start(nni_dialer *d)
 int
 nni_dialer_start(nni_dialer *d, unsigned flags)
 {
-	int      rv = 0;
-	nni_aio *aio;
+	int      rv  = 0;
+	nni_aio *aio = NULL;
 
 	if (nni_atomic_flag_test_and_set(&d->d_started)) {
 		return (NNG_ESTATE);
@@ -449,6 +442,9 @@ nni_dialer_start(nni_dialer *d, unsigned flags)
 		rv = nni_aio_result(aio);
 		nni_aio_free(aio);
 	}
+
+	nng_log_info("NNG-DIAL", "Starting dialer for socket<%u> on %s",
+	    nni_sock_id(d->d_sock), d->d_url->u_rawurl);
 
 	return (rv);
 }
@@ -560,6 +556,12 @@ nni_dialer_getopt(
 	}
 
 	return (nni_sock_getopt(d->d_sock, name, valp, szp, t));
+}
+
+const nng_url *
+nni_dialer_url(nni_dialer *d)
+{
+	return (d->d_url);
 }
 
 void

@@ -1,5 +1,5 @@
 //
-// Copyright 2021 Staysail Systems, Inc. <info@staysail.tech>
+// Copyright 2024 Staysail Systems, Inc. <info@staysail.tech>
 // Copyright 2018 Capitar IT Group BV <info@capitar.com>
 //
 // This software is supplied under the terms of the MIT License, a
@@ -9,26 +9,22 @@
 //
 
 #include "core/nng_impl.h"
+#include "nng/nng.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-static nni_mtx  nni_init_mtx;
-static nni_list nni_init_list;
-static bool     nni_inited = false;
-
-extern int nni_tls_sys_init(void);
+extern int  nni_tls_sys_init(void);
 extern void nni_tls_sys_fini(void);
+
+static bool nni_inited = false;
 
 static int
 nni_init_helper(void)
 {
 	int rv;
 
-	nni_mtx_init(&nni_init_mtx);
-	NNI_LIST_INIT(&nni_init_list, nni_initializer, i_node);
-	nni_inited = true;
 #ifdef NNG_TEST_LIB
 	static bool cleanup = false;
 	if (!cleanup) {
@@ -37,82 +33,146 @@ nni_init_helper(void)
 	}
 #endif
 
-	if (((rv = nni_stat_sys_init()) != 0) ||
-	    ((rv = nni_taskq_sys_init()) != 0) ||
+	if (((rv = nni_taskq_sys_init()) != 0) ||
 	    ((rv = nni_reap_sys_init()) != 0) ||
-	    ((rv = nni_timer_sys_init()) != 0) ||
 	    ((rv = nni_aio_sys_init()) != 0) ||
-	    ((rv = nni_sock_sys_init()) != 0) ||
-	    ((rv = nni_listener_sys_init()) != 0) ||
-	    ((rv = nni_dialer_sys_init()) != 0) ||
-	    ((rv = nni_pipe_sys_init()) != 0) ||
-	    ((rv = nni_tls_sys_init()) != 0) ||
-	    ((rv = nni_sp_tran_sys_init()) != 0)) {
+	    ((rv = nni_tls_sys_init()) != 0)) {
 		nni_fini();
+		return (rv);
 	}
 
-	return (rv);
+	// following never fail
+	nni_sp_tran_sys_init();
+
+	nni_inited = true;
+	nng_log_notice(
+	    "NNG-INIT", "NNG library version %s initialized", nng_version());
+
+	return (0);
 }
 
 int
 nni_init(void)
 {
-	return (nni_plat_init(nni_init_helper));
+	int rv;
+	if ((rv = nni_plat_init(nni_init_helper)) != 0) {
+		nng_log_err("NNG-INIT",
+		    "NNG library initialization failed: %s", nng_strerror(rv));
+	}
+	return (rv);
+}
+
+// accessing the list of parameters
+typedef struct nni_init_param {
+	nni_list_node      node;
+	nng_init_parameter param;
+	uint64_t           value;
+#ifdef NNG_TEST_LIB
+	uint64_t effective;
+#endif
+} nni_init_param;
+
+static nni_list nni_init_params =
+    NNI_LIST_INITIALIZER(nni_init_params, nni_init_param, node);
+
+void
+nni_init_set_param(nng_init_parameter p, uint64_t value)
+{
+	if (nni_inited) {
+		// this is paranoia -- if some library code started already
+		// then we cannot safely change parameters, and modifying the
+		// list is not thread safe.
+		return;
+	}
+	nni_init_param *item;
+	NNI_LIST_FOREACH (&nni_init_params, item) {
+		if (item->param == p) {
+			item->value = value;
+			return;
+		}
+	}
+	if ((item = NNI_ALLOC_STRUCT(item)) != NULL) {
+		item->param = p;
+		item->value = value;
+		nni_list_append(&nni_init_params, item);
+	}
+}
+
+uint64_t
+nni_init_get_param(nng_init_parameter p, uint64_t default_value)
+{
+	nni_init_param *item;
+	NNI_LIST_FOREACH (&nni_init_params, item) {
+		if (item->param == p) {
+			return (item->value);
+		}
+	}
+	return (default_value);
+}
+
+void
+nni_init_set_effective(nng_init_parameter p, uint64_t value)
+{
+#ifdef NNG_TEST_LIB
+	nni_init_param *item;
+	NNI_LIST_FOREACH (&nni_init_params, item) {
+		if (item->param == p) {
+			item->effective = value;
+			return;
+		}
+	}
+	if ((item = NNI_ALLOC_STRUCT(item)) != NULL) {
+		item->param     = p;
+		item->effective = value;
+		nni_list_append(&nni_init_params, item);
+	}
+#else
+	NNI_ARG_UNUSED(p);
+	NNI_ARG_UNUSED(value);
+#endif
+}
+
+#ifdef NNG_TEST_LIB
+uint64_t
+nni_init_get_effective(nng_init_parameter p)
+{
+	nni_init_param *item;
+	NNI_LIST_FOREACH (&nni_init_params, item) {
+		if (item->param == p) {
+			return (item->effective);
+		}
+	}
+	return ((uint64_t) -1);
+}
+#endif
+
+static void
+nni_init_params_fini(void)
+{
+	nni_init_param *item;
+	while ((item = nni_list_first(&nni_init_params)) != NULL) {
+		nni_list_remove(&nni_init_params, item);
+		NNI_FREE_STRUCT(item);
+	}
 }
 
 void
 nni_fini(void)
 {
 	if (!nni_inited) {
+		// make sure we discard parameters even if we didn't startup
+		nni_init_params_fini();
 		return;
-	}
-	if (!nni_list_empty(&nni_init_list)) {
-		nni_initializer *init;
-
-		nni_mtx_lock(&nni_init_mtx);
-		while ((init = nni_list_first(&nni_init_list)) != NULL) {
-			if (init->i_fini != NULL) {
-				init->i_fini();
-			}
-			init->i_once = 0;
-			nni_list_remove(&nni_init_list, init);
-		}
-		nni_mtx_unlock(&nni_init_mtx);
 	}
 	nni_sp_tran_sys_fini();
 	nni_tls_sys_fini();
-	nni_pipe_sys_fini();
-	nni_dialer_sys_fini();
-	nni_listener_sys_fini();
-	nni_sock_sys_fini();
 	nni_reap_drain();
 	nni_aio_sys_fini();
-	nni_timer_sys_fini();
 	nni_taskq_sys_fini();
 	nni_reap_sys_fini(); // must be before timer and aio (expire)
-	nni_stat_sys_fini();
+	nni_id_map_sys_fini();
+	nni_init_params_fini();
 
-	nni_mtx_fini(&nni_init_mtx);
 	nni_plat_fini();
 	nni_inited = false;
-}
-
-int
-nni_initialize(nni_initializer *init)
-{
-	int rv;
-	if (init->i_once) {
-		return (0);
-	}
-	nni_mtx_lock(&nni_init_mtx);
-	if (init->i_once) {
-		nni_mtx_unlock(&nni_init_mtx);
-		return (0);
-	}
-	if ((rv = init->i_init()) == 0) {
-		init->i_once = 1;
-		nni_list_append(&nni_init_list, init);
-	}
-	nni_mtx_unlock(&nni_init_mtx);
-	return (rv);
 }

@@ -1,5 +1,5 @@
 //
-// Copyright 2018 Staysail Systems, Inc. <info@staysail.tech>
+// Copyright 2024 Staysail Systems, Inc. <info@staysail.tech>
 // Copyright 2018 Capitar IT Group BV <info@capitar.com>
 //
 // This software is supplied under the terms of the MIT License, a
@@ -11,10 +11,8 @@
 #ifndef CORE_SOCKET_H
 #define CORE_SOCKET_H
 
-extern int  nni_sock_sys_init(void);
-extern void nni_sock_sys_fini(void);
-
 extern int         nni_sock_find(nni_sock **, uint32_t);
+extern void        nni_sock_hold(nni_sock *);
 extern void        nni_sock_rele(nni_sock *);
 extern int         nni_sock_open(nni_sock **, const nni_proto *);
 extern void        nni_sock_close(nni_sock *);
@@ -24,17 +22,18 @@ extern uint16_t    nni_sock_proto_id(nni_sock *);
 extern uint16_t    nni_sock_peer_id(nni_sock *);
 extern const char *nni_sock_proto_name(nni_sock *);
 extern const char *nni_sock_peer_name(nni_sock *);
-extern void *      nni_sock_proto_data(nni_sock *);
+extern bool        nni_sock_raw(nni_sock *);
+extern void       *nni_sock_proto_data(nni_sock *);
 extern void        nni_sock_add_stat(nni_sock *, nni_stat_item *);
 
+extern struct nni_proto_sock_ops *nni_sock_proto_ops(nni_sock *);
 extern struct nni_proto_pipe_ops *nni_sock_proto_pipe_ops(nni_sock *);
+extern struct nni_proto_ctx_ops  *nni_ctx_proto_ops(nni_ctx *);
 
 extern int nni_sock_setopt(
     nni_sock *, const char *, const void *, size_t, nni_opt_type);
 extern int nni_sock_getopt(
     nni_sock *, const char *, void *, size_t *, nni_opt_type);
-extern int      nni_sock_recvmsg(nni_sock *, nni_msg **, int);
-extern int      nni_sock_sendmsg(nni_sock *, nni_msg *, int);
 extern void     nni_sock_send(nni_sock *, nni_aio *);
 extern void     nni_sock_recv(nni_sock *, nni_aio *);
 extern uint32_t nni_sock_id(nni_sock *);
@@ -91,6 +90,8 @@ extern void nni_ctx_close(nni_ctx *);
 
 // nni_ctx_id returns the context ID, which can be used with nni_ctx_find.
 extern uint32_t nni_ctx_id(nni_ctx *);
+
+extern void *nni_ctx_proto_data(nni_ctx *);
 
 // nni_ctx_recv receives asynchronously.
 extern void nni_ctx_recv(nni_ctx *, nni_aio *);

@@ -1,5 +1,5 @@
 //
-// Copyright 2021 Staysail Systems, Inc. <info@staysail.tech>
+// Copyright 2023 Staysail Systems, Inc. <info@staysail.tech>
 // Copyright 2018 Capitar IT Group BV <info@capitar.com>
 //
 // This software is supplied under the terms of the MIT License, a
@@ -18,7 +18,7 @@
 struct nni_dialer {
 	nni_sp_dialer_ops d_ops;  // transport ops
 	nni_sp_tran      *d_tran; // transport pointer
-	void	     *d_data; // transport private
+	void             *d_data; // transport private
 	uint32_t          d_id;   // endpoint id
 	nni_list_node     d_node; // per socket list
 	nni_sock         *d_sock;
@@ -104,11 +104,10 @@ struct nni_pipe {
 	nni_sock          *p_sock;
 	nni_dialer        *p_dialer;
 	nni_listener      *p_listener;
-	bool               p_closed;
+	nni_atomic_bool    p_closed;
 	nni_atomic_flag    p_stop;
 	bool               p_cbs;
 	int                p_ref;
-	nni_mtx            p_mtx;
 	nni_cv             p_cv;
 	nni_reap_node      p_reap;
 
@@ -124,8 +123,10 @@ struct nni_pipe {
 #endif
 };
 
-extern int nni_sock_add_dialer(nni_sock *, nni_dialer *);
-extern int nni_sock_add_listener(nni_sock *, nni_listener *);
+extern int  nni_sock_add_dialer(nni_sock *, nni_dialer *);
+extern int  nni_sock_add_listener(nni_sock *, nni_listener *);
+extern void nni_sock_remove_listener(nni_listener *);
+extern void nni_sock_remove_dialer(nni_dialer *);
 
 extern void nni_dialer_add_pipe(nni_dialer *, void *);
 extern void nni_dialer_shutdown(nni_dialer *);
@@ -141,6 +142,7 @@ extern void nni_listener_destroy(nni_listener *);
 extern void nni_listener_stop(nni_listener *);
 
 extern void nni_pipe_remove(nni_pipe *);
+extern bool nni_pipe_is_closed(nni_pipe *);
 extern void nni_pipe_run_cb(nni_pipe *, nng_pipe_ev);
 extern int  nni_pipe_create_dialer(nni_pipe **, nni_dialer *, void *);
 extern int  nni_pipe_create_listener(nni_pipe **, nni_listener *, void *);

@@ -1,5 +1,5 @@
 //
-// Copyright 2021 Staysail Systems, Inc. <info@staysail.tech>
+// Copyright 2024 Staysail Systems, Inc. <info@staysail.tech>
 // Copyright 2018 Capitar IT Group BV <info@capitar.com>
 // Copyright 2019 Devolutions <info@devolutions.net>
 //
@@ -14,8 +14,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static nni_list   sp_tran_list;
-static nni_rwlock sp_tran_lk;
+static nni_list sp_tran_list =
+    NNI_LIST_INITIALIZER(sp_tran_list, nni_sp_tran, tran_link);
+static nni_rwlock sp_tran_lk = NNI_RWLOCK_INITIALIZER;
 
 void
 nni_sp_tran_register(nni_sp_tran *tran)
@@ -24,6 +25,8 @@ nni_sp_tran_register(nni_sp_tran *tran)
 	if (!nni_list_node_active(&tran->tran_link)) {
 		tran->tran_init();
 		nni_list_append(&sp_tran_list, tran);
+		nng_log_info(
+		    "NNG-TRAN", "Registered transport: %s", tran->tran_scheme);
 	}
 	nni_rwlock_unlock(&sp_tran_lk);
 }
@@ -69,13 +72,13 @@ extern void nni_sp_wss_register(void);
 #ifdef NNG_TRANSPORT_ZEROTIER
 extern void nni_sp_zt_register(void);
 #endif
+#ifdef NNG_TRANSPORT_FDC
+extern void nni_sp_sfd_register(void);
+#endif
 
-int
+void
 nni_sp_tran_sys_init(void)
 {
-	NNI_LIST_INIT(&sp_tran_list, nni_sp_tran, tran_link);
-	nni_rwlock_init(&sp_tran_lk);
-
 #ifdef NNG_TRANSPORT_INPROC
 	nni_sp_inproc_register();
 #endif
@@ -97,7 +100,9 @@ nni_sp_tran_sys_init(void)
 #ifdef NNG_TRANSPORT_ZEROTIER
 	nni_sp_zt_register();
 #endif
-	return (0);
+#ifdef NNG_TRANSPORT_FDC
+	nni_sp_sfd_register();
+#endif
 }
 
 // nni_sp_tran_sys_fini finalizes the entire transport system, including all
@@ -111,5 +116,4 @@ nni_sp_tran_sys_fini(void)
 		nni_list_remove(&sp_tran_list, t);
 		t->tran_fini();
 	}
-	nni_rwlock_fini(&sp_tran_lk);
 }

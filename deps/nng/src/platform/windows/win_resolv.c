@@ -1,5 +1,5 @@
 //
-// Copyright 2020 Staysail Systems, Inc. <info@staysail.tech>
+// Copyright 2024 Staysail Systems, Inc. <info@staysail.tech>
 // Copyright 2018 Capitar IT Group BV <info@capitar.com>
 //
 // This software is supplied under the terms of the MIT License, a
@@ -22,23 +22,20 @@
 // host file, WINS, or other naming services.  As a result, we just build
 // our own limited asynchronous resolver with threads.
 
-#ifndef NNG_RESOLV_CONCURRENCY
-#define NNG_RESOLV_CONCURRENCY 4
-#endif
-
-static nni_mtx  resolv_mtx;
-static nni_cv   resolv_cv;
-static bool     resolv_fini;
+static nni_mtx  resolv_mtx  = NNI_MTX_INITIALIZER;
+static nni_cv   resolv_cv   = NNI_CV_INITIALIZER(&resolv_mtx);
+static bool     resolv_fini = false;
 static nni_list resolv_aios;
-static nni_thr  resolv_thrs[NNG_RESOLV_CONCURRENCY];
+static nni_thr *resolv_thrs;
+static int      resolv_num_thr;
 
 typedef struct resolv_item resolv_item;
 struct resolv_item {
 	int           family;
 	bool          passive;
-	char *        host;
-	char *        serv;
-	nni_aio *     aio;
+	char         *host;
+	char         *serv;
+	nni_aio      *aio;
 	nng_sockaddr *sa;
 };
 
@@ -56,11 +53,11 @@ resolv_cancel(nni_aio *aio, void *arg, int rv)
 	resolv_item *item = arg;
 
 	nni_mtx_lock(&resolv_mtx);
-	if (item != nni_aio_get_prov_extra(aio, 0)) {
+	if (item != nni_aio_get_prov_data(aio)) {
 		nni_mtx_unlock(&resolv_mtx);
 		return;
 	}
-	nni_aio_set_prov_extra(aio, 0, NULL);
+	nni_aio_set_prov_data(aio, NULL);
 	if (nni_aio_list_active(aio)) {
 		// We have not been picked up by a resolver thread yet,
 		// so we can just discard everything.
@@ -151,17 +148,23 @@ resolv_task(resolv_item *item)
 
 	rv = NNG_EADDRINVAL;
 	for (probe = results; probe != NULL; probe = probe->ai_next) {
-		if ((probe->ai_addr->sa_family == AF_INET) ||
-		    (probe->ai_addr->sa_family == AF_INET6)) {
+		if (probe->ai_addr->sa_family == AF_INET) {
 			break;
 		}
+#if NNG_ENABLE_IPV6
+		if (probe->ai_addr->sa_family == AF_INET6) {
+			break;
+		}
+#endif
 	}
 
 	nni_mtx_lock(&resolv_mtx);
 	if ((probe != NULL) && (item->aio != NULL)) {
-		struct sockaddr_in * sin;
+		struct sockaddr_in *sin;
+#ifdef NNG_ENABLE_IPV6
 		struct sockaddr_in6 *sin6;
-		nni_sockaddr *       sa;
+#endif
+		nni_sockaddr *sa;
 
 		sa = item->sa;
 
@@ -173,6 +176,7 @@ resolv_task(resolv_item *item)
 			sa->s_in.sa_port   = sin->sin_port;
 			sa->s_in.sa_addr   = sin->sin_addr.s_addr;
 			break;
+#ifdef NNG_ENABLE_IPV6
 		case AF_INET6:
 			rv                  = 0;
 			sin6                = (void *) probe->ai_addr;
@@ -181,6 +185,7 @@ resolv_task(resolv_item *item)
 			sa->s_in6.sa_scope  = sin6->sin6_scope_id;
 			memcpy(sa->s_in6.sa_addr, sin6->sin6_addr.s6_addr, 16);
 			break;
+#endif
 		}
 	}
 	nni_mtx_unlock(&resolv_mtx);
@@ -208,12 +213,18 @@ nni_resolv_ip(const char *host, const char *serv, int family, bool passive,
 	case NNG_AF_INET:
 		fam = AF_INET;
 		break;
+#ifdef NNG_ENABLE_IPV6
 	case NNG_AF_INET6:
 		fam = AF_INET6;
 		break;
 	case NNG_AF_UNSPEC:
 		fam = AF_UNSPEC;
 		break;
+#else
+	case NNG_AF_UNSPEC:
+		fam = AF_INET;
+		break;
+#endif
 	default:
 		nni_aio_finish_error(aio, NNG_ENOTSUP);
 		return;
@@ -248,7 +259,7 @@ nni_resolv_ip(const char *host, const char *serv, int family, bool passive,
 	if (resolv_fini) {
 		rv = NNG_ECLOSED;
 	} else {
-		nni_aio_set_prov_extra(aio, 0, item);
+		nni_aio_set_prov_data(aio, item);
 		rv = nni_aio_schedule(aio, resolv_cancel, item);
 	}
 	if (rv != 0) {
@@ -270,7 +281,7 @@ resolv_worker(void *notused)
 
 	nni_mtx_lock(&resolv_mtx);
 	for (;;) {
-		nni_aio *    aio;
+		nni_aio     *aio;
 		resolv_item *item;
 		int          rv;
 
@@ -282,7 +293,7 @@ resolv_worker(void *notused)
 			continue;
 		}
 
-		item = nni_aio_get_prov_extra(aio, 0);
+		item = nni_aio_get_prov_data(aio);
 		nni_aio_list_remove(aio);
 
 		// Now attempt to do the work.  This runs synchronously.
@@ -292,7 +303,7 @@ resolv_worker(void *notused)
 
 		// Check to make sure we were not canceled.
 		if ((aio = item->aio) != NULL) {
-			nni_aio_set_prov_extra(aio, 0, NULL);
+			nni_aio_set_prov_data(aio, NULL);
 			item->aio = NULL;
 			item->sa  = NULL;
 
@@ -309,12 +320,15 @@ parse_ip(const char *addr, nng_sockaddr *sa, bool want_port)
 	struct addrinfo  hints;
 	struct addrinfo *results;
 	int              rv;
-	bool             v6      = false;
-	bool             wrapped = false;
-	char *           port;
-	char *           host;
-	char *           buf;
+	char            *port;
+	char            *host;
+	char            *buf;
 	size_t           buf_len;
+#ifdef NNG_ENABLE_IPV6
+	bool  v6      = false;
+	bool  wrapped = false;
+	char *s;
+#endif
 
 	if (addr == NULL) {
 		addr = "";
@@ -326,12 +340,13 @@ parse_ip(const char *addr, nng_sockaddr *sa, bool want_port)
 	}
 	memcpy(buf, addr, buf_len);
 	host = buf;
+
+#ifdef NNG_ENABLE_IPV6
 	if (*host == '[') {
 		v6      = true;
 		wrapped = true;
 		host++;
 	} else {
-		char *s;
 		for (s = host; *s != '\0'; s++) {
 			if (*s == '.') {
 				break;
@@ -361,6 +376,13 @@ parse_ip(const char *addr, nng_sockaddr *sa, bool want_port)
 		rv = NNG_EADDRINVAL;
 		goto done;
 	}
+#else // NNG_ENABLE_IPV6
+	for (port = host; *port != '\0'; port++) {
+		if (*port == ':') {
+			break;
+		}
+	}
+#endif
 
 	if ((!want_port) && (*port != '\0')) {
 		rv = NNG_EADDRINVAL;
@@ -376,9 +398,13 @@ parse_ip(const char *addr, nng_sockaddr *sa, bool want_port)
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_flags =
 	    AI_ADDRCONFIG | AI_NUMERICSERV | AI_NUMERICHOST | AI_PASSIVE;
+#ifdef NNG_ENABLE_IPV6
 	if (v6) {
 		hints.ai_family = AF_INET6;
 	}
+#else
+	hints.ai_family = AF_INET;
+#endif
 
 	rv = getaddrinfo(host, port, &hints, &results);
 	if ((rv != 0) || (results == NULL)) {
@@ -408,12 +434,26 @@ nni_parse_ip_port(const char *addr, nni_sockaddr *sa)
 int
 nni_win_resolv_sysinit(void)
 {
-	nni_mtx_init(&resolv_mtx);
-	nni_cv_init(&resolv_cv, &resolv_mtx);
 	nni_aio_list_init(&resolv_aios);
-
 	resolv_fini = false;
-	for (int i = 0; i < NNG_RESOLV_CONCURRENCY; i++) {
+
+#ifndef NNG_RESOLV_CONCURRENCY
+#define NNG_RESOLV_CONCURRENCY 4
+#endif
+
+	resolv_num_thr = (int) nni_init_get_param(
+	    NNG_INIT_NUM_RESOLVER_THREADS, NNG_RESOLV_CONCURRENCY);
+	if (resolv_num_thr < 1) {
+		resolv_num_thr = 1;
+	}
+	// no limit on the maximum for now
+	nni_init_set_effective(NNG_INIT_NUM_RESOLVER_THREADS, resolv_num_thr);
+	resolv_thrs = NNI_ALLOC_STRUCTS(resolv_thrs, resolv_num_thr);
+	if (resolv_thrs == NULL) {
+		return (NNG_ENOMEM);
+	}
+
+	for (int i = 0; i < resolv_num_thr; i++) {
 		int rv = nni_thr_init(&resolv_thrs[i], resolv_worker, NULL);
 		if (rv != 0) {
 			nni_win_resolv_sysfini();
@@ -421,7 +461,7 @@ nni_win_resolv_sysinit(void)
 		}
 		nni_thr_set_name(&resolv_thrs[i], "nng:resolver");
 	}
-	for (int i = 0; i < NNG_RESOLV_CONCURRENCY; i++) {
+	for (int i = 0; i < resolv_num_thr; i++) {
 		nni_thr_run(&resolv_thrs[i]);
 	}
 	return (0);
@@ -434,11 +474,10 @@ nni_win_resolv_sysfini(void)
 	resolv_fini = true;
 	nni_cv_wake(&resolv_cv);
 	nni_mtx_unlock(&resolv_mtx);
-	for (int i = 0; i < NNG_RESOLV_CONCURRENCY; i++) {
+	for (int i = 0; i < resolv_num_thr; i++) {
 		nni_thr_fini(&resolv_thrs[i]);
 	}
-	nni_cv_fini(&resolv_cv);
-	nni_mtx_fini(&resolv_mtx);
+	NNI_FREE_STRUCTS(resolv_thrs, resolv_num_thr);
 }
 
 #endif // NNG_PLATFORM_WINDOWS

@@ -1,5 +1,5 @@
 //
-// Copyright 2020 Staysail Systems, Inc. <info@staysail.tech>
+// Copyright 2024 Staysail Systems, Inc. <info@staysail.tech>
 // Copyright 2018 Capitar IT Group BV <info@capitar.com>
 // Copyright 2018 Devolutions <info@devolutions.net>
 //
@@ -79,7 +79,7 @@ nni_tcp_dialer_close(nni_tcp_dialer *d)
 		NNI_LIST_FOREACH (&d->aios, aio) {
 			nni_tcp_conn *c;
 
-			if ((c = nni_aio_get_prov_extra(aio, 0)) != NULL) {
+			if ((c = nni_aio_get_prov_data(aio)) != NULL) {
 				c->conn_rv = NNG_ECLOSED;
 				CancelIoEx((HANDLE) c->s, &c->conn_io.olpd);
 			}
@@ -113,10 +113,10 @@ static void
 tcp_dial_cancel(nni_aio *aio, void *arg, int rv)
 {
 	nni_tcp_dialer *d = arg;
-	nni_tcp_conn *  c;
+	nni_tcp_conn   *c;
 
 	nni_mtx_lock(&d->mtx);
-	if ((c = nni_aio_get_prov_extra(aio, 0)) != NULL) {
+	if ((c = nni_aio_get_prov_data(aio)) != NULL) {
 		if (c->conn_rv == 0) {
 			c->conn_rv = rv;
 		}
@@ -128,9 +128,9 @@ tcp_dial_cancel(nni_aio *aio, void *arg, int rv)
 static void
 tcp_dial_cb(nni_win_io *io, int rv, size_t cnt)
 {
-	nni_tcp_conn *  c   = io->ptr;
+	nni_tcp_conn   *c   = io->ptr;
 	nni_tcp_dialer *d   = c->dialer;
-	nni_aio *       aio = c->conn_aio;
+	nni_aio        *aio = c->conn_aio;
 	BOOL            ka;
 	BOOL            nd;
 
@@ -144,7 +144,7 @@ tcp_dial_cb(nni_win_io *io, int rv, size_t cnt)
 	}
 
 	c->conn_aio = NULL;
-	nni_aio_set_prov_extra(aio, 0, NULL);
+	nni_aio_set_prov_data(aio, NULL);
 	nni_aio_list_remove(aio);
 	if (c->conn_rv != 0) {
 		rv = c->conn_rv;
@@ -183,7 +183,7 @@ nni_tcp_dial(nni_tcp_dialer *d, const nni_sockaddr *sa, nni_aio *aio)
 	SOCKET           s;
 	SOCKADDR_STORAGE ss;
 	int              len;
-	nni_tcp_conn *   c;
+	nni_tcp_conn    *c;
 	int              rv;
 
 	if (nni_aio_begin(aio) != 0) {
@@ -208,10 +208,7 @@ nni_tcp_dial(nni_tcp_dialer *d, const nni_sockaddr *sa, nni_aio *aio)
 
 	c->peername = ss;
 
-	if ((rv = nni_win_io_init(&c->conn_io, tcp_dial_cb, c)) != 0) {
-		nni_aio_finish_error(aio, rv);
-		return;
-	}
+	nni_win_io_init(&c->conn_io, tcp_dial_cb, c);
 
 	nni_mtx_lock(&d->mtx);
 	if (d->closed) {
@@ -240,7 +237,7 @@ nni_tcp_dial(nni_tcp_dialer *d, const nni_sockaddr *sa, nni_aio *aio)
 	}
 
 	c->dialer = d;
-	nni_aio_set_prov_extra(aio, 0, c);
+	nni_aio_set_prov_data(aio, c);
 	if ((rv = nni_aio_schedule(aio, tcp_dial_cancel, d)) != 0) {
 		nni_mtx_unlock(&d->mtx);
 		nng_stream_free(&c->ops);
@@ -335,13 +332,15 @@ tcp_dialer_get_locaddr(void *arg, void *buf, size_t *szp, nni_type t)
 static int
 tcp_dialer_set_locaddr(void *arg, const void *buf, size_t sz, nni_type t)
 {
-	nni_tcp_dialer *     d = arg;
-	nng_sockaddr         sa;
-	SOCKADDR_STORAGE     ss;
-	struct sockaddr_in * sin;
+	nni_tcp_dialer     *d = arg;
+	nng_sockaddr        sa;
+	SOCKADDR_STORAGE    ss;
+	struct sockaddr_in *sin;
+	size_t              sslen;
+	int                 rv;
+#ifdef NNG_ENABLE_IPV6
 	struct sockaddr_in6 *sin6;
-	size_t               sslen;
-	int                  rv;
+#endif
 
 	if ((rv = nni_copyin_sockaddr(&sa, buf, sz, t)) != 0) {
 		return (rv);
@@ -358,12 +357,14 @@ tcp_dialer_set_locaddr(void *arg, const void *buf, size_t sz, nni_type t)
 			return (NNG_EADDRINVAL);
 		}
 		break;
+#ifdef NNG_ENABLE_IPV6
 	case AF_INET6:
 		sin6 = (void *) &ss;
 		if (sin6->sin6_port != 0) {
 			return (NNG_EADDRINVAL);
 		}
 		break;
+#endif
 	default:
 		return (NNG_EADDRINVAL);
 	}

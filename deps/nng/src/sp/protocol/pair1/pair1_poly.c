@@ -1,5 +1,5 @@
 //
-// Copyright 2020 Staysail Systems, Inc. <info@staysail.tech>
+// Copyright 2024 Staysail Systems, Inc. <info@staysail.tech>
 // Copyright 2018 Capitar IT Group BV <info@capitar.com>
 //
 // This software is supplied under the terms of the MIT License, a
@@ -13,9 +13,9 @@
 #include "core/nng_impl.h"
 #include "nng/protocol/pair1/pair.h"
 
-// Pair1 polyamorous mode.  The PAIRv1 protocol is normally a simple 1:1
+// Pair1 poly-amorous mode.  The PAIRv1 protocol is normally a simple 1:1
 // messaging pattern, but this mode offers the ability to use a best-effort
-// multicast type of communication.  There are limitations however.
+// multicast type of communication.  There are limitations, however.
 // Most notably this does not interact well with nng_device type
 // proxies, and there is no support for raw mode.
 
@@ -39,9 +39,9 @@ static void pair1poly_pipe_fini(void *);
 
 // pair1poly_sock is our per-socket protocol private structure.
 struct pair1poly_sock {
-	nni_msgq *     uwq;
-	nni_msgq *     urq;
-	nni_sock *     sock;
+	nni_msgq      *uwq;
+	nni_msgq      *urq;
+	nni_sock      *sock;
 	nni_atomic_int ttl;
 	nni_mtx        mtx;
 	nni_id_map     pipes;
@@ -60,9 +60,9 @@ struct pair1poly_sock {
 
 // pair1poly_pipe is our per-pipe protocol private structure.
 struct pair1poly_pipe {
-	nni_pipe *      pipe;
+	nni_pipe       *pipe;
 	pair1poly_sock *pair;
-	nni_msgq *      send_queue;
+	nni_msgq       *send_queue;
 	nni_aio         aio_send;
 	nni_aio         aio_recv;
 	nni_aio         aio_get;
@@ -90,7 +90,7 @@ pair1_add_sock_stat(
 }
 #endif
 
-static int
+static void
 pair1poly_sock_init(void *arg, nni_sock *sock)
 {
 	pair1poly_sock *s = arg;
@@ -173,8 +173,6 @@ pair1poly_sock_init(void *arg, nni_sock *sock)
 	s->urq = nni_sock_recvq(sock);
 	nni_atomic_init(&s->ttl);
 	nni_atomic_set(&s->ttl, 8);
-
-	return (0);
 }
 
 static void
@@ -234,9 +232,12 @@ pair1poly_pipe_start(void *arg)
 
 	nni_mtx_lock(&s->mtx);
 	if (nni_pipe_peer(p->pipe) != NNG_PAIR1_PEER) {
+		// Peer protocol mismatch.
 		nni_mtx_unlock(&s->mtx);
 		BUMP_STAT(&s->stat_reject_mismatch);
-		// Peer protocol mismatch.
+		nng_log_warn("NNG-PEER-MISMATCH",
+		    "Peer protocol mismatch: %d != %d, rejected.",
+		    nni_pipe_peer(p->pipe), NNG_PAIR1_PEER);
 		return (NNG_EPROTO);
 	}
 
@@ -252,7 +253,7 @@ pair1poly_pipe_start(void *arg)
 	s->started = true;
 	nni_mtx_unlock(&s->mtx);
 
-	// Schedule a get.  In polyamorous mode we get on the per pipe
+	// Schedule a get.  In poly-amorous mode we get on the per pipe
 	// send_queue, as the socket distributes to us. In monogamous mode
 	// we bypass and get from the upper write queue directly (saving a
 	// set of context switches).
@@ -288,9 +289,9 @@ pair1poly_pipe_recv_cb(void *arg)
 {
 	pair1poly_pipe *p = arg;
 	pair1poly_sock *s = p->pair;
-	nni_msg *       msg;
+	nni_msg        *msg;
 	uint32_t        hdr;
-	nni_pipe *      pipe = p->pipe;
+	nni_pipe       *pipe = p->pipe;
 	size_t          len;
 
 	if (nni_aio_result(&p->aio_recv) != 0) {
@@ -338,7 +339,7 @@ pair1poly_sock_get_cb(void *arg)
 {
 	pair1poly_pipe *p;
 	pair1poly_sock *s = arg;
-	nni_msg *       msg;
+	nni_msg        *msg;
 	uint32_t        id;
 
 	if (nni_aio_result(&s->aio_get) != 0) {
@@ -390,7 +391,7 @@ static void
 pair1poly_pipe_get_cb(void *arg)
 {
 	pair1poly_pipe *p = arg;
-	nni_msg *       msg;
+	nni_msg        *msg;
 
 	if (nni_aio_result(&p->aio_get) != 0) {
 		nni_pipe_close(p->pipe);
@@ -400,12 +401,12 @@ pair1poly_pipe_get_cb(void *arg)
 	msg = nni_aio_get_msg(&p->aio_get);
 	nni_aio_set_msg(&p->aio_get, NULL);
 
-	// Cooked mode messages have no header so we have to add one.
+	// Cooked mode messages have no header, so we have to add one.
 	// Strip off any previously existing header, such as when
-	// replying to messages.
+	// replying to a message.
 	nni_msg_header_clear(msg);
 
-	// Insert the hops header.
+	// Insert the hop count header.
 	nni_msg_header_append_u32(msg, 1);
 
 	nni_aio_set_msg(&p->aio_send, msg);

@@ -1,5 +1,5 @@
 //
-// Copyright 2021 Staysail Systems, Inc. <info@staysail.tech>
+// Copyright 2024 Staysail Systems, Inc. <info@staysail.tech>
 // Copyright 2018 Capitar IT Group BV <info@capitar.com>
 // Copyright 2019 Devolutions <info@devolutions.net>
 //
@@ -28,8 +28,8 @@ typedef struct tlstran_pipe     tlstran_pipe;
 
 // tlstran_pipe is one end of a TLS connection.
 struct tlstran_pipe {
-	nng_stream *    tls;
-	nni_pipe *      npipe;
+	nng_stream     *tls;
+	nni_pipe       *npipe;
 	uint16_t        peer;
 	uint16_t        proto;
 	size_t          rcvmax;
@@ -37,8 +37,7 @@ struct tlstran_pipe {
 	nni_list_node   node;
 	nni_list        sendq;
 	nni_list        recvq;
-	tlstran_ep *    ep;
-	nni_sockaddr    sa;
+	tlstran_ep     *ep;
 	nni_atomic_flag reaped;
 	nni_reap_node   reap;
 	uint8_t         txlen[sizeof(uint64_t)];
@@ -47,10 +46,10 @@ struct tlstran_pipe {
 	size_t          gotrxhead;
 	size_t          wanttxhead;
 	size_t          wantrxhead;
-	nni_aio *       txaio;
-	nni_aio *       rxaio;
-	nni_aio *       negoaio;
-	nni_msg *       rxmsg;
+	nni_aio        *txaio;
+	nni_aio        *rxaio;
+	nni_aio        *negoaio;
+	nni_msg        *rxmsg;
 	nni_mtx         mtx;
 };
 
@@ -64,19 +63,18 @@ struct tlstran_ep {
 	bool                 fini;
 	int                  refcnt;
 	int                  authmode;
-	nni_url *            url;
+	nni_url             *url;
 	nni_list             pipes;
 	nni_reap_node        reap;
-	nng_stream_dialer *  dialer;
+	nng_stream_dialer   *dialer;
 	nng_stream_listener *listener;
-	nni_aio *            useraio;
-	nni_aio *            connaio;
-	nni_aio *            timeaio;
+	nni_aio             *useraio;
+	nni_aio             *connaio;
+	nni_aio             *timeaio;
 	nni_list             busypipes; // busy pipes -- ones passed to socket
 	nni_list             waitpipes; // pipes waiting to match to socket
 	nni_list             negopipes; // pipes busy negotiating
-	const char *         host;
-	nng_sockaddr         src;
+	const char          *host;
 	nng_sockaddr         sa;
 	nni_stat_item        st_rcv_max;
 };
@@ -114,6 +112,11 @@ tlstran_pipe_close(void *arg)
 {
 	tlstran_pipe *p = arg;
 
+	// Seen by the receive callback (under p->mtx), as in tcp.
+	nni_mtx_lock(&p->mtx);
+	p->closed = true;
+	nni_mtx_unlock(&p->mtx);
+
 	nni_aio_close(p->rxaio);
 	nni_aio_close(p->txaio);
 	nni_aio_close(p->negoaio);
@@ -143,7 +146,7 @@ static void
 tlstran_pipe_fini(void *arg)
 {
 	tlstran_pipe *p = arg;
-	tlstran_ep *  ep;
+	tlstran_ep   *ep;
 
 	tlstran_pipe_stop(p);
 	if ((ep = p->ep) != NULL) {
@@ -155,10 +158,10 @@ tlstran_pipe_fini(void *arg)
 		}
 		nni_mtx_unlock(&ep->mtx);
 	}
+	nng_stream_free(p->tls);
 	nni_aio_free(p->rxaio);
 	nni_aio_free(p->txaio);
 	nni_aio_free(p->negoaio);
-	nng_stream_free(p->tls);
 	nni_msg_free(p->rxmsg);
 	NNI_FREE_STRUCT(p);
 }
@@ -203,7 +206,7 @@ tlstran_pipe_reap(tlstran_pipe *p)
 static void
 tlstran_ep_match(tlstran_ep *ep)
 {
-	nni_aio *     aio;
+	nni_aio      *aio;
 	tlstran_pipe *p;
 
 	if (((aio = ep->useraio) == NULL) ||
@@ -222,9 +225,9 @@ static void
 tlstran_pipe_nego_cb(void *arg)
 {
 	tlstran_pipe *p   = arg;
-	tlstran_ep *  ep  = p->ep;
-	nni_aio *     aio = p->negoaio;
-	nni_aio *     uaio;
+	tlstran_ep   *ep  = p->ep;
+	nni_aio      *aio = p->negoaio;
+	nni_aio      *uaio;
 	int           rv;
 
 	nni_mtx_lock(&ep->mtx);
@@ -258,8 +261,8 @@ tlstran_pipe_nego_cb(void *arg)
 		nni_mtx_unlock(&ep->mtx);
 		return;
 	}
-	// We have both sent and received the headers.  Lets check the
-	// receive side header.
+	// We have both sent and received the headers.  Let's check the
+	// receiver.
 	if ((p->rxlen[0] != 0) || (p->rxlen[1] != 'S') ||
 	    (p->rxlen[2] != 'P') || (p->rxlen[3] != 0) || (p->rxlen[6] != 0) ||
 	    (p->rxlen[7] != 0)) {
@@ -269,7 +272,7 @@ tlstran_pipe_nego_cb(void *arg)
 
 	NNI_GET16(&p->rxlen[4], p->peer);
 
-	// We are all ready now.  We put this in the wait list, and
+	// We are ready now.  We put this in the wait list, and
 	// then try to run the matcher.
 	nni_list_remove(&ep->negopipes, p);
 	nni_list_append(&ep->waitpipes, p);
@@ -280,6 +283,14 @@ tlstran_pipe_nego_cb(void *arg)
 	return;
 
 error:
+	// If the connection is closed, we need to pass back a different
+	// error code.  This is necessary to avoid a problem where the
+	// closed status is confused with the accept file descriptor
+	// being closed.
+	if (rv == NNG_ECLOSED) {
+		rv = NNG_ECONNSHUT;
+	}
+	nni_list_remove(&ep->negopipes, p);
 	nng_stream_close(p->tls);
 
 	if ((uaio = ep->useraio) != NULL) {
@@ -295,10 +306,10 @@ tlstran_pipe_send_cb(void *arg)
 {
 	tlstran_pipe *p = arg;
 	int           rv;
-	nni_aio *     aio;
+	nni_aio      *aio;
 	size_t        n;
-	nni_msg *     msg;
-	nni_aio *     txaio = p->txaio;
+	nni_msg      *msg;
+	nni_aio      *txaio = p->txaio;
 
 	nni_mtx_lock(&p->mtx);
 	aio = nni_list_first(&p->sendq);
@@ -339,16 +350,22 @@ static void
 tlstran_pipe_recv_cb(void *arg)
 {
 	tlstran_pipe *p = arg;
-	nni_aio *     aio;
+	nni_aio      *aio;
 	int           rv;
 	size_t        n;
-	nni_msg *     msg;
-	nni_aio *     rxaio = p->rxaio;
+	nni_msg      *msg;
+	nni_aio      *rxaio = p->rxaio;
 
 	nni_mtx_lock(&p->mtx);
 	aio = nni_list_first(&p->recvq);
 
 	if ((rv = nni_aio_result(p->rxaio)) != 0) {
+		goto recv_error;
+	}
+
+	// Closed since this read was started: see ipc.c, same reason.
+	if (p->closed) {
+		rv = NNG_ECLOSED;
 		goto recv_error;
 	}
 
@@ -372,6 +389,20 @@ tlstran_pipe_recv_cb(void *arg)
 		// Make sure the message payload is not too big.  If it is
 		// the caller will shut down the pipe.
 		if ((len > p->rcvmax) && (p->rcvmax > 0)) {
+			nng_sockaddr_storage ss;
+			nng_sockaddr        *sa = (nng_sockaddr *) &ss;
+			char                 peername[64] = "unknown";
+			if ((rv = nng_stream_get_addr(
+			         p->tls, NNG_OPT_REMADDR, sa)) == 0) {
+				(void) nng_str_sockaddr(
+				    sa, peername, sizeof(peername));
+			}
+			nng_log_warn("NNG-RCVMAX",
+			    "Oversize message of %lu bytes (> %lu) "
+			    "on socket<%u> pipe<%u> from TLS %s",
+			    (unsigned long) len, (unsigned long) p->rcvmax,
+			    nni_pipe_sock_id(p->npipe), nni_pipe_id(p->npipe),
+			    peername);
 			rv = NNG_EMSGSIZE;
 			goto recv_error;
 		}
@@ -491,6 +522,10 @@ tlstran_pipe_send(void *arg, nni_aio *aio)
 	int           rv;
 
 	if (nni_aio_begin(aio) != 0) {
+		// No way to give the message back to the protocol, so
+		// we just discard it silently to prevent it from leaking.
+		nni_msg_free(nni_aio_get_msg(aio));
+		nni_aio_set_msg(aio, NULL);
 		return;
 	}
 	nni_mtx_lock(&p->mtx);
@@ -535,6 +570,16 @@ tlstran_pipe_recv_start(tlstran_pipe *p)
 	nni_aio *aio;
 	nni_iov  iov;
 	NNI_ASSERT(p->rxmsg == NULL);
+
+	// After close rxaio is closed: a read started on it now would be
+	// refused without a callback, stranding the receives (as in tcp).
+	if (p->closed) {
+		while ((aio = nni_list_first(&p->recvq)) != NULL) {
+			nni_list_remove(&p->recvq, aio);
+			nni_aio_finish_error(aio, NNG_ECLOSED);
+		}
+		return;
+	}
 
 	// Schedule a read of the IPC header.
 	aio         = p->rxaio;
@@ -633,7 +678,7 @@ tlstran_ep_fini(void *arg)
 static void
 tlstran_ep_close(void *arg)
 {
-	tlstran_ep *  ep = arg;
+	tlstran_ep   *ep = arg;
 	tlstran_pipe *p;
 
 	nni_mtx_lock(&ep->mtx);
@@ -669,8 +714,8 @@ static int
 tlstran_url_parse_source(nni_url *url, nng_sockaddr *sa, const nni_url *surl)
 {
 	int      af;
-	char *   semi;
-	char *   src;
+	char    *semi;
+	char    *src;
 	size_t   len;
 	int      rv;
 	nni_aio *aio;
@@ -694,8 +739,10 @@ tlstran_url_parse_source(nni_url *url, nng_sockaddr *sa, const nni_url *surl)
 		af = NNG_AF_UNSPEC;
 	} else if (strcmp(surl->u_scheme, "tls+tcp4") == 0) {
 		af = NNG_AF_INET;
+#ifdef NNG_ENABLE_IPV6
 	} else if (strcmp(surl->u_scheme, "tls+tcp6") == 0) {
 		af = NNG_AF_INET6;
+#endif
 	} else {
 		return (NNG_EADDRINVAL);
 	}
@@ -731,11 +778,11 @@ tlstran_timer_cb(void *arg)
 static void
 tlstran_accept_cb(void *arg)
 {
-	tlstran_ep *  ep  = arg;
-	nni_aio *     aio = ep->connaio;
+	tlstran_ep   *ep  = arg;
+	nni_aio      *aio = ep->connaio;
 	tlstran_pipe *p;
 	int           rv;
-	nng_stream *  conn;
+	nng_stream   *conn;
 
 	nni_mtx_lock(&ep->mtx);
 
@@ -790,11 +837,11 @@ error:
 static void
 tlstran_dial_cb(void *arg)
 {
-	tlstran_ep *  ep  = arg;
-	nni_aio *     aio = ep->connaio;
+	tlstran_ep   *ep  = arg;
+	nni_aio      *aio = ep->connaio;
 	tlstran_pipe *p;
 	int           rv;
-	nng_stream *  conn;
+	nng_stream   *conn;
 
 	if ((rv = nni_aio_result(aio)) != 0) {
 		goto error;
@@ -862,10 +909,10 @@ tlstran_ep_init(tlstran_ep **epp, nng_url *url, nni_sock *sock)
 static int
 tlstran_ep_init_dialer(void **dp, nni_url *url, nni_dialer *ndialer)
 {
-	tlstran_ep * ep;
+	tlstran_ep  *ep;
 	int          rv;
 	nng_sockaddr srcsa;
-	nni_sock *   sock = nni_dialer_sock(ndialer);
+	nni_sock    *sock = nni_dialer_sock(ndialer);
 	nni_url      myurl;
 
 	// Check for invalid URL components.
@@ -912,16 +959,18 @@ tlstran_ep_init_listener(void **lp, nni_url *url, nni_listener *nlistener)
 	tlstran_ep *ep;
 	int         rv;
 	uint16_t    af;
-	char *      host = url->u_hostname;
-	nni_aio *   aio;
-	nni_sock *  sock = nni_listener_sock(nlistener);
+	char       *host = url->u_hostname;
+	nni_aio    *aio;
+	nni_sock   *sock = nni_listener_sock(nlistener);
 
 	if (strcmp(url->u_scheme, "tls+tcp") == 0) {
 		af = NNG_AF_UNSPEC;
 	} else if (strcmp(url->u_scheme, "tls+tcp4") == 0) {
 		af = NNG_AF_INET;
+#ifdef NNG_ENABLE_IPV6
 	} else if (strcmp(url->u_scheme, "tls+tcp6") == 0) {
 		af = NNG_AF_INET6;
+#endif
 	} else {
 		return (NNG_EADDRINVAL);
 	}
@@ -1075,18 +1124,8 @@ tlstran_ep_set_recvmaxsz(void *arg, const void *v, size_t sz, nni_type t)
 	size_t      val;
 	int         rv;
 	if ((rv = nni_copyin_size(&val, v, sz, 0, NNI_MAXSZ, t)) == 0) {
-		tlstran_pipe *p;
 		nni_mtx_lock(&ep->mtx);
 		ep->rcvmax = val;
-		NNI_LIST_FOREACH (&ep->waitpipes, p) {
-			p->rcvmax = val;
-		}
-		NNI_LIST_FOREACH (&ep->negopipes, p) {
-			p->rcvmax = val;
-		}
-		NNI_LIST_FOREACH (&ep->busypipes, p) {
-			p->rcvmax = val;
-		}
 		nni_mtx_unlock(&ep->mtx);
 #ifdef NNG_ENABLE_STATS
 		nni_stat_set_value(&ep->st_rcv_max, val);
@@ -1110,7 +1149,7 @@ static int
 tlstran_ep_get_url(void *arg, void *v, size_t *szp, nni_type t)
 {
 	tlstran_ep *ep = arg;
-	char *      s;
+	char       *s;
 	int         rv;
 	int         port = 0;
 
@@ -1312,6 +1351,7 @@ static nni_sp_tran tls4_tran = {
 	.tran_fini     = tlstran_fini,
 };
 
+#ifdef NNG_ENABLE_IPV6
 static nni_sp_tran tls6_tran = {
 	.tran_scheme   = "tls+tcp6",
 	.tran_dialer   = &tlstran_dialer_ops,
@@ -1320,6 +1360,7 @@ static nni_sp_tran tls6_tran = {
 	.tran_init     = tlstran_init,
 	.tran_fini     = tlstran_fini,
 };
+#endif
 
 int
 nng_tls_register(void)
@@ -1332,5 +1373,7 @@ nni_sp_tls_register(void)
 {
 	nni_sp_tran_register(&tls_tran);
 	nni_sp_tran_register(&tls4_tran);
+#ifdef NNG_ENABLE_IPV6
 	nni_sp_tran_register(&tls6_tran);
+#endif
 }

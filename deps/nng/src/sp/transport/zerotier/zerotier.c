@@ -1,6 +1,6 @@
 //
+// Copyright 2023 Staysail Systems, Inc. <info@staysail.tech>
 // Copyright 2021 Capitar IT Group BV <info@capitar.com>
-// Copyright 2020 Staysail Systems, Inc. <info@staysail.tech>
 //
 // This software is supplied under the terms of the MIT License, a
 // copy of which should be located in the distribution where this
@@ -1821,6 +1821,10 @@ zt_pipe_send(void *arg, nni_aio *aio)
 	nni_msg *m;
 
 	if (nni_aio_begin(aio) != 0) {
+		// No way to give the message back to the protocol, so
+		// we just discard it silently to prevent it from leaking.
+		nni_msg_free(nni_aio_get_msg(aio));
+		nni_aio_set_msg(aio, NULL);
 		return;
 	}
 	if ((m = nni_aio_get_msg(aio)) == NULL) {
@@ -3068,7 +3072,7 @@ zt_pipe_getopt(void *arg, const char *name, void *buf, size_t *szp, nni_type t)
 	return (nni_getopt(zt_pipe_options, name, p, buf, szp, t));
 }
 
-static nni_tran_pipe_ops zt_pipe_ops = {
+static nni_sp_pipe_ops zt_pipe_ops = {
 	.p_init   = zt_pipe_init,
 	.p_fini   = zt_pipe_fini,
 	.p_send   = zt_pipe_send,
@@ -3211,7 +3215,7 @@ static nni_option zt_listener_options[] = {
 	},
 };
 
-static nni_tran_dialer_ops zt_dialer_ops = {
+static nni_sp_dialer_ops zt_dialer_ops = {
 	.d_init    = zt_dialer_init,
 	.d_fini    = zt_ep_fini,
 	.d_connect = zt_ep_connect,
@@ -3219,7 +3223,7 @@ static nni_tran_dialer_ops zt_dialer_ops = {
 	.d_options = zt_dialer_options,
 };
 
-static nni_tran_listener_ops zt_listener_ops = {
+static nni_sp_listener_ops zt_listener_ops = {
 	.l_init    = zt_listener_init,
 	.l_fini    = zt_ep_fini,
 	.l_bind    = zt_ep_bind,
@@ -3230,7 +3234,7 @@ static nni_tran_listener_ops zt_listener_ops = {
 
 // This is the ZeroTier transport linkage, and should be the
 // only global symbol in this entire file.
-static struct nni_tran zt_tran = {
+static struct nni_sp_tran zt_tran = {
 	.tran_scheme   = "zt",
 	.tran_dialer   = &zt_dialer_ops,
 	.tran_listener = &zt_listener_ops,
@@ -3250,5 +3254,5 @@ nng_zt_register(void)
 void
 nni_sp_zt_register(void)
 {
-	nni_tran_register(&zt_tran);
+	nni_sp_tran_register(&zt_tran);
 }

@@ -12,20 +12,16 @@
 
 #include "core/nng_impl.h"
 
-
 int
 nni_proto_open(nng_socket *sip, const nni_proto *proto)
 {
 	int       rv;
 	nni_sock *sock;
 
-	if ((rv = nni_init()) != 0) {
-		return (rv);
-	}
 	if ((rv = nni_sock_open(&sock, proto)) == 0) {
 		nng_socket s;
-		s.id     = nni_sock_id(sock); // Keep socket held open.
-		*sip     = s;
+		s.id = nni_sock_id(sock); // Keep socket held open.
+		*sip = s;
 	}
 	return (rv);
 }
