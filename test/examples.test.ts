@@ -117,7 +117,8 @@ test('examples/cluster.mjs: daemons as jobs of a real single-node Slurm cluster'
   if (why) return skipTest(why)
   slurm = await startSlurm()
   // The test node has little memory: ask for little (without --mem a job asks for the whole node).
-  const options = '#SBATCH --job-name=mirai-example\n#SBATCH --mem=100'
+  // Job output goes to the cluster's temp dir, not to the submission directory (the repository).
+  const options = `#SBATCH --job-name=mirai-example\n#SBATCH --mem=100\n#SBATCH --output=${path.join(slurm.dir, 'jobs', 'job-%j.out')}`
   const out = await run('cluster.mjs', ['--url', 'tcp://127.0.0.1:0', '--node', process.execPath, '--options', options], slurm.env)
   assert.match(out, /connections: 2/)
   assert.match(out, /inside Slurm jobs: true/)

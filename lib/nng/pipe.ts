@@ -13,8 +13,8 @@ export class Pipe {
    * larger message closes the connection (a 'remove' pipe event; nothing is delivered). Only
    * this pipe changes: the socket's `recvMaxSize` is the limit each new connection starts
    * with, so set that small before listening and raise a pipe once its peer is trusted.
-   * Setting the socket's `recvMaxSize` later resets the live tcp, tls+tcp and ipc pipes to it
-   * (NNG behaviour; ws pipes keep their own). Supported over tcp, tls+tcp, ipc, ws and wss;
+   * Setting the socket's `recvMaxSize` later applies to new connections only (NNG >= 1.7): live
+   * pipes keep their own limit. Supported over tcp, tls+tcp, ipc, ws and wss;
    * throws NngError ENOTSUP over inproc, ENOENT once the pipe is gone.
    */
   setRecvMaxSize(bytes: number): void {
