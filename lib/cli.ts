@@ -45,9 +45,28 @@ environment:
 exit status: 0 on a normal exit (host gone, exit condition, told to exit), 130 after an outside
 SIGINT, 1 on error (e.g. the host cannot be reached).`;
 
-const USAGE = `usage: mirai daemon <url> [options]
-       mirai dispatcher [options]
-       mirai <command> --help`;
+// `mirai dispatcher` is started by daemons({ dispatcher: 'process' }), not by people: it works
+// but is left out of the help.
+const USAGE = `usage: mirai <command> [options]
+
+Runs JavaScript tasks on persistent daemons (a port of R's mirai; see its README). Daemons are
+usually started for you by daemons() and the launchers; this command is how they run, and how
+you start one by hand (launchRemote() prints the exact command for a host).
+
+commands:
+  daemon <url>    connect to a host at <url> and run the tasks it sends (mirai daemon --help)
+
+options:
+  -v, --version   print the versions of mirai, NNG and mbedTLS
+  -h, --help      show this help`;
+
+/** `mirai --version`: this package's version and the vendored libraries'. */
+function versionText(): string {
+  const { version } = require('../package.json') as { version: string };
+  const { versions } = require('./nng') as typeof import('./nng');
+  const v = versions();
+  return `mirai ${version} (NNG ${v.nng}, mbedTLS ${v.mbedtls}, Node.js ${process.versions.node})`;
+}
 
 /**
  * Runs the command line (argv without node and the script: `['daemon', url, ...]`) and returns
@@ -61,6 +80,10 @@ export async function run(argv: readonly string[]): Promise<number> {
     // Loaded only when asked for.
     const mod = require('./dispatcher/main') as { main(args: string[]): Promise<unknown> };
     await mod.main([...rest]);
+    return 0;
+  }
+  if (cmd === '-v' || cmd === '--version' || cmd === 'version') {
+    process.stdout.write(`${versionText()}\n`);
     return 0;
   }
   if (cmd === '-h' || cmd === '--help' || cmd === 'help') {
