@@ -48,7 +48,10 @@ function importsOf (file) {
   const add = (spec, typeOnly) => {
     if (!spec.startsWith('.')) return
     const target = resolve(file, spec)
-    if (target === null) throw new Error(`${path.relative(root, file)}: cannot resolve '${spec}'`)
+    if (target === null) {
+      if (spec.endsWith('.json')) return // package.json: data, not a layer
+      throw new Error(`${path.relative(root, file)}: cannot resolve '${spec}'`)
+    }
     out.push({ target, typeOnly })
   }
   const visit = (node) => {

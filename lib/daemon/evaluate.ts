@@ -21,6 +21,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
 import type { TaskPayload } from '../wire/protocol';
+import { withTraceparent } from '../wire/trace';
 
 const RUN = Symbol.for('mirai.run');
 
@@ -141,6 +142,8 @@ function silenceLoaderWarning(): void {
 export class TaskContext {
   #ctl: AbortController | undefined;
   #aborted = false;
+  /** W3C traceparent of the host's span for this task, when the host traces (OpenTelemetry). */
+  traceparent: string | undefined;
   /** Created on first use: tasks that never look at it cost nothing. */
   get signal(): AbortSignal {
     if (!this.#ctl) {
@@ -267,7 +270,10 @@ export class Evaluator {
         script = runCode;
       }
       s.runs = this.interruptible ? this.#runs : undefined;
-      return script.runInThisContext(this.interruptible ? RUN_INTERRUPTIBLE : RUN_PLAIN);
+      const opts = this.interruptible ? RUN_INTERRUPTIBLE : RUN_PLAIN;
+      if (p.trace === undefined) return script.runInThisContext(opts);
+      ctx.traceparent = p.trace;
+      return withTraceparent(p.trace, () => script.runInThisContext(opts));
     } finally {
       this.#runs?.ran();
       s.runs = undefined;

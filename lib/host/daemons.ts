@@ -17,6 +17,7 @@ import { checkCount, CONNECT_TIMEOUT, DAEMONS_SCHEMA, pickProcessOptions, type D
 import { launchLocal, launchRemote } from './launch';
 import { startSync } from './sync';
 import { QueueBudget } from './budget';
+import { endSpan, startSpan } from '../wire/trace';
 
 export { launchLocal, launchRemote, type LaunchLocalOptions, type LaunchRemoteOptions } from './launch';
 export { MAX_DAEMONS, type DaemonProcessOptions, type DaemonSet, type DaemonsOptions, type Status } from './daemons-options';
@@ -60,9 +61,17 @@ export async function daemons(nOrOpts: number | DaemonsOptions, maybeOpts?: Daem
     if (clash.length > 0) throw new TypeError(`daemons(): sync: true runs tasks in this process, so it takes no ${clash.join(', ')}`);
   }
   await teardown(name);
-  if (opts.sync) return setUpSync(name, opts, serial);
-  if (n === 0 && !opts.url) return;
-  return setUp(name, n, opts, url, tls, serial);
+  if (n === 0 && !opts.url && !opts.sync) return;
+  const mode = opts.sync ? 'sync' : opts.dispatcher === false ? 'round-robin' : `dispatcher ${opts.dispatcher === 'process' ? 'process' : 'thread'}`;
+  const span = startSpan('mirai.daemons', { 'mirai.profile': name, 'mirai.daemons.n': n, 'mirai.mode': mode, 'url.scheme': opts.sync ? 'inproc' : url.slice(0, url.indexOf(':')) });
+  try {
+    const set = opts.sync ? await setUpSync(name, opts, serial) : await setUp(name, n, opts, url, tls, serial);
+    if (span !== undefined) endSpan(span, undefined, { 'mirai.daemons.launched': set.launched });
+    return set;
+  } catch (e) {
+    if (span !== undefined) endSpan(span, e);
+    throw e;
+  }
 }
 
 async function setUp(

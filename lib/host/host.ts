@@ -15,7 +15,7 @@
  */
 import { Gate, HANDSHAKE_MAX_SIZE, DEFAULT_MAX_MESSAGE_SIZE } from '../wire/auth';
 import { Code, codeFromWire, ErrorValue, MiraiError } from '../wire/errors';
-import { Mirai, type Canceller } from './mirai';
+import { Mirai, onSettled, type Canceller } from './mirai';
 import type { SerialCodec } from '../wire/serial';
 import { keepAlive, Socket, type Message } from '../nng';
 import { decodePayload, encode, FLAG_ERROR, Kind, readHeader, type Counters, type ErrorPayload, type TaskPayload } from '../wire/protocol';
@@ -23,6 +23,7 @@ import { DispatcherLink } from './dispatcher-link';
 import { RoundRobinLink } from './round-robin-link';
 import type { Link, LinkHost } from './link';
 import { QueueBudget, QueueFullError } from './budget';
+import { endSpan, startSpan, traceparent, type Span } from '../wire/trace';
 
 export type HostMode = 'dispatcher' | 'direct';
 
@@ -176,6 +177,8 @@ export class Host implements Canceller {
     if (this.codec) payload.data = this.codec.pack(payload.data);
     const id = this.#takeId();
     const retry = opts.retry ?? 0;
+    const span = startSpan('mirai.task', { 'mirai.task.id': id, 'mirai.mode': this.mode });
+    if (span !== undefined) payload.trace = traceparent(span);
     // The TASK flags carry the retry budget (a dispatcher reads it; daemons ignore it).
     const parts = encode(Kind.TASK, id, payload, retry);
     const budget = this.budget;
@@ -184,13 +187,16 @@ export class Host implements Canceller {
       for (const part of parts) bytes += part.length;
       if (!budget.fits(bytes)) {
         this.refusedBytes = Math.min(bytes, budget.limit + 1);
+        const full = new QueueFullError(bytes, budget.used, budget.limit);
+        if (span !== undefined) endSpan(span, full);
         if (tryOnly) return null;
-        throw new QueueFullError(bytes, budget.used, budget.limit);
+        throw full;
       }
     }
     const m = new Mirai<T>(id, this);
     this.#track(id, m as Mirai<unknown>);
     budget?.take(id, bytes);
+    if (span !== undefined) traceTask(span, m as Mirai<unknown>);
     if (opts.timeout !== undefined) m.armTimeout(opts.timeout);
     if (opts.signal) {
       const signal = opts.signal;
@@ -219,6 +225,8 @@ export class Host implements Canceller {
     if (this.#lost) return Promise.reject(new ErrorValue(Code.RESET));
     if (this.codec) payload.data = this.codec.pack(payload.data);
     const id = this.#takeId();
+    const span = startSpan('mirai.everywhere', { 'mirai.everywhere.id': id, 'mirai.mode': this.mode });
+    if (span !== undefined) payload.trace = traceparent(span);
     const parts = encode(Kind.EVERYWHERE, id, payload);
     const min = opts.min ?? 0;
     const p = new Promise<unknown[]>((resolve, reject) => {
@@ -230,6 +238,7 @@ export class Host implements Canceller {
     // Else sent once enough daemons are here, or at the deadline anyway (#everywhereExpired):
     // its state then reaches the daemons that come later, as every everywhere() call's does.
     else void this.waitConnections(min, opts.timeout ?? MAX_TIMER).then(() => this.#everywhereSend(id, call));
+    if (span !== undefined) p.then((r) => endSpan(span, undefined, { 'mirai.daemons': r.length }), (e) => endSpan(span, e));
     return this.#hold(p);
   }
 
@@ -466,4 +475,9 @@ export class Host implements Canceller {
     Object.defineProperty(e.error, 'results', { value: e.results, enumerable: false, configurable: true });
     e.reject(e.error);
   }
+}
+
+/** Ends a task's span when it settles, with its outcome (lib/wire/trace.ts). */
+function traceTask(span: Span, m: Mirai<unknown>): void {
+  onSettled(m, () => endSpan(span, m.succeeded ? undefined : m.data));
 }

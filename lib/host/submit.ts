@@ -28,6 +28,12 @@ export interface TaskOptions {
 export interface TaskContext {
   /** Aborted when the task is cancelled or times out. */
   signal: AbortSignal;
+  /**
+   * With OpenTelemetry on the host (`@opentelemetry/api` and an SDK): the W3C traceparent of the
+   * host's `mirai.task` span. The task runs with it as its active span context, so spans it
+   * starts are children of that span where the daemon has an SDK too.
+   */
+  traceparent?: string;
 }
 
 const TASK_SCHEMA = {

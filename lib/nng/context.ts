@@ -16,13 +16,23 @@ export interface ContextOpOptions {
  * contexts let many requests be in flight on one socket. Closes with its socket.
  */
 export class Context extends Handle<NativeContext> {
+  /** Sends on this context. Never throws: a closed context or a bad argument rejects. */
   send(data: SendData | SendData[], opts: ContextOpOptions = {}): Promise<void> {
-    const t = timeoutArg(opts.timeout, 'context.send');
-    return withSignal(opts.signal, this.native, () => this.native.send(data, t));
+    try {
+      const t = timeoutArg(opts.timeout, 'context.send');
+      return withSignal(opts.signal, this.native, () => this.native.send(data, t));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
+  /** Receives on this context. Never throws: a closed context or a bad argument rejects. */
   recv(opts: ContextOpOptions = {}): Promise<Message> {
-    const t = timeoutArg(opts.timeout, 'context.recv');
-    return withSignal(opts.signal, this.native, () => this.native.recv(t));
+    try {
+      const t = timeoutArg(opts.timeout, 'context.recv');
+      return withSignal(opts.signal, this.native, () => this.native.recv(t));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
   /** Sends a request and waits for its reply (req / surveyor contexts). */
   async request(data: SendData | SendData[], opts: ContextOpOptions = {}): Promise<Message> {

@@ -121,22 +121,31 @@ export class Socket implements AsyncIterable<Message> {
     return new Endpoint(this.native.dial(url, tls, false), 'dialer');
   }
 
-  /** Sends one message; resolves once NNG has accepted it. An array is sent as one message. */
+  /**
+   * Sends one message; resolves once NNG has accepted it. An array is sent as one message.
+   * Never throws: a closed socket or a bad argument rejects, so `.catch()` sees every failure.
+   */
   send(data: SendData | SendData[], opts?: SendOptions): Promise<void> {
-    if (opts === undefined) return this.native.send(data, -2, 0);
-    const t = timeoutArg(opts.timeout, 'send');
-    const pipe = opts.pipe === undefined ? 0 : typeof opts.pipe === 'number' ? opts.pipe : opts.pipe.id;
-    return withSignal(opts.signal, this.native, () => this.native.send(data, t, pipe));
+    try {
+      if (opts === undefined) return this.native.send(data, -2, 0);
+      const t = timeoutArg(opts.timeout, 'send');
+      const pipe = opts.pipe === undefined ? 0 : typeof opts.pipe === 'number' ? opts.pipe : opts.pipe.id;
+      return withSignal(opts.signal, this.native, () => this.native.send(data, t, pipe));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
-  /** Receives one message. */
+  /** Receives one message. Never throws: a closed socket or a bad argument rejects. */
   recv(opts?: RecvOptions): Promise<Message> {
-    if (opts === undefined) return this.native.recv(-2);
-    const t = timeoutArg(opts.timeout, 'recv');
-    const i = opts.interrupt;
-    return withSignal(opts.signal, this.native, () =>
-      i ? this.native.recv(t, i.prefix) : this.native.recv(t),
-    );
+    try {
+      if (opts === undefined) return this.native.recv(-2);
+      const t = timeoutArg(opts.timeout, 'recv');
+      const i = opts.interrupt;
+      return withSignal(opts.signal, this.native, () => (i ? this.native.recv(t, i.prefix) : this.native.recv(t)));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** Cancels every pending send and recv on this socket (they reject with ECANCELED). */

@@ -163,6 +163,8 @@ export interface TaskPayload {
   type: 'f' | 'c';
   src: string;
   data: unknown;
+  /** W3C traceparent of the host's span for this task (OpenTelemetry), when one records. */
+  trace?: string;
 }
 
 /** A task's error, as it crosses the wire (own properties kept; class identity is not). */

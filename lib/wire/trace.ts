@@ -1,0 +1,72 @@
+/**
+ * OpenTelemetry, for both sides, through the optional peer dependency `@opentelemetry/api`: it is
+ * looked for once, on first use; without it every function here does nothing and costs one
+ * check. Spans are only made when an SDK is registered (the API alone records nothing), and only
+ * then does a task carry its span's W3C `traceparent` over the wire (TaskPayload.trace).
+ */
+import type * as OtelApi from '@opentelemetry/api';
+
+export type Span = OtelApi.Span;
+
+let api: typeof OtelApi | null | undefined;
+
+function otel(): typeof OtelApi | null {
+  if (api === undefined) {
+    try {
+      api = require('@opentelemetry/api') as typeof OtelApi;
+    } catch {
+      api = null;
+    }
+  }
+  return api;
+}
+
+const { version } = require('../../package.json') as { version: string };
+
+/** A span of the active context's trace, or undefined when nothing would record it. */
+export function startSpan(name: string, attributes: OtelApi.Attributes): Span | undefined {
+  const a = otel();
+  if (a === null) return undefined;
+  const span = a.trace.getTracer('mirai', version).startSpan(name, { attributes, kind: a.SpanKind.PRODUCER });
+  if (span.isRecording()) return span;
+  span.end();
+  return undefined;
+}
+
+/** The W3C traceparent of span, for the task to carry. */
+export function traceparent(span: Span): string {
+  const c = span.spanContext();
+  return `00-${c.traceId}-${c.spanId}-${(c.traceFlags & 1) === 1 ? '01' : '00'}`;
+}
+
+/** Ends span with its outcome: an error (status ERROR, its name and message), or OK. */
+export function endSpan(span: Span, error?: unknown, attributes?: OtelApi.Attributes): void {
+  const a = otel()!;
+  if (attributes) span.setAttributes(attributes);
+  if (error === undefined) {
+    span.setStatus({ code: a.SpanStatusCode.OK });
+  } else {
+    const e = error as { name?: unknown; message?: unknown; code?: unknown };
+    span.setAttribute('error.type', typeof e?.code === 'number' ? `ErrorValue ${e.code}` : String(e?.name ?? 'Error'));
+    span.setStatus({ code: a.SpanStatusCode.ERROR, message: String(e?.message ?? error) });
+  }
+  span.end();
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/**
+ * Runs fn with `traceparent` (from the host) as the active span context, so that spans task code
+ * starts are children of the host's span for the task (with an SDK and context manager
+ * registered in this process). Without the API, or with a malformed value, just runs fn.
+ */
+export function withTraceparent<T>(traceparent: string | undefined, fn: () => T): T {
+  if (traceparent === undefined) return fn();
+  const a = otel();
+  const m = TRACEPARENT.exec(traceparent);
+  if (a === null || m === null) return fn();
+  const parent = a.trace.setSpanContext(a.context.active(), {
+    traceId: m[1]!, spanId: m[2]!, traceFlags: parseInt(m[3]!, 16), isRemote: true,
+  });
+  return a.context.with(parent, fn);
+}
