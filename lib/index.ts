@@ -10,6 +10,11 @@ export {
   daemons, status, withDaemons, launchLocal, launchRemote, requireDaemons,
   type DaemonsOptions, type DaemonProcessOptions, type DaemonSet, type Status, type LaunchLocalOptions, type LaunchRemoteOptions,
 } from './host/daemons';
+export {
+  daemonEvents, info, DaemonEvents,
+  type ConnectEvent, type DaemonEvent, type DaemonEventMap, type DaemonInfo, type DaemonRef, type DisconnectEvent,
+  type DisconnectReason, type ProcessExit, type ReplacedEvent, type TaskLostEvent, type Transport,
+} from './host/info';
 export { daemon, type DaemonOptions, type ExitReason } from './daemon/daemon';
 export type { SerialConfig } from './wire/serial';
 export { MiraiError, ErrorValue, isMiraiError, isErrorValue } from './wire/errors';

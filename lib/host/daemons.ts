@@ -15,6 +15,7 @@ import { hostTls, serverConfig, type HostTls } from './tls-setup';
 import { localUrl, parseUrl, removeStaleFiles } from '../wire/url';
 import { checkCount, DAEMONS_SCHEMA, pickProcessOptions, type DaemonSet, type DaemonsOptions, type Status } from './daemons-options';
 import { launchLocal, launchRemote } from './launch';
+import { adoptWaiting } from './events';
 
 export { launchLocal, launchRemote, type LaunchLocalOptions, type LaunchRemoteOptions } from './launch';
 export { MAX_DAEMONS, type DaemonProcessOptions, type DaemonSet, type DaemonsOptions, type Status } from './daemons-options';
@@ -64,6 +65,7 @@ async function setUp(
   const secret = opts.secret ?? newSecret();
   const maxMessageSize = opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
   const host = new Host(mode, secret, maxMessageSize);
+  adoptWaiting(name, host.daemonHub); // daemonEvents() called before this daemons()
   const profile: Profile = {
     name, host, url, tlsCert: tls?.clientCert, secret, dispatcher: undefined, local: [],
     daemonOptions: pickProcessOptions(opts), remote: [], cleanups: [], launched: 0,
@@ -117,6 +119,7 @@ async function setUp(
   } catch (e) {
     await teardown(name).catch(() => {});
     await host.close(false);
+    host.daemonHub.end();
     // It ends by itself once the host is gone; terminating a worker mid-flight is the last resort.
     if (profile.dispatcher) {
       const exited = await Promise.race([profile.dispatcher.exited.then(() => true), delay(3000, false)]);
