@@ -9,7 +9,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import * as v8 from 'node:v8'
 import { Socket, TlsConfig, writeCert } from '../dist/nng'
-import { batchParts, FLAG_LAST, header, Kind, splitBatch } from '../dist/wire/protocol'
+import { batchParts, BYE_IDLE_TIME, BYE_WALLTIME, FLAG_LAST, header, Kind, readHello, splitBatch } from '../dist/wire/protocol'
 import { buildDaemonArgs, parseDaemonArgs } from '../dist/daemon/options'
 import { MiraiError, ErrorValue, isErrorValue, isMiraiError, toErrorPayload } from '../dist/wire/errors'
 import { waitFor } from './helpers'
@@ -80,8 +80,21 @@ class Host {
     return this.sock.send(parts, { pipe: this.pipe })
   }
   raw(b: Buffer): Promise<void> { return this.sock.send(b, { pipe: this.pipe }) }
+  /** Who each daemon said it is (its HELLO, which comes before any reply), by pipe. */
+  readonly hellos = new Map<number, { pid: number; hostname: string }>()
+  /** The next message that is not a HELLO (those are recorded in `hellos`). */
+  async body(timeout = WAIT): Promise<Buffer> {
+    for (;;) {
+      const m = await this.sock.recv({ timeout })
+      if (m.body[1] !== K.HELLO) return m.body
+      const who = readHello(m.body)
+      assert.ok(who, 'a well-formed HELLO')
+      assert.not.ok(this.hellos.has(m.pipe), 'one HELLO per connection')
+      this.hellos.set(m.pipe, who!)
+    }
+  }
   async recv(timeout = WAIT): Promise<Reply> {
-    const b = (await this.sock.recv({ timeout })).body
+    const b = await this.body(timeout)
     return { kind: b[1]!, flags: b.readUInt16LE(2), id: b.readUInt32LE(4), value: b.length > 8 ? v8.deserialize(b.subarray(8)) : undefined }
   }
   /** Runs a task ('f': function source, 'c': code string) and returns its reply. */
@@ -217,7 +230,7 @@ async function replies(h: Host, n: number): Promise<{ got: Reply[]; messages: nu
   const got: Reply[] = []
   let messages = 0
   while (got.length < n) {
-    const b = (await h.sock.recv({ timeout: WAIT })).body
+    const b = await h.body()
     messages++
     const items = b[1] === K.BATCH ? splitBatch(b) : [b]
     assert.ok(items, 'a well-formed BATCH from the daemon')
@@ -312,9 +325,10 @@ test('maxTasks, idleTime and walltime end the daemon with their reason', async (
   assert.equal([last.kind, last.id, last.flags, last.value], [K.RESULT, 2, K.FLAG_LAST, 2])
   // idleTime / walltime: the daemon asks to leave (BYE) and goes when told (EXIT), so that a
   // task already on its way is not lost.
-  for (const h of [b, c]) {
+  for (const [h, why] of [[b, BYE_IDLE_TIME], [c, BYE_WALLTIME]] as const) {
     const bye = await h.recv(3000)
     assert.is(bye.kind, K.BYE)
+    assert.is(bye.flags, why, 'the BYE says why (daemonEvents() reports it)')
     await h.send(K.EXIT, 0)
   }
   for (const [d, reason] of [[da, 'maxTasks'], [db, 'idleTime'], [dc, 'walltime']] as const) {
@@ -322,6 +336,15 @@ test('maxTasks, idleTime and walltime end the daemon with their reason', async (
     assert.is(e.code, 0, d.stderr())
     assert.match(d.stderr(), new RegExp(`mirai daemon: ${reason}`))
   }
+})
+
+test('HELLO: right after the handshake, before any reply, the daemon says its pid and host name', async () => {
+  const h = new Host()
+  const d = await h.daemon()
+  const r = await h.run(1, () => process.pid)
+  assert.equal(h.hellos.get(h.pipe), { pid: d.child.pid, hostname: os.hostname() })
+  assert.is(r.value, d.child.pid)
+  d.child.kill('SIGKILL')
 })
 
 test('autoExit: the daemon exits within 2 s of its host closing, or of being SIGKILLed', async () => {
@@ -409,7 +432,8 @@ test('unreachable host, wrong certificate and bad flags: non-zero exit with a me
   const pipe = await bounded(added, WAIT, 'tls connection')
   assert.ok(await admit(tls, pipe), 'the daemon proves itself over tls')
   await tls.send([header(K.TASK, 1), v8.serialize({ type: 'c', src: '"over tls"', data: null })], { pipe })
-  const b = (await tls.recv({ timeout: WAIT })).body
+  let b: Buffer
+  do b = (await tls.recv({ timeout: WAIT })).body; while (b[1] === K.HELLO)
   assert.equal(v8.deserialize(b.subarray(8)), 'over tls')
   right.child.kill()
 })

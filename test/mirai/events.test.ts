@@ -18,6 +18,11 @@ import { Gate, blockTask, marker, pidTask, readPid, testHooks, waitFile, assertN
 
 const W = 15000
 
+// A test that failed before its daemons(0) must not hand its live profile to the next one.
+test.before.each(async () => {
+  await daemons(0)
+})
+
 test.after(async () => {
   await daemons(0).catch(() => {})
   removeTemps()
