@@ -10,6 +10,7 @@ export {
   daemons, status, withDaemons, launchLocal, launchRemote, requireDaemons,
   type DaemonsOptions, type DaemonProcessOptions, type DaemonSet, type Status, type LaunchLocalOptions, type LaunchRemoteOptions,
 } from './host/daemons';
+// Per-daemon events (pushed; an EventEmitter and an async iterator) and rows: lib/host/info.ts.
 export {
   daemonEvents, info, DaemonEvents,
   type ConnectEvent, type DaemonEvent, type DaemonEventMap, type DaemonInfo, type DaemonRef, type DisconnectEvent,

@@ -59,10 +59,40 @@ class Host {
     sockets.add(this.sock)
     this.url = this.sock.listen(url).url
     this.sock.onPipe((e) => {
-      if (e.type !== 'add') return
-      this.gate.added(e.pipe.id)
-      this.sock.recv({ timeout: WAIT }).then((m) => this.gate.message(m.pipe, m.body), () => {})
+      if (e.type === 'add') this.gate.added(e.pipe.id)
     })
+    void this.#loop()
+  }
+  /** Messages for body(), in order of arrival. */
+  #inbox: Buffer[] = []
+  #wake: (() => void) | undefined
+  /**
+   * One receive loop, routing by pipe: proofs go to the gate, HELLOs are recorded, the rest
+   * waits for body(). (A receive per new pipe could take another pipe's message instead.)
+   */
+  async #loop(): Promise<void> {
+    while (!this.sock.closed) {
+      let m
+      try {
+        m = await this.sock.recv()
+      } catch {
+        continue // closed (the loop ends), or a transient error
+      }
+      if (this.gate.holds(m.pipe)) {
+        try {
+          this.gate.message(m.pipe, m.body)
+        } catch {
+          // the socket closed meanwhile
+        }
+      } else if (m.body[1] === K.HELLO) {
+        const who = readHello(m.body)
+        if (who !== null && !this.hellos.has(m.pipe)) this.hellos.set(m.pipe, who)
+        else this.badHellos++
+      } else {
+        this.#inbox.push(m.body)
+        this.#wake?.()
+      }
+    }
   }
   /** Resolves once the next daemon has proved itself. */
   admitted(): Promise<void> {
@@ -82,16 +112,23 @@ class Host {
   raw(b: Buffer): Promise<void> { return this.sock.send(b, { pipe: this.pipe }) }
   /** Who each daemon said it is (its HELLO, which comes before any reply), by pipe. */
   readonly hellos = new Map<number, { pid: number; hostname: string }>()
-  /** The next message that is not a HELLO (those are recorded in `hellos`). */
+  /** Malformed HELLOs, or a second one on a connection. */
+  badHellos = 0
+  /** The next message that is neither a proof nor a HELLO; rejects with ETIMEDOUT after timeout. */
   async body(timeout = WAIT): Promise<Buffer> {
-    for (;;) {
-      const m = await this.sock.recv({ timeout })
-      if (m.body[1] !== K.HELLO) return m.body
-      const who = readHello(m.body)
-      assert.ok(who, 'a well-formed HELLO')
-      assert.not.ok(this.hellos.has(m.pipe), 'one HELLO per connection')
-      this.hellos.set(m.pipe, who!)
+    const end = Date.now() + timeout
+    while (this.#inbox.length === 0) {
+      const left = end - Date.now()
+      if (left <= 0 || this.sock.closed) throw Object.assign(new Error('timed out waiting for a message'), { errno: 'ETIMEDOUT' })
+      let t: NodeJS.Timeout | undefined
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve
+        t = setTimeout(resolve, left)
+      })
+      clearTimeout(t)
+      this.#wake = undefined
     }
+    return this.#inbox.shift()!
   }
   async recv(timeout = WAIT): Promise<Reply> {
     const b = await this.body(timeout)
@@ -343,6 +380,7 @@ test('HELLO: right after the handshake, before any reply, the daemon says its pi
   const d = await h.daemon()
   const r = await h.run(1, () => process.pid)
   assert.equal(h.hellos.get(h.pipe), { pid: d.child.pid, hostname: os.hostname() })
+  assert.is(h.badHellos, 0)
   assert.is(r.value, d.child.pid)
   d.child.kill('SIGKILL')
 })
