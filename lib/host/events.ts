@@ -366,7 +366,15 @@ export class DaemonHub implements LocalObserver {
     for (const e of [...this.#live.values()]) this.#settle(e, true);
     this.#ended = true;
     this.#local.clear();
-    for (const s of [...this.#subs]) s.end();
+    for (const s of [...this.#subs]) {
+      try {
+        s.end();
+      } catch (err) {
+        process.nextTick(() => {
+          throw err; // an 'end' listener threw: not the teardown's problem
+        });
+      }
+    }
     this.#subs.clear();
   }
 
@@ -451,7 +459,17 @@ export class DaemonHub implements LocalObserver {
   }
 
   #emit(e: DaemonEvent): void {
-    for (const s of this.#subs) s.push(e);
+    for (const s of this.#subs) {
+      try {
+        s.push(e);
+      } catch (err) {
+        // A listener threw: it is the user's uncaught exception, as from any emitter, but
+        // thrown outside the host's receive loop and this hub, which must carry on.
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+    }
   }
 
   #isLocal(pid: number | undefined, host: string | undefined): boolean {

@@ -7,14 +7,15 @@
 // Plus the hub's bookkeeping on its own (bounded departed rows, order, bounded waits).
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import * as fs from 'node:fs'
 import * as os from 'node:os'
 import {
   daemonEvents, daemons, everywhere, info, isErrorValue, mirai, status,
   type DaemonEvent, type DaemonEvents, type DisconnectEvent, type TaskLostEvent,
 } from '../../dist'
 import { DaemonHub, DEPARTED_KEPT, DaemonEvents as EventsClass } from '../../dist/host/events'
-import { errorOf, removeTemps, withTimeout } from '../helpers'
-import { Gate, blockTask, marker, pidTask, readPid, testHooks, waitFile, assertNoDaemonChildren } from '../fixtures/mirai/common'
+import { errorOf, removeTemps, waitFor, withTimeout } from '../helpers'
+import { Gate, blockTask, marker, pidTask, readPid, testHooks, assertNoDaemonChildren } from '../fixtures/mirai/common'
 
 const W = 15000
 
@@ -66,6 +67,12 @@ const isConnect = (e: DaemonEvent): boolean => e.type === 'connect'
 const disconnectOf = (pid: number) => (e: DaemonEvent): e is DisconnectEvent => e.type === 'disconnect' && e.daemon.pid === pid
 const anyDisconnect = (e: DaemonEvent): e is DisconnectEvent => e.type === 'disconnect'
 
+/** The pid a blockTask wrote to `file` once it started (the file may exist a moment before it is written). */
+async function startedPid(file: string): Promise<number> {
+  await waitFor(() => fs.existsSync(file) && readPid(file) > 0, W, 'the task to start')
+  return readPid(file)
+}
+
 /** The scheme of the profile's daemon URL: every daemon's transport. */
 async function scheme(): Promise<string> {
   const url = (await status()).daemons
@@ -93,8 +100,8 @@ for (const [label, dispatcher] of [['dispatcher', true], ['round-robin', false]]
   test(`${label}: maxTasks, idleTime and walltime are the reasons, with exit status 0`, async () => {
     for (const [opts, reason, tasks] of [
       [{ maxTasks: 2 }, 'maxTasks', 2],
-      [{ idleTime: 200 }, 'idleTime', 0],
-      [{ walltime: 500 }, 'walltime', 0],
+      [{ idleTime: 1000 }, 'idleTime', 0], // timers run from the daemon's start: room for a slow handshake
+      [{ walltime: 1500 }, 'walltime', 0],
     ] as const) {
       const rec = new Recorder(daemonEvents())
       await daemons(1, { dispatcher, ...opts })
@@ -149,8 +156,7 @@ for (const [label, dispatcher] of [['dispatcher', true], ['round-robin', false]]
       const gate = new Gate()
       const started = marker()
       const m = mirai(blockTask, { gate: gate.path, started }, { retry })
-      await waitFile(started, W)
-      const pid = readPid(started)
+      const pid = await startedPid(started)
       process.kill(pid, 'SIGKILL')
       const isLost = (e: DaemonEvent): e is TaskLostEvent => e.type === 'taskLost' && e.task === m.id
       const [lost] = await rec.wait(isLost, 1, W, 'taskLost')
@@ -197,8 +203,7 @@ for (const [label, dispatcher] of [['dispatcher', true], ['round-robin', false]]
     const gate = new Gate()
     const started = marker()
     const m = mirai(blockTask, { gate: gate.path, started })
-    await waitFile(started, W)
-    const busyPid = readPid(started)
+    const busyPid = await startedPid(started)
     let rows = await info()
     assert.is(rows.length, 2)
     const busy = rows.find((r) => r.pid === busyPid)!
@@ -265,6 +270,20 @@ test('a subscriber of a live profile hears only what happens next; close() ends 
   assert.equal(await withTimeout(first, W, 'the iterator to end'), { value: undefined, done: true })
   await daemons(0)
   assert.is(rec.events.length, 0)
+})
+
+test('a listener that throws is an uncaught exception, and the host carries on', async () => {
+  const ev = daemonEvents()
+  ev.on('connect', () => {
+    throw new Error('a bug in a listener')
+  })
+  const caught = new Promise<Error>((resolve) => process.once('uncaughtException', resolve))
+  await daemons(1)
+  assert.match((await withTimeout(caught, W, 'the uncaught exception')).message, /a bug in a listener/)
+  assert.is(await withTimeout(Promise.resolve(mirai(() => 2)), W, 'a task after'), 2)
+  assert.is((await info()).length, 1)
+  await daemons(0)
+  assert.ok(ev.ended)
 })
 
 test('the hub on its own: departed rows are bounded, taskLost waits for its disconnect, exit statuses are waited for', async () => {
