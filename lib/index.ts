@@ -12,6 +12,12 @@ export {
   daemons, status, withDaemons, launchLocal, launchRemote, requireDaemons,
   type DaemonsOptions, type DaemonProcessOptions, type DaemonSet, type Status, type LaunchLocalOptions, type LaunchRemoteOptions,
 } from './host/daemons';
+// Per-daemon events (pushed; an EventEmitter and an async iterator) and rows: lib/host/info.ts.
+export {
+  daemonEvents, info, DaemonEvents,
+  type ConnectEvent, type DaemonEvent, type DaemonEventMap, type DaemonInfo, type DaemonRef, type DisconnectEvent,
+  type DisconnectReason, type ProcessExit, type ReplacedEvent, type TaskLostEvent, type Transport,
+} from './host/info';
 export { daemon, type DaemonOptions, type ExitReason } from './daemon/daemon';
 export type { SerialConfig } from './wire/serial';
 export { MiraiError, ErrorValue, Code, isMiraiError, isErrorValue, type ErrorValueCode, type MiraiErrorInit } from './wire/errors';

@@ -9,7 +9,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import * as v8 from 'node:v8'
 import { Socket, TlsConfig, writeCert } from '../dist/nng'
-import { batchParts, FLAG_LAST, header, Kind, splitBatch } from '../dist/wire/protocol'
+import { batchParts, BYE_IDLE_TIME, BYE_WALLTIME, FLAG_LAST, header, Kind, readHello, splitBatch } from '../dist/wire/protocol'
 import { buildDaemonArgs, parseDaemonArgs } from '../dist/daemon/options'
 import { MiraiError, ErrorValue, isErrorValue, isMiraiError, toErrorPayload } from '../dist/wire/errors'
 import { waitFor } from './helpers'
@@ -59,10 +59,40 @@ class Host {
     sockets.add(this.sock)
     this.url = this.sock.listen(url).url
     this.sock.onPipe((e) => {
-      if (e.type !== 'add') return
-      this.gate.added(e.pipe.id)
-      this.sock.recv({ timeout: WAIT }).then((m) => this.gate.message(m.pipe, m.body), () => {})
+      if (e.type === 'add') this.gate.added(e.pipe.id)
     })
+    void this.#loop()
+  }
+  /** Messages for body(), in order of arrival. */
+  #inbox: Buffer[] = []
+  #wake: (() => void) | undefined
+  /**
+   * One receive loop, routing by pipe: proofs go to the gate, HELLOs are recorded, the rest
+   * waits for body(). (A receive per new pipe could take another pipe's message instead.)
+   */
+  async #loop(): Promise<void> {
+    while (!this.sock.closed) {
+      let m
+      try {
+        m = await this.sock.recv()
+      } catch {
+        continue // closed (the loop ends), or a transient error
+      }
+      if (this.gate.holds(m.pipe)) {
+        try {
+          this.gate.message(m.pipe, m.body)
+        } catch {
+          // the socket closed meanwhile
+        }
+      } else if (m.body[1] === K.HELLO) {
+        const who = readHello(m.body)
+        if (who !== null && !this.hellos.has(m.pipe)) this.hellos.set(m.pipe, who)
+        else this.badHellos++
+      } else {
+        this.#inbox.push(m.body)
+        this.#wake?.()
+      }
+    }
   }
   /** Resolves once the next daemon has proved itself. */
   admitted(): Promise<void> {
@@ -80,8 +110,28 @@ class Host {
     return this.sock.send(parts, { pipe: this.pipe })
   }
   raw(b: Buffer): Promise<void> { return this.sock.send(b, { pipe: this.pipe }) }
+  /** Who each daemon said it is (its HELLO, which comes before any reply), by pipe. */
+  readonly hellos = new Map<number, { pid: number; hostname: string }>()
+  /** Malformed HELLOs, or a second one on a connection. */
+  badHellos = 0
+  /** The next message that is neither a proof nor a HELLO; rejects with ETIMEDOUT after timeout. */
+  async body(timeout = WAIT): Promise<Buffer> {
+    const end = Date.now() + timeout
+    while (this.#inbox.length === 0) {
+      const left = end - Date.now()
+      if (left <= 0 || this.sock.closed) throw Object.assign(new Error('timed out waiting for a message'), { errno: 'ETIMEDOUT' })
+      let t: NodeJS.Timeout | undefined
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve
+        t = setTimeout(resolve, left)
+      })
+      clearTimeout(t)
+      this.#wake = undefined
+    }
+    return this.#inbox.shift()!
+  }
   async recv(timeout = WAIT): Promise<Reply> {
-    const b = (await this.sock.recv({ timeout })).body
+    const b = await this.body(timeout)
     return { kind: b[1]!, flags: b.readUInt16LE(2), id: b.readUInt32LE(4), value: b.length > 8 ? v8.deserialize(b.subarray(8)) : undefined }
   }
   /** Runs a task ('f': function source, 'c': code string) and returns its reply. */
@@ -217,7 +267,7 @@ async function replies(h: Host, n: number): Promise<{ got: Reply[]; messages: nu
   const got: Reply[] = []
   let messages = 0
   while (got.length < n) {
-    const b = (await h.sock.recv({ timeout: WAIT })).body
+    const b = await h.body()
     messages++
     const items = b[1] === K.BATCH ? splitBatch(b) : [b]
     assert.ok(items, 'a well-formed BATCH from the daemon')
@@ -312,9 +362,10 @@ test('maxTasks, idleTime and walltime end the daemon with their reason', async (
   assert.equal([last.kind, last.id, last.flags, last.value], [K.RESULT, 2, K.FLAG_LAST, 2])
   // idleTime / walltime: the daemon asks to leave (BYE) and goes when told (EXIT), so that a
   // task already on its way is not lost.
-  for (const h of [b, c]) {
+  for (const [h, why] of [[b, BYE_IDLE_TIME], [c, BYE_WALLTIME]] as const) {
     const bye = await h.recv(3000)
     assert.is(bye.kind, K.BYE)
+    assert.is(bye.flags, why, 'the BYE says why (daemonEvents() reports it)')
     await h.send(K.EXIT, 0)
   }
   for (const [d, reason] of [[da, 'maxTasks'], [db, 'idleTime'], [dc, 'walltime']] as const) {
@@ -322,6 +373,16 @@ test('maxTasks, idleTime and walltime end the daemon with their reason', async (
     assert.is(e.code, 0, d.stderr())
     assert.match(d.stderr(), new RegExp(`mirai daemon: ${reason}`))
   }
+})
+
+test('HELLO: right after the handshake, before any reply, the daemon says its pid and host name', async () => {
+  const h = new Host()
+  const d = await h.daemon()
+  const r = await h.run(1, () => process.pid)
+  assert.equal(h.hellos.get(h.pipe), { pid: d.child.pid, hostname: os.hostname() })
+  assert.is(h.badHellos, 0)
+  assert.is(r.value, d.child.pid)
+  d.child.kill('SIGKILL')
 })
 
 test('autoExit: the daemon exits within 2 s of its host closing, or of being SIGKILLed', async () => {
@@ -409,7 +470,8 @@ test('unreachable host, wrong certificate and bad flags: non-zero exit with a me
   const pipe = await bounded(added, WAIT, 'tls connection')
   assert.ok(await admit(tls, pipe), 'the daemon proves itself over tls')
   await tls.send([header(K.TASK, 1), v8.serialize({ type: 'c', src: '"over tls"', data: null })], { pipe })
-  const b = (await tls.recv({ timeout: WAIT })).body
+  let b: Buffer
+  do b = (await tls.recv({ timeout: WAIT })).body; while (b[1] === K.HELLO)
   assert.equal(v8.deserialize(b.subarray(8)), 'over tls')
   right.child.kill()
 })

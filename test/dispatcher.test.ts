@@ -7,7 +7,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import * as v8 from 'node:v8'
 import { Socket, TlsConfig, writeCert } from '../dist/nng'
-import { header, decodeCounters, Kind, type Counters } from '../dist/wire/protocol'
+import { header, hello, decodeCounters, Kind, BYE_IDLE_TIME, type Counters, type DaemonNews, type DaemonRow } from '../dist/wire/protocol'
 import { runDispatcher, type DispatcherOptions } from '../dist/dispatcher/dispatcher'
 import { startDispatcher, type DispatcherHandle } from '../dist/dispatcher/main'
 import { admit, prove, SECRET } from './fixtures/auth'
@@ -20,9 +20,19 @@ const ipc = (): string => `ipc://${path.join(os.tmpdir(), `mirai-disp-${uniq()}.
 
 interface Msg { kind: number; flags: number; id: number; body: Buffer }
 
+/** DAEMON news a host socket received (daemonEvents()): kept aside, so other tests need not expect them. */
+const newsOf = new WeakMap<Socket, DaemonNews[]>()
+
 async function recv(s: Socket, timeout = WAIT): Promise<Msg> {
-  const b = Buffer.from((await s.recv({ timeout })).body)
-  return { kind: b[1]!, flags: b.readUInt16LE(2), id: b.readUInt32LE(4), body: b }
+  for (;;) {
+    const b = Buffer.from((await s.recv({ timeout })).body)
+    if (b[1] === K.DAEMON) {
+      if (!newsOf.has(s)) newsOf.set(s, [])
+      newsOf.get(s)!.push(v8.deserialize(b.subarray(8)))
+      continue
+    }
+    return { kind: b[1]!, flags: b.readUInt16LE(2), id: b.readUInt32LE(4), body: b }
+  }
 }
 
 async function expect(s: Socket, kind: number, id?: number, flags?: number): Promise<Msg> {
@@ -240,6 +250,42 @@ test('a daemon leaving mid-task: ErrorValue 19 for its task and pending EVERYWHE
     await send(b, K.RESULT, 3)
     await expect(r.host, K.RESULT, 3)
     await r.counters({ connections: 1, completed: 3 })
+  }))
+
+test('DAEMON news and INFO: who connected (HELLO), what it runs, why it left (BYE flags), which task was lost', () =>
+  withRig(async (r) => {
+    const a = await r.daemon(1)
+    await send(a, K.HELLO, 0) // malformed (pid 0): dropped
+    await a.send(hello(4242, 'somewhere'))
+    const b = await r.daemon(2) // never says who it is
+    await send(r.host, K.TASK, 7)
+    await send(r.host, K.TASK, 8)
+    await expect(a, K.TASK, 7)
+    await expect(b, K.TASK, 8)
+    await send(r.host, K.INFO_REQUEST, 0)
+    const rows = v8.deserialize((await expect(r.host, K.INFO, 2)).body.subarray(8)) as DaemonRow[]
+    assert.equal(rows.map(({ at: _at, ...rest }) => rest), [
+      { daemon: 1, pid: 4242, hostname: 'somewhere', busy: true, task: 7, tasksDone: 0 },
+      { daemon: 2, busy: true, task: 8, tasksDone: 0 },
+    ])
+    await send(a, K.RESULT, 7)
+    await expect(r.host, K.RESULT, 7)
+    await send(a, K.BYE, 0, BYE_IDLE_TIME)
+    await expect(a, K.EXIT, 0)
+    a.close()
+    await expect(r.host, K.CONNECTIONS, 1)
+    b.close() // while running task 8
+    await expect(r.host, K.CONNECTIONS, 0)
+    await expect(r.host, K.ERROR_VALUE, 8, 19)
+    const news = (newsOf.get(r.host) ?? []).map(({ at: _at, ...rest }) => rest)
+    assert.equal(news, [
+      { type: 'connect', daemon: 1, pid: 4242, hostname: 'somewhere' },
+      { type: 'disconnect', daemon: 1, hint: 'idleTime', tasksDone: 1 },
+      { type: 'connect', daemon: 2 }, // told at its departure: it never sent a HELLO
+      { type: 'disconnect', daemon: 2, tasksDone: 0 },
+      { type: 'taskLost', daemon: 2, task: 8, retried: false },
+    ])
+    await r.counters({ completed: 2 }, 1)
   }))
 
 /** The loss is settled a tick after CONNECTIONS (a last result may still be on its way):

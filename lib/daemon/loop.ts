@@ -14,7 +14,10 @@ import { Code } from '../wire/errors';
 import { NngError } from '../nng/errors';
 import type { Message } from '../nng/message';
 import type { Socket } from '../nng/socket';
-import { decodePayload, FLAG_LAST, header, HEADER_SIZE, Kind, readHeader, splitBatch, type TaskPayload } from '../wire/protocol';
+import { hostname } from 'node:os';
+import {
+  BYE_IDLE_TIME, BYE_WALLTIME, decodePayload, FLAG_LAST, header, HEADER_SIZE, hello, Kind, readHeader, splitBatch, type TaskPayload,
+} from '../wire/protocol';
 import { daemonCodec, SERIAL_GLOBAL } from '../wire/serial';
 
 /** Timers beyond this many ms cannot be set: such limits mean "none". */
@@ -190,6 +193,8 @@ export class DaemonLoop {
       if (this.#proof.trusted) {
         raiseLimit(this.#socket, msg.pipe, 0); // a host that proved itself may send any task
         this.#replies.maxBytes = this.#proof.maxSize;
+        // Who we are, ahead of any reply: the host's info() and daemonEvents() show it.
+        this.#socket.send(hello(process.pid, hostname())).catch(() => {});
       }
     } catch (e) {
       this.authError = e as Error;
@@ -380,7 +385,8 @@ export class DaemonLoop {
   #leave(reason: ExitReason): void {
     if (this.#leaving !== undefined || this.#finished) return;
     this.#leaving = reason;
-    this.#reply(Kind.BYE, 0, 0);
+    // Why, in the flags: the host's disconnect event reports it.
+    this.#reply(Kind.BYE, 0, reason === 'idleTime' ? BYE_IDLE_TIME : reason === 'walltime' ? BYE_WALLTIME : 0);
   }
 
   /** Marks the next reply as the last one when it will reach maxTasks. */

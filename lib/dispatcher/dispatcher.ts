@@ -21,7 +21,10 @@ import { DEFAULT_MAX_MESSAGE_SIZE, Gate, HANDSHAKE_MAX_SIZE } from '../wire/auth
 import { Socket, type TlsConfig, type Message } from '../nng';
 import { daemonTls, errorText, proveToHost, ready } from './connect';
 import { Code } from '../wire/errors';
-import { FLAG_LAST, Kind, encodeCounters, header, readHeader, type Counters } from '../wire/protocol';
+import {
+  BYE_IDLE_TIME, BYE_WALLTIME, FLAG_LAST, Kind, encodeCounters, encodeInfo, encodeNews, header, readHeader, readHello, type Counters,
+} from '../wire/protocol';
+import { DaemonTable } from './daemon-table';
 import {
   Busy, TaskQueue, TaskState, checkOptions, newDaemon, nextPending,
   type Daemon, type DispatcherOptions, type EverywhereItem, type Task,
@@ -57,6 +60,8 @@ class Dispatcher {
   readonly #idle = new Set<Daemon>();
   /** Every EVERYWHERE so far, replayed in order to daemons that join later. */
   readonly #replays: EverywhereItem[] = [];
+  /** Who the daemons are; what happens to them goes to the host as DAEMON messages. */
+  readonly #table = new DaemonTable((n) => this.#toHost(encodeNews(n)));
 
   #live = 0;
   #executing = 0;
@@ -154,6 +159,8 @@ class Dispatcher {
         return this.#everywhere(id, m);
       case Kind.STATUS_REQUEST:
         return this.#toHost(encodeCounters(this.counters()));
+      case Kind.INFO_REQUEST:
+        return this.#toHost(encodeInfo(this.#table.rows((pipe) => this.#running(pipe))));
       case Kind.SHUTDOWN:
         void this.#teardown();
         return;
@@ -229,8 +236,16 @@ class Dispatcher {
     const kind = h?.kind ?? -1;
     const id = h?.id ?? 0;
     const d = this.#daemons.get(m.pipe);
+    if (kind === Kind.HELLO) {
+      const who = readHello(m.body);
+      if (who === null) this.#dropped++;
+      else this.#table.hello(m.pipe, who.pid, who.hostname);
+      return;
+    }
     if (kind === Kind.BYE && d !== undefined) {
       // It wants to leave: nothing more for it; EXIT once it has answered what it runs.
+      const why = (h!.flags & 0xff) === BYE_IDLE_TIME ? 'idleTime' : (h!.flags & 0xff) === BYE_WALLTIME ? 'walltime' : undefined;
+      if (why !== undefined) this.#table.leaving(m.pipe, why);
       d.retiring = true;
       this.#idle.delete(d);
       if (d.busy === Busy.IDLE) this.#toDaemon(d, header(Kind.EXIT, 0));
@@ -249,12 +264,14 @@ class Dispatcher {
       this.#tasks.delete(id);
       this.#executing--;
       this.#completed++;
+      d.row.tasksDone++;
       this.#toHost(m);
     } else if (busy === Busy.EVERYWHERE) {
       this.#toHost(m);
     }
     if ((h!.flags & FLAG_LAST) !== 0) {
       d.retiring = true; // its last answer (maxTasks): it exits by itself
+      this.#table.leaving(d.pipe, 'maxTasks');
     } else if (d.retiring) {
       this.#toDaemon(d, header(Kind.EXIT, 0)); // it said BYE: it may go now
     } else {
@@ -264,7 +281,7 @@ class Dispatcher {
 
   #added(pipe: number): void {
     if (this.#closing || this.#daemons.has(pipe)) return;
-    const d = newDaemon(pipe, this.#replays);
+    const d = newDaemon(pipe, this.#replays, this.#table.added(pipe));
     this.#daemons.set(pipe, d);
     this.#live++;
     this.#toHost(header(Kind.CONNECTIONS, this.#live));
@@ -283,6 +300,7 @@ class Dispatcher {
       return;
     }
     this.#toHost(header(Kind.CONNECTIONS, this.#live));
+    this.#table.removed(pipe);
     if (d.busy === Busy.IDLE && !d.pending.some((p) => p.forward)) {
       this.#daemons.delete(pipe);
     } else {
@@ -296,9 +314,11 @@ class Dispatcher {
     this.#daemons.delete(d.pipe);
     if (this.#closing) return;
     if (d.busy === Busy.TASK && d.task!.retry > 0) {
+      this.#table.taskLost(d.row, d.task!.id, true);
       this.#requeue(d.task!);
     } else if (d.busy === Busy.TASK) {
       const t = d.task!;
+      this.#table.taskLost(d.row, t.id, false);
       t.state = TaskState.DONE;
       t.copy = null;
       this.#tasks.delete(t.id);
@@ -357,6 +377,13 @@ class Dispatcher {
     d.task = t;
     this.#executing++;
     this.#toDaemon(d, m);
+  }
+
+  /** What the daemon on pipe runs now (info()). */
+  #running(pipe: number): { busy: boolean; task?: number } {
+    const d = this.#daemons.get(pipe);
+    if (d === undefined || d.busy === Busy.IDLE) return { busy: false };
+    return d.busy === Busy.TASK ? { busy: true, task: d.runId } : { busy: true };
   }
 
   #takeIdle(): Daemon | undefined {

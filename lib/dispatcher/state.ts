@@ -3,6 +3,7 @@
  * No I/O here; lib/dispatcher/dispatcher.ts owns the sockets and calls in.
  */
 import type { Message } from '../nng';
+import type { TableRow } from './daemon-table';
 
 export interface DispatcherTls {
   /** Certificate (chain), PEM. */
@@ -98,10 +99,12 @@ export interface Daemon {
   gone: boolean;
   /** It is leaving (BYE, or its last answer under maxTasks): it gets nothing more. */
   retiring: boolean;
+  /** Who it is and what it did (lib/dispatcher/daemon-table.ts): info() and daemonEvents(). */
+  readonly row: TableRow;
 }
 
-export function newDaemon(pipe: number, replays: readonly EverywhereItem[]): Daemon {
-  return { pipe, busy: Busy.IDLE, runId: 0, task: null, pending: replays.slice(), pendingHead: 0, gone: false, retiring: false };
+export function newDaemon(pipe: number, replays: readonly EverywhereItem[], row: TableRow): Daemon {
+  return { pipe, busy: Busy.IDLE, runId: 0, task: null, pending: replays.slice(), pendingHead: 0, gone: false, retiring: false, row };
 }
 
 /** Takes the next EVERYWHERE item of a daemon, if any. */

@@ -18,6 +18,7 @@ import { launchLocal, launchRemote } from './launch';
 import { startSync } from './sync';
 import { QueueBudget } from './budget';
 import { endSpan, startSpan } from '../wire/trace';
+import { adoptWaiting } from './events';
 
 export { launchLocal, launchRemote, type LaunchLocalOptions, type LaunchRemoteOptions } from './launch';
 export { MAX_DAEMONS, type DaemonProcessOptions, type DaemonSet, type DaemonsOptions, type Status } from './daemons-options';
@@ -82,6 +83,7 @@ async function setUp(
   const maxMessageSize = opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
   const host = new Host(mode, secret, maxMessageSize);
   if (opts.maxQueueBytes !== undefined) host.budget = new QueueBudget(opts.maxQueueBytes);
+  adoptWaiting(name, host.daemonHub); // daemonEvents() called before this daemons()
   const profile: Profile = {
     name, host, url, tlsCert: tls?.clientCert, secret, dispatcher: undefined, local: [],
     daemonOptions: pickProcessOptions(opts), remote: [], cleanups: [], launched: 0,
@@ -135,6 +137,7 @@ async function setUp(
   } catch (e) {
     await teardown(name).catch(() => {});
     await host.close(false);
+    host.daemonHub.end();
     // It ends by itself once the host is gone; terminating a worker mid-flight is the last resort.
     if (profile.dispatcher) {
       const exited = await Promise.race([profile.dispatcher.exited.then(() => true), delay(3000, false)]);
@@ -152,6 +155,7 @@ async function setUpSync(name: string, opts: DaemonsOptions, serial: SerialConfi
   const secret = opts.secret ?? newSecret();
   const host = new Host('direct', secret, opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE);
   if (opts.maxQueueBytes !== undefined) host.budget = new QueueBudget(opts.maxQueueBytes);
+  adoptWaiting(name, host.daemonHub);
   const profile: Profile = {
     name, host, url: '', tlsCert: undefined, secret, dispatcher: undefined, local: [],
     daemonOptions: {}, remote: [], cleanups: [], launched: 1,

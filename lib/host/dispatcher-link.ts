@@ -5,7 +5,7 @@
  * dispatcher has proved itself (a pair socket would hand them to whatever connected first),
  * batches the CANCELs of one tick, and reports the dispatcher lost when its pipe goes.
  */
-import { decodeCounters, decodePayload, header, Kind, type Counters, type Header } from '../wire/protocol';
+import { decodeCounters, decodePayload, header, Kind, type Counters, type DaemonNews, type DaemonRow, type Header } from '../wire/protocol';
 import { ignore, type Link, type LinkHost } from './link';
 
 export class DispatcherLink implements Link {
@@ -19,6 +19,7 @@ export class DispatcherLink implements Link {
   /** CANCELs of this tick, sent together newest first (see cancel). */
   #cancels: number[] = [];
   #statusWaiters: Array<(c: Counters | null) => void> = [];
+  #infoWaiters: Array<(rows: DaemonRow[] | null) => void> = [];
 
   constructor(host: LinkHost) {
     this.#host = host;
@@ -72,19 +73,28 @@ export class DispatcherLink implements Link {
   settled(): void {}
 
   counters(timeoutMs: number): Promise<Counters | null> {
+    return this.#ask(this.#statusWaiters, Kind.STATUS_REQUEST, timeoutMs);
+  }
+
+  info(timeoutMs: number): Promise<DaemonRow[] | null> {
+    return this.#ask(this.#infoWaiters, Kind.INFO_REQUEST, timeoutMs);
+  }
+
+  /** A request the dispatcher answers in order (STATUS, INFO): null on timeout or failure. */
+  #ask<T>(waiters: Array<(v: T | null) => void>, kind: Kind, timeoutMs: number): Promise<T | null> {
     return this.#host.hold(
-      new Promise<Counters | null>((resolve) => {
+      new Promise<T | null>((resolve) => {
         const t = setTimeout(() => {
-          const i = this.#statusWaiters.indexOf(done);
-          if (i >= 0) this.#statusWaiters.splice(i, 1);
+          const i = waiters.indexOf(done);
+          if (i >= 0) waiters.splice(i, 1);
           resolve(null);
         }, timeoutMs);
-        const done = (c: Counters | null): void => {
+        const done = (v: T | null): void => {
           clearTimeout(t);
-          resolve(c);
+          resolve(v);
         };
-        this.#statusWaiters.push(done);
-        this.#send(header(Kind.STATUS_REQUEST, 0), () => done(null));
+        waiters.push(done);
+        this.#send(header(kind, 0), () => done(null));
       }),
     );
   }
@@ -103,6 +113,25 @@ export class DispatcherLink implements Link {
         return;
       case Kind.EVERYWHERE_ACK:
         return host.everywhereArrived(h.id, h.flags);
+      case Kind.DAEMON: {
+        let n: DaemonNews;
+        try {
+          n = decodePayload<DaemonNews>(body);
+        } catch {
+          return host.dropped();
+        }
+        return host.news(n);
+      }
+      case Kind.INFO: {
+        let rows: DaemonRow[] | null;
+        try {
+          rows = decodePayload<DaemonRow[]>(body);
+        } catch {
+          rows = null;
+        }
+        this.#infoWaiters.shift()?.(rows);
+        return;
+      }
       case Kind.READY: {
         let r: { url?: string; error?: string };
         try {
@@ -119,6 +148,7 @@ export class DispatcherLink implements Link {
 
   abandon(): void {
     for (const w of this.#statusWaiters.splice(0)) w(null);
+    for (const w of this.#infoWaiters.splice(0)) w(null);
   }
 
   async close(shutdown: boolean): Promise<void> {

@@ -24,6 +24,8 @@ import { RoundRobinLink } from './round-robin-link';
 import type { Link, LinkHost } from './link';
 import { QueueBudget, QueueFullError } from './budget';
 import { endSpan, startSpan, traceparent, type Span } from '../wire/trace';
+import { DaemonHub } from './events';
+import type { DaemonRow } from '../wire/protocol';
 
 export type HostMode = 'dispatcher' | 'direct';
 
@@ -88,6 +90,8 @@ export class Host implements Canceller {
   readonly #link: Link;
   /** Messages dropped: malformed, a kind that peer may not send, a result from the wrong daemon. */
   #dropped = 0;
+  /** Who the daemons are and what happens to them: daemonEvents(), info() (lib/host/events.ts). */
+  readonly daemonHub = new DaemonHub(() => this.url);
 
   /** maxMessageSize: the largest message a daemon may send (round-robin; a dispatcher has its own). */
   constructor(mode: HostMode, secret: string, maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE) {
@@ -255,6 +259,12 @@ export class Host implements Canceller {
     return this.#link.counters(timeoutMs);
   }
 
+  /** One row per connected daemon from the link (info()); null once closed, or without an answer. */
+  daemonRows(timeoutMs = 5000): Promise<DaemonRow[] | null> {
+    if (this.#closed || this.#lost) return Promise.resolve(null);
+    return this.#link.info(timeoutMs);
+  }
+
   /** Settles everything outstanding with ErrorValue RESET and, if asked, tells the far side to stop. */
   async close(shutdown: boolean): Promise<void> {
     if (this.#closed) return;
@@ -287,7 +297,10 @@ export class Host implements Canceller {
       everywhereArrived: (id, expected) => this.#everywhereArrived(id, expected),
       lost: (id) => this.#lostOne(id),
       sendFailed: (id) => this.#failSend(id),
-      gone: (why) => this.#gone(why),
+      gone: (why) => {
+        this.daemonHub.farSideLost();
+        this.#gone(why);
+      },
       ready: (r) => {
         if (r.url) this.url = r.url;
         this.#ready?.(r);
@@ -297,6 +310,7 @@ export class Host implements Canceller {
         this.#dropped++;
       },
       hold: (p) => this.#hold(p),
+      news: (n) => this.daemonHub.news(n),
     };
   }
 

@@ -29,7 +29,7 @@ export async function launchLocal(n: number, opts: LaunchLocalOptions = {}): Pro
   const launchOpts: LocalLaunchOptions = { ...rest, tlsCert: p.tlsCert, env: { ...rest.env, [SECRET_ENV]: p.secret } };
   if (memory) launchOpts.execArgv = [...(launchOpts.execArgv ?? []), `--max-old-space-size=${Math.floor(memory)}`];
   const target = p.host.connections + n;
-  const batch = new LocalDaemons(n, p.url, launchOpts);
+  const batch = new LocalDaemons(n, p.url, launchOpts, p.host.daemonHub);
   p.local.push(batch);
   p.launched += n;
   const release = keepAlive();

@@ -7,7 +7,7 @@
  * mode-specific decision to its Link, so it never asks which mode it is in.
  */
 import type { Socket } from '../nng';
-import type { Counters, Header } from '../wire/protocol';
+import type { Counters, DaemonNews, DaemonRow, Header } from '../wire/protocol';
 
 /** What the core asks of a link. */
 export interface Link {
@@ -33,6 +33,8 @@ export interface Link {
   settled(id: number): void;
   /** Counters of the far side, or null when it has none. */
   counters(timeoutMs: number): Promise<Counters | null>;
+  /** One row per connected daemon (info()), or null if the far side does not answer. */
+  info(timeoutMs: number): Promise<DaemonRow[] | null>;
   /** Everything the link itself waits for ends now (the host closes, or the far side is gone). */
   abandon(): void;
   /** The host closes: tell the far side to stop too if `shutdown` (may reject: ignored). */
@@ -68,6 +70,8 @@ export interface LinkHost {
   dropped(): void;
   /** Keeps the process alive until p settles. */
   hold<T>(p: Promise<T>): Promise<T>;
+  /** Something happened to a daemon (lib/host/events.ts DaemonHub: daemonEvents(), info()). */
+  news(n: DaemonNews): void;
 }
 
 export function ignore(): void {}

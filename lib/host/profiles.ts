@@ -73,6 +73,8 @@ export async function teardown(name: string): Promise<void> {
   const p = getProfile(name);
   if (!p) return;
   deleteProfile(name);
+  // Whoever leaves from now on leaves because of this reset (daemonEvents(): 'hostClosed').
+  p.host.daemonHub.closing();
   // Daemons told to exit below may die any way they like: none of them is to be replaced.
   for (const l of p.local) l.disarm();
   for (const r of p.remote) r.disarm?.();
@@ -88,6 +90,8 @@ export async function teardown(name: string): Promise<void> {
     const file = ipcPath(p.url);
     if (file) rmSync(file, { force: true });
   } finally {
+    // Every daemon's disconnect has been told (local ones with their exit status): the end.
+    p.host.daemonHub.end();
     release();
   }
 }

@@ -7,7 +7,10 @@
  * daemon goes out again while it has retries left; everywhere() calls are replayed, in order,
  * to each daemon that joins later.
  */
-import { FLAG_LAST, header, Kind, readHeader, splitBatch, type Counters, type Header } from '../wire/protocol';
+import {
+  BYE_IDLE_TIME, BYE_WALLTIME, FLAG_LAST, header, Kind, readHeader, readHello, splitBatch, type Counters, type DaemonRow, type Header,
+} from '../wire/protocol';
+import { DaemonTable } from '../dispatcher/daemon-table';
 import { ignore, type Link, type LinkHost } from './link';
 import { RoundRobin } from './round-robin';
 
@@ -19,18 +22,23 @@ export class RoundRobinLink implements Link {
   #everywhereLog: Array<[number, Buffer[]]> = [];
   /** Retries left of tasks submitted with `retry` (a dispatcher keeps its own). */
   #retries = new Map<number, number>();
+  /** Ids of the everywhere() calls in the log: their runs are not tasks (info(), tasksDone). */
+  #everywhereIds = new Set<number>();
+  /** Who the daemons are (info(), daemonEvents()), told to the host's DaemonHub directly. */
+  readonly #table: DaemonTable;
 
   /** maxMessageSize: the largest message a daemon may send. */
   constructor(host: LinkHost, maxMessageSize: number) {
     this.#host = host;
     this.maxMessageSize = maxMessageSize;
     this.#rr = new RoundRobin(host.socket, (id) => host.sendFailed(id));
+    this.#table = new DaemonTable((n) => host.news(n));
   }
 
   /** A daemon proved itself: everywhere first (replayed in order), then the tasks that waited for one. */
   added(pipe: number): void {
     const rr = this.#rr;
-    const backlog = rr.added(pipe);
+    const backlog = rr.added(pipe, this.#table.added(pipe));
     for (const [id, parts] of this.#everywhereLog) rr.sendTo(pipe, id, parts);
     for (const [id, parts] of backlog) if (this.#host.pending(id)) rr.assign(id, parts);
     this.#host.setConnections(rr.size);
@@ -41,10 +49,12 @@ export class RoundRobinLink implements Link {
     const host = this.#host;
     const departure = rr.removed(pipe);
     host.setConnections(rr.size);
+    const row = this.#table.removed(pipe);
     const lost: number[] = [];
     // A lost task with retries left goes out again first: it is older than what is re-sent.
     for (const [id, parts] of departure.lost) {
       const left = this.#retries.get(id);
+      if (row !== undefined && host.pending(id)) this.#table.taskLost(row, id, left !== undefined);
       if (left === undefined || !host.pending(id)) {
         lost.push(id);
         continue;
@@ -83,6 +93,7 @@ export class RoundRobinLink implements Link {
 
   everywhere(id: number, parts: Buffer[]): void {
     this.#everywhereLog.push([id, parts]);
+    this.#everywhereIds.add(id);
     const pipes = this.#rr.pipes;
     for (const pipe of pipes) this.#rr.sendTo(pipe, id, parts);
     this.#host.everywhereArrived(id, pipes.length);
@@ -96,6 +107,11 @@ export class RoundRobinLink implements Link {
     return Promise.resolve(null); // no dispatcher, no counters
   }
 
+  info(): Promise<DaemonRow[] | null> {
+    const isEverywhere = (id: number): boolean => this.#everywhereIds.has(id);
+    return Promise.resolve(this.#table.rows((pipe) => this.#rr.running(pipe, isEverywhere)));
+  }
+
   /** One message, or one of a BATCH, from daemon `pipe`. */
   receive(h: Header, body: Buffer, pipe: number): void {
     const host = this.#host;
@@ -104,12 +120,23 @@ export class RoundRobinLink implements Link {
       case Kind.ERROR_VALUE:
         // Only the daemon that holds a task may answer it.
         if (!this.#rr.holds(pipe, h.id)) return host.dropped();
-        if ((h.flags & FLAG_LAST) !== 0) this.#rr.retire(pipe, 'last');
-        this.#rr.answered(pipe, h.id);
+        if ((h.flags & FLAG_LAST) !== 0) {
+          this.#rr.retire(pipe, 'last');
+          this.#table.leaving(pipe, 'maxTasks');
+        }
+        const row = this.#rr.answered(pipe, h.id);
+        if (row !== undefined && !this.#everywhereIds.has(h.id)) row.tasksDone++;
         if (h.kind === Kind.RESULT) host.result(h.id, h.flags, body);
         else host.errorValue(h.id, h.flags);
         return;
+      case Kind.HELLO: {
+        const who = readHello(body);
+        if (who === null) return host.dropped();
+        return this.#table.hello(pipe, who.pid, who.hostname);
+      }
       case Kind.BYE:
+        if ((h.flags & 0xff) === BYE_IDLE_TIME) this.#table.leaving(pipe, 'idleTime');
+        else if ((h.flags & 0xff) === BYE_WALLTIME) this.#table.leaving(pipe, 'walltime');
         this.#rr.retire(pipe, 'bye');
         host.socket.send(header(Kind.EXIT, 0), { pipe }).catch(ignore);
         return;

@@ -11,6 +11,7 @@
  */
 import type { Socket } from '../nng';
 import { batchParts } from '../wire/protocol';
+import type { TableRow } from '../dispatcher/daemon-table';
 
 const MAX_IN_FLIGHT = 32;
 
@@ -24,6 +25,8 @@ interface Daemon {
   outbox: Array<[number, Buffer[]]>;
   /** 'last': it answered its last task (maxTasks) and runs nothing more; 'bye': it is leaving. */
   retired: 'last' | 'bye' | undefined;
+  /** Who it is (lib/dispatcher/daemon-table.ts): info() and daemonEvents(). */
+  row: TableRow;
 }
 
 /** What a departed daemon leaves behind. */
@@ -86,13 +89,24 @@ export class RoundRobin {
     return this.#byPipe.get(pipe)?.sent.has(id) === true;
   }
 
-  /** A reply came from pipe for id: frees a slot there. */
-  answered(pipe: number, id: number): void {
+  /** A reply came from pipe for id: frees a slot there. Returns that daemon's row. */
+  answered(pipe: number, id: number): TableRow | undefined {
     this.#taskPipe.delete(id);
     const d = this.#byPipe.get(pipe);
-    if (!d || !d.sent.delete(id)) return;
-    if (d.retired === 'last') return; // it takes nothing more
-    this.#freeSlot(d);
+    if (!d || !d.sent.delete(id)) return undefined;
+    if (d.retired !== 'last') this.#freeSlot(d); // else it takes nothing more
+    return d.row;
+  }
+
+  /**
+   * What the daemon on pipe runs now (info()): it runs what it is sent in order, so the oldest
+   * unanswered message; `everywhere(id)` tells an everywhere() run from a mirai.
+   */
+  running(pipe: number, everywhere: (id: number) => boolean): { busy: boolean; task?: number } {
+    const d = this.#byPipe.get(pipe);
+    if (!d) return { busy: false };
+    for (const id of d.sent.keys()) return everywhere(id) ? { busy: true } : { busy: true, task: id };
+    return { busy: false };
   }
 
   /**
@@ -140,8 +154,8 @@ export class RoundRobin {
   }
 
   /** A daemon connected: returns the held tasks to (re)assign. */
-  added(pipe: number): Array<[number, Buffer[]]> {
-    const d: Daemon = { pipe, inFlight: 0, sent: new Map(), queue: [], outbox: [], retired: undefined };
+  added(pipe: number, row: TableRow): Array<[number, Buffer[]]> {
+    const d: Daemon = { pipe, inFlight: 0, sent: new Map(), queue: [], outbox: [], retired: undefined, row };
     this.#daemons.push(d);
     this.#byPipe.set(pipe, d);
     return this.#backlog.splice(0);

@@ -31,6 +31,19 @@ export interface LocalLaunchOptions extends DaemonOptions {
   captureStderr?: boolean;
 }
 
+/**
+ * Who hears of the processes a batch starts (the profile's DaemonHub, lib/host/events.ts): a
+ * daemon's pid says who it is, so its exit status and its replacement can be told with it.
+ */
+export interface LocalObserver {
+  /** A daemon process was started. */
+  spawned(pid: number): void;
+  /** It exited (a ChildProcess 'exit' event). */
+  exited(pid: number, code: number | null, signal: NodeJS.Signals | null): void;
+  /** newPid was started to replace oldPid, which died unexpectedly (respawn). */
+  replaced(oldPid: number, newPid: number): void;
+}
+
 /** Most stderr quoted back (the tail): a chatty daemon must not make a huge error message. */
 const STDERR_TAIL = 64 * 1024;
 
@@ -48,8 +61,10 @@ export class LocalDaemons {
   #onExit: Array<() => void> = [];
   #stopping = false;
   readonly #respawner = new Respawner('local daemons', 'stderr');
+  readonly #observer: LocalObserver | undefined;
 
-  constructor(n: number, url: string, opts: LocalLaunchOptions) {
+  constructor(n: number, url: string, opts: LocalLaunchOptions, observer?: LocalObserver) {
+    this.#observer = observer;
     const { env, execArgv, captureStderr, ...daemonOpts } = opts;
     this.#output = daemonOpts.output === true;
     if (!this.#output && captureStderr !== false) this.#openLog();
@@ -113,6 +128,7 @@ export class LocalDaemons {
       windowsHide: true,
     });
     child.unref();
+    if (child.pid !== undefined) this.#observer?.spawned(child.pid);
     const started = Date.now();
     child.once('exit', (code, signal) => this.#exited(child, started, code, signal));
     child.once('error', () => {});
@@ -129,9 +145,14 @@ export class LocalDaemons {
     this.#exitCount++;
     const i = this.children.indexOf(child);
     if (i >= 0) this.children.splice(i, 1);
+    if (child.pid !== undefined) this.#observer?.exited(child.pid, code, signal);
     for (const f of this.#onExit.splice(0)) f();
     if (this.#stopping || exitOnPurpose(code, signal)) return;
-    this.#respawner.unexpectedExit(started, describeExit(code, signal), () => void this.#spawn(), () => this.stderr());
+    const replace = (): void => {
+      const next = this.#spawn();
+      if (child.pid !== undefined && next.pid !== undefined) this.#observer?.replaced(child.pid, next.pid);
+    };
+    this.#respawner.unexpectedExit(started, describeExit(code, signal), replace, () => this.stderr());
   }
 
   /** From now on, replace daemons that die unexpectedly. */

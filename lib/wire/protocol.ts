@@ -36,6 +36,8 @@ export const Kind = {
   STATUS_REQUEST: 4,
   /** Tear down: daemons are told to exit, then the dispatcher exits. */
   SHUTDOWN: 5,
+  /** Ask for one row per connected daemon (info()); answered by INFO. */
+  INFO_REQUEST: 7,
   // round-robin host <-> daemon, both ways
   /**
    * Several messages in one: id = how many; payload = for each, a u32 LE length and then the
@@ -61,9 +63,21 @@ export const Kind = {
   // daemon -> dispatcher / host
   /**
    * The daemon wants to leave (idleTime, walltime): send it nothing more and answer EXIT. It
-   * still runs what reached it before the EXIT, then exits.
+   * still runs what reached it before the EXIT, then exits. flags: why (BYE_IDLE_TIME,
+   * BYE_WALLTIME; 0 from daemons that do not say).
    */
   BYE: 22,
+  /**
+   * Who the daemon is, sent once right after the handshake, ahead of anything else on that
+   * connection: id = its pid, payload = its host name (UTF-8, at most HOSTNAME_MAX bytes).
+   * Hosts and dispatchers of earlier versions drop it (it is counted there, nothing else).
+   */
+  HELLO: 23,
+  // dispatcher -> host, off the task path
+  /** Something happened to a daemon (daemonEvents()). Payload: v8 DaemonNews. */
+  DAEMON: 24,
+  /** Answer to INFO_REQUEST. Payload: v8 DaemonRow[] (connected daemons only). */
+  INFO: 25,
   // dispatcher -> daemon
   /** Exit now (teardown), or, after a BYE, once what the daemon holds has run. */
   EXIT: 32,
@@ -83,6 +97,10 @@ export const FLAG_ERROR = 1;
  * and must be given nothing more. ERROR_VALUE keeps its code in the low byte of flags.
  */
 export const FLAG_LAST = 0x100;
+
+/** BYE flags: why the daemon leaves. */
+export const BYE_IDLE_TIME = 1;
+export const BYE_WALLTIME = 2;
 
 /** A decoded header. */
 export interface Header {
@@ -219,4 +237,57 @@ export function decodeCounters(b: Buffer): Counters | null {
     dropped: b.readUInt32LE(24),
     rejected: b.readUInt32LE(28),
   };
+}
+
+// ---- daemon identity, events and rows (daemonEvents(), info()) ----
+
+/** Longest host name a HELLO carries (bytes); longer ones are cut. */
+export const HOSTNAME_MAX = 255;
+
+/** HELLO: the daemon's pid (header id) and host name. */
+export function hello(pid: number, hostname: string): Buffer[] {
+  let name = Buffer.from(hostname, 'utf8');
+  if (name.length > HOSTNAME_MAX) name = name.subarray(0, HOSTNAME_MAX);
+  return [header(Kind.HELLO, pid), name];
+}
+
+/** The pid and host name of a HELLO (header already read); null if malformed. */
+export function readHello(body: Buffer): { pid: number; hostname: string } | null {
+  if (body.length < HEADER_SIZE || body.length > HEADER_SIZE + HOSTNAME_MAX) return null;
+  const pid = body.readUInt32LE(4);
+  if (pid === 0) return null;
+  return { pid, hostname: body.toString('utf8', HEADER_SIZE) };
+}
+
+/** Why a daemon left, as far as the side that saw it go can tell (its own word, or nothing). */
+export type DepartureHint = 'maxTasks' | 'idleTime' | 'walltime';
+
+/**
+ * What a dispatcher (or a round-robin host's link) saw happen to one daemon: the DAEMON payload.
+ * `daemon` is the daemon's number in its profile (from 1); `at` is Date.now() there.
+ */
+export type DaemonNews =
+  | { type: 'connect'; daemon: number; pid?: number; hostname?: string; at: number }
+  | { type: 'disconnect'; daemon: number; hint?: DepartureHint; tasksDone: number; at: number }
+  | { type: 'taskLost'; daemon: number; task: number; retried: boolean; at: number };
+
+/** One connected daemon as the side that routes to it sees it: the INFO payload holds these. */
+export interface DaemonRow {
+  daemon: number;
+  pid?: number;
+  hostname?: string;
+  /** When it proved itself (Date.now()). */
+  at: number;
+  busy: boolean;
+  /** The mirai it runs, if it runs one (an everywhere() run is busy without a task). */
+  task?: number;
+  tasksDone: number;
+}
+
+export function encodeNews(n: DaemonNews): [Buffer, Buffer] {
+  return encode(Kind.DAEMON, n.daemon, n);
+}
+
+export function encodeInfo(rows: DaemonRow[]): [Buffer, Buffer] {
+  return encode(Kind.INFO, rows.length, rows);
 }
