@@ -77,9 +77,11 @@ function cmakeJsValues (t, dir) {
   const values = { CMAKE_JS_INC: headers.include_dir, CMAKE_JS_SRC: '', CMAKE_JS_LIB: '' }
   if (t.platform === 'win32') {
     // The import library for node.exe's Node-API exports, made from node-api-headers' .def
-    // (what cmake-js does with MSVC's lib.exe). MinGW links it like any static import lib.
-    const lib = path.join(dir, 'libnode_api.a')
-    run('x86_64-w64-mingw32-dlltool', ['-d', headers.def_paths.node_api_def, '-l', lib])
+    // (what cmake-js does with MSVC's lib.exe). A delay-load one (-y): the first call goes
+    // through cmake/win_delay_load_hook.cc, which maps NODE.EXE onto the process image, so the
+    // addon also loads in Electron or a renamed node.exe.
+    const lib = path.join(dir, 'libnode_api_delay.a')
+    run('x86_64-w64-mingw32-dlltool', ['-d', headers.def_paths.node_api_def, '-y', lib])
     values.CMAKE_JS_LIB = lib
   }
   return values
