@@ -140,7 +140,7 @@ export interface Result {
   seconds: number;
 }
 
-function withTimeout<T>(p: PromiseLike<T>, ms: number, what: string): Promise<T> {
+function withTimeout<T>(p: PromiseLike<T>, ms: number, _what: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;
   return Promise.race([
     Promise.resolve(p),

@@ -337,7 +337,6 @@ export async function measure(): Promise<TransportResult[]> {
   if (!fs.existsSync(path.join(DIST_NNG, 'index.js'))) {
     throw new Error(`bench/nng: ${path.relative(ROOT, DIST_NNG)} is missing; run \`npm run build\` first`);
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const nng: typeof Nng = require(DIST_NNG);
   let tools: CTools | undefined;
   if (!SKIP_C) {

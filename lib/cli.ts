@@ -3,12 +3,17 @@
  * The package's command line (`bin`: mirai):
  *
  *   mirai daemon <url> [options]      run a daemon (see DAEMON_USAGE)
- *   mirai dispatcher ...              run a dispatcher process (lib/dispatcher-main.ts)
+ *   mirai dispatcher ...              run a dispatcher process (lib/dispatcher/main.ts)
  *
- * `buildDaemonArgs(url, opts)` turns DaemonOptions into the arguments of `mirai daemon`, for
- * launchers; `parseDaemonArgs` is its exact inverse.
+ * `buildDaemonArgs(url, opts)` (lib/daemon/options.ts, re-exported) turns DaemonOptions into the
+ * arguments of `mirai daemon`, for launchers; `parseDaemonArgs` is its exact inverse.
  */
-import { daemon, checkDaemonOptions, type DaemonOptions, type ExitReason } from './daemon';
+import { daemon } from './daemon/daemon';
+import { checkDaemonOptions, exitCode, parseDaemonArgs } from './daemon/options';
+
+// The daemon's argv lives with its options (runtime-free, for launchers); re-exported here, where
+// `mirai/cli` users have always found it.
+export { buildDaemonArgs, exitCode, parseDaemonArgs, UsageError } from './daemon/options';
 
 const DAEMON_USAGE = `usage: mirai daemon <url> [options]
 
@@ -44,108 +49,10 @@ const USAGE = `usage: mirai daemon <url> [options]
        mirai dispatcher [options]
        mirai <command> --help`;
 
-/** Thrown for bad command lines: the message is printed with the usage hint. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
-
-type Flag = { key: keyof DaemonOptions; kind: 'string' | 'int' | 'ms' | true | false };
-
-const FLAGS: Record<string, Flag> = {
-  '--tls-cert': { key: 'tlsCert', kind: 'string' },
-  '--tls-client-cert': { key: 'tlsClientCert', kind: 'string' },
-  '--tls-client-key': { key: 'tlsClientKey', kind: 'string' },
-  '--max-tasks': { key: 'maxTasks', kind: 'int' },
-  '--idle-time': { key: 'idleTime', kind: 'ms' },
-  '--walltime': { key: 'walltime', kind: 'ms' },
-  '--connect-timeout': { key: 'connectTimeout', kind: 'ms' },
-  '--cleanup': { key: 'cleanup', kind: true },
-  '--no-cleanup': { key: 'cleanup', kind: false },
-  '--output': { key: 'output', kind: true },
-  '--no-output': { key: 'output', kind: false },
-  '--auto-exit': { key: 'autoExit', kind: true },
-  '--no-auto-exit': { key: 'autoExit', kind: false },
-  '--dispatcher': { key: 'dispatcher', kind: true },
-  '--no-dispatcher': { key: 'dispatcher', kind: false },
-};
-
-/**
- * The arguments of `mirai daemon` for url and opts: `['daemon', url, ...flags]`. Only options that
- * are set appear; `parseDaemonArgs(args.slice(1))` gives url and opts back.
- */
-export function buildDaemonArgs(url: string, opts: DaemonOptions = {}): string[] {
-  checkDaemonOptions(url, opts);
-  const args = ['daemon', url];
-  for (const [flag, spec] of Object.entries(FLAGS)) {
-    const v = opts[spec.key];
-    if (v === undefined) continue;
-    if (spec.kind === true || spec.kind === false) {
-      if (v === spec.kind) args.push(flag);
-    } else {
-      args.push(flag, String(v));
-    }
-  }
-  return args;
-}
-
-/** Parses the arguments after `daemon`. Throws UsageError naming a bad flag or value. */
-export function parseDaemonArgs(args: readonly string[]): { url: string; opts: DaemonOptions; help: boolean } {
-  const opts: Record<string, unknown> = {};
-  let url: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    let arg = args[i]!;
-    if (arg === '-h' || arg === '--help') return { url: url ?? '', opts: opts as DaemonOptions, help: true };
-    if (arg.startsWith('--')) {
-      let inline: string | undefined;
-      const eq = arg.indexOf('=');
-      if (eq > 0) {
-        inline = arg.slice(eq + 1);
-        arg = arg.slice(0, eq);
-      }
-      const spec = FLAGS[arg];
-      if (!spec) throw new UsageError(`unknown option '${arg}'`);
-      if (spec.kind === true || spec.kind === false) {
-        if (inline !== undefined) throw new UsageError(`option '${arg}' takes no value`);
-        opts[spec.key] = spec.kind;
-        continue;
-      }
-      let value = inline;
-      if (value === undefined) {
-        if (i + 1 >= args.length) throw new UsageError(`option '${arg}' needs a value`);
-        value = args[++i]!;
-      }
-      opts[spec.key] = parseValue(arg, spec.kind, value);
-      continue;
-    }
-    if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option '${arg}'`);
-    if (url !== undefined) throw new UsageError(`unexpected argument '${arg}' (the url is already '${url}')`);
-    url = arg;
-  }
-  if (url === undefined) throw new UsageError('missing <url>');
-  return { url, opts: opts as DaemonOptions, help: false };
-}
-
-function parseValue(flag: string, kind: 'string' | 'int' | 'ms', value: string): string | number {
-  if (kind === 'string') {
-    if (value === '') throw new UsageError(`option '${flag}' needs a non-empty value`);
-    return value;
-  }
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || (kind === 'int' && !Number.isInteger(n))) {
-    throw new UsageError(`option '${flag}' expects ${kind === 'int' ? 'a positive integer' : 'a positive number of ms'} (got '${value}')`);
-  }
-  return n;
-}
-
-/** Exit status for a daemon's exit reason. */
-export function exitCode(reason: ExitReason): number {
-  return reason === 'interrupted' ? 130 : 0;
-}
-
 /**
  * Runs the command line (argv without node and the script: `['daemon', url, ...]`) and returns
  * the exit status, without exiting. Prints errors to stderr as `mirai <command>: <message>`.
- * (`mirai dispatcher` hands over to lib/dispatcher-main.ts, which exits the process itself.)
+ * (`mirai dispatcher` hands over to lib/dispatcher/main.ts, which exits the process itself.)
  */
 export async function run(argv: readonly string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -153,7 +60,7 @@ export async function run(argv: readonly string[]): Promise<number> {
   if (cmd === 'dispatcher') {
     // Loaded only when asked for.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require('./dispatcher-main') as { main(args: string[]): Promise<unknown> };
+    const mod = require('./dispatcher/main') as { main(args: string[]): Promise<unknown> };
     await mod.main([...rest]);
     return 0;
   }

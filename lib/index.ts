@@ -2,18 +2,19 @@
  * mirai for Node.js: run JavaScript tasks asynchronously on persistent background processes
  * (daemons), local or remote, through NNG. A port of R's mirai.
  */
-export { mirai, everywhere, type TaskOptions, type TaskContext } from './tasks';
-export { Mirai } from './mirai';
-export { unresolved, stopMirai, race, collect } from './collect';
-export { miraiMap, MiraiMap, type MapOptions, type Settled } from './mirai-map';
+export { mirai, tryMirai, whenRoom, everywhere, type TaskOptions, type TaskContext, type EverywhereOptions } from './host/submit';
+export { QueueFullError } from './host/budget';
+export { Mirai } from './host/mirai';
+export { unresolved, stopMirai, race, collect } from './host/collect';
+export { miraiMap, MiraiMap, type MapOptions, type Settled } from './host/map';
 export {
   daemons, status, withDaemons, launchLocal, launchRemote, requireDaemons,
   type DaemonsOptions, type DaemonProcessOptions, type DaemonSet, type Status, type LaunchLocalOptions, type LaunchRemoteOptions,
-} from './daemons';
-export { daemon, type DaemonOptions, type ExitReason } from './daemon';
-export type { SerialConfig } from './serial';
-export { MiraiError, ErrorValue, isMiraiError, isErrorValue } from './errors';
-export { hostUrl, localUrl } from './url';
+} from './host/daemons';
+export { daemon, type DaemonOptions, type ExitReason } from './daemon/daemon';
+export type { SerialConfig } from './wire/serial';
+export { MiraiError, ErrorValue, isMiraiError, isErrorValue } from './wire/errors';
+export { hostUrl, localUrl } from './wire/url';
 export { daemonCommand, shellQuote, type RemoteConfig, type RemoteLaunch } from './launchers/remote';
 export { sshConfig, type SshOptions } from './launchers/ssh';
 export { remoteConfig, type RemoteConfigOptions } from './launchers/remote-config';

@@ -1,4 +1,4 @@
-// lib/codec.ts: payloads are the structured clone, with binary views of OOB_MIN bytes or more
+// lib/wire/codec.ts: payloads are the structured clone, with binary views of OOB_MIN bytes or more
 // carried out of band (copied once, 8-byte aligned, decoded as views over the message). Every
 // view type, small and large, aligned or not; shared references; snapshots; plain payloads
 // byte-identical to v8.serialize; and garbage (fuzzed) payloads that throw instead of crashing.
@@ -6,7 +6,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { randomBytes } from 'node:crypto'
 import * as v8 from 'node:v8'
-import { deserializePayload, OOB_MIN, serializePayload } from '../dist/codec'
+import { deserializePayload, OOB_MIN, serializePayload } from '../dist/wire/codec'
 
 const TYPES = [
   Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
@@ -23,7 +23,7 @@ const filled = (n: number): Buffer => {
 test('every view type, small and large, round-trips with its type, length and bytes', () => {
   for (const size of [16, OOB_MIN, OOB_MIN * 4 + 8]) {
     const value: Record<string, ArrayBufferView> = {}
-    for (const T of TYPES) value[T.name] = new T(filled(size).buffer.slice(0, size))
+    for (const T of TYPES) value[T.name] = new T(filled(size).buffer.slice(0, size) as ArrayBuffer)
     value.Buffer = filled(size)
     value.DataView = new DataView(filled(size).buffer.slice(0, size))
     const p = serializePayload(value)

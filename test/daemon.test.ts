@@ -1,5 +1,5 @@
 // The daemon as a real process (dist/cli.js) against a fake host: a `poly` socket speaking the
-// wire format of lib/protocol.ts. Every wait is bounded; every child is killed at the end.
+// wire format of lib/wire/protocol.ts. Every wait is bounded; every child is killed at the end.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -9,14 +9,14 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import * as v8 from 'node:v8'
 import { Socket, TlsConfig, writeCert } from '../dist/nng'
-import { batchParts, header, splitBatch } from '../dist/protocol'
-import { buildDaemonArgs, parseDaemonArgs } from '../dist/cli'
-import { MiraiError, ErrorValue, isErrorValue, isMiraiError, toErrorPayload } from '../dist/errors'
+import { batchParts, FLAG_LAST, header, Kind, splitBatch } from '../dist/wire/protocol'
+import { buildDaemonArgs, parseDaemonArgs } from '../dist/daemon/options'
+import { MiraiError, ErrorValue, isErrorValue, isMiraiError, toErrorPayload } from '../dist/wire/errors'
 import { waitFor } from './helpers'
 import { admit, SECRET, secretEnv } from './fixtures/auth'
-import { Gate } from '../dist/auth'
+import { Gate } from '../dist/wire/auth'
 
-const K = { TASK: 1, CANCEL: 2, EVERYWHERE: 3, BATCH: 6, RESULT: 16, ERROR_VALUE: 17, BYE: 22, EXIT: 32, FLAG_LAST: 0x100 }
+const K = { ...Kind, FLAG_LAST }
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js')
 const WAIT = 5000
 const children = new Set<ChildProcess>()
@@ -53,7 +53,7 @@ class Host {
   readonly url: string
   pipe = 0
   #added: Array<() => void> = []
-  /** Each daemon proves it knows SECRET (lib/auth.ts) before it counts as connected. */
+  /** Each daemon proves it knows SECRET (lib/wire/auth.ts) before it counts as connected. */
   readonly gate = new Gate(this.sock, SECRET, (pipe) => { this.pipe = pipe; this.#added.splice(0).forEach((f) => f()) })
   constructor(url = ipc()) {
     sockets.add(this.sock)
@@ -85,11 +85,11 @@ class Host {
     return { kind: b[1]!, flags: b.readUInt16LE(2), id: b.readUInt32LE(4), value: b.length > 8 ? v8.deserialize(b.subarray(8)) : undefined }
   }
   /** Runs a task ('f': function source, 'c': code string) and returns its reply. */
-  async run(id: number, src: string | Function, data?: unknown, kind = K.TASK, type = typeof src === 'function' ? 'f' : 'c'): Promise<Reply> {
+  async run(id: number, src: string | ((...args: never[]) => unknown), data?: unknown, kind = K.TASK, type = typeof src === 'function' ? 'f' : 'c'): Promise<Reply> {
     await this.send(kind, id, { type, src: String(src), data })
     return this.recv()
   }
-  async value(id: number, src: string | Function, data?: unknown, type?: string): Promise<any> {
+  async value(id: number, src: string | ((...args: never[]) => unknown), data?: unknown, type?: string): Promise<any> {
     const r = await this.run(id, src, data, K.TASK, type)
     assert.equal([r.kind, r.id, r.flags], [K.RESULT, id, 0], `task ${id}: ${JSON.stringify(r.value)}`)
     return r.value

@@ -7,13 +7,12 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import * as v8 from 'node:v8'
 import { Socket, TlsConfig, writeCert } from '../dist/nng'
-import { header, decodeCounters, type Counters } from '../dist/protocol'
-import { runDispatcher, type DispatcherOptions } from '../dist/dispatcher'
-import { startDispatcher, type DispatcherHandle } from '../dist/dispatcher-main'
+import { header, decodeCounters, Kind, type Counters } from '../dist/wire/protocol'
+import { runDispatcher, type DispatcherOptions } from '../dist/dispatcher/dispatcher'
+import { startDispatcher, type DispatcherHandle } from '../dist/dispatcher/main'
 import { admit, prove, SECRET } from './fixtures/auth'
 
-const K = { TASK: 1, CANCEL: 2, EVERYWHERE: 3, STATUS_REQUEST: 4, SHUTDOWN: 5, RESULT: 16, ERROR_VALUE: 17,
-  STATUS: 18, CONNECTIONS: 19, EVERYWHERE_ACK: 20, READY: 21, EXIT: 32 }
+const K = Kind
 const WAIT = 3000
 let seq = 0
 const uniq = (): string => `${process.pid}-${++seq}-${Math.random().toString(36).slice(2, 8)}`
@@ -57,7 +56,7 @@ class Rig {
   done: Promise<void> | undefined
   url = ''
   handle: DispatcherHandle | undefined
-  /** The dispatcher proved it knows SECRET (lib/auth.ts). */
+  /** The dispatcher proved it knows SECRET (lib/wire/auth.ts). */
   admitted: Promise<boolean>
   constructor(hostUrl = `inproc://host-${uniq()}`) {
     this.hostUrl = hostUrl

@@ -11,6 +11,14 @@ import * as path from 'node:path'
 const temps = new Set<string>()
 const children = new Set<Child>()
 
+/**
+ * A test that cannot run here says so with this and returns: one `[skip]` line per test, which
+ * scripts/test.cjs and .ci/run count as skipped (uvu itself would count the test as passed).
+ */
+export function skipTest(reason: string): void {
+  process.stdout.write(`\n  [skip] ${reason}\n`)
+}
+
 /** Removes every temporary path handed out so far. */
 export function removeTemps(): void {
   for (const p of temps) fs.rmSync(p, { recursive: true, force: true })
@@ -86,6 +94,19 @@ export function waitFor(predicate: () => boolean, timeoutMs: number, what = 'con
     }
     check()
   })
+}
+
+/**
+ * Resolves once the async predicate holds; rejects after timeoutMs. Each check yields to I/O
+ * first: a predicate that resolves without I/O (round-robin's local status()) would otherwise
+ * spin in microtasks and starve the very events it waits for.
+ */
+export async function waitUntil(predicate: () => Promise<boolean>, timeoutMs: number, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 2))
+  }
 }
 
 /** Resolves with the first argument of the next `event` on emitter; rejects after timeoutMs. */
@@ -180,7 +201,8 @@ export class Child {
         clearTimeout(timer)
         this.proc.off('output', check)
         this.proc.off('close', onClose)
-        err ? reject(err) : resolve(v!)
+        if (err) reject(err)
+        else resolve(v!)
       }
       const check = (): void => {
         const l = find()

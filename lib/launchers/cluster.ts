@@ -15,9 +15,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { DaemonOptions } from '../daemon';
-import { SECRET_ENV } from '../auth';
+import type { DaemonOptions } from '../daemon/options';
+import { SECRET_ENV } from '../wire/auth';
 import { daemonCommand, nodeWords, redact, shellQuote, type NodeCommand, type RemoteConfig, type RemoteLaunch } from './remote';
+import { checkOptions, describe, is, type Schema } from '../wire/validate';
 
 export type ClusterCommand = 'sbatch' | 'qsub' | 'bsub';
 
@@ -53,6 +54,18 @@ const POLL_MS = 1000;
 const DEFAULT_TIMEOUT = 60000;
 
 /**
+ * clusterConfig() options (lib/wire/validate.ts vocabulary); `node` is checked by nodeWords(),
+ * `options` and `scheduler` by optionLines() / flavorOf(), with messages of their own.
+ */
+const CLUSTER_SCHEMA: Schema = {
+  command: [(v) => v === 'sbatch' || v === 'qsub' || v === 'bsub', "'sbatch', 'qsub' or 'bsub'"],
+  options: [is.any, 'option lines'],
+  node: [is.any, 'a node command'],
+  scheduler: [is.any, "'sge' or 'pbs'"],
+  timeout: [is.posFinite, 'a positive number of ms'],
+};
+
+/**
  * A launch configuration that starts each daemon as a cluster job: for `daemons(n, { url,
  * remote })` or `launchRemote(n, { remote })`. `describe()` gives e.g. 'sbatch (Slurm)'.
  */
@@ -68,18 +81,13 @@ export function clusterConfig(config: ClusterConfigOptions): RemoteConfig {
         "use the scheduler's own requeue (e.g. options '#SBATCH --requeue'), or launchRemote() again",
     );
   }
-  const known = new Set(['command', 'options', 'node', 'scheduler', 'timeout']);
-  for (const k of Object.keys(config)) {
-    if (!known.has(k)) throw new TypeError(`clusterConfig(): unknown option '${k}' (expected ${[...known].join(', ')})`);
-  }
+  checkOptions('clusterConfig()', config, CLUSTER_SCHEMA, { plain: true });
   const { command, timeout } = config;
-  if (command !== 'sbatch' && command !== 'qsub' && command !== 'bsub') {
-    throw new TypeError(`clusterConfig(): command must be 'sbatch', 'qsub' or 'bsub' (got ${show(command)})`);
+  // Required, so not left to the schema (which skips absent keys).
+  if (!CLUSTER_SCHEMA.command![0](command)) {
+    throw new TypeError(`clusterConfig(): command must be 'sbatch', 'qsub' or 'bsub' (got ${describe(command)})`);
   }
   const node = nodeWords(config.node, 'clusterConfig(): node');
-  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && Number.isFinite(timeout))) {
-    throw new TypeError(`clusterConfig(): timeout must be a positive number of ms (got ${show(timeout)})`);
-  }
   const lines = optionLines(config.options);
   const flavor = flavorOf(command, config.scheduler, lines);
   const header = normalizeOptions(lines, flavor);
@@ -92,16 +100,12 @@ export function clusterConfig(config: ClusterConfigOptions): RemoteConfig {
   };
 }
 
-function show(v: unknown): string {
-  return typeof v === 'string' ? `'${v}'` : v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
-}
-
 function optionLines(options: unknown): string[] {
   if (options === undefined) return [];
   let text: string;
   if (typeof options === 'string') text = options;
   else if (Array.isArray(options) && options.every((o) => typeof o === 'string')) text = options.join('\n');
-  else throw new TypeError(`clusterConfig(): options must be a string of option lines or an array of them (got ${show(options)})`);
+  else throw new TypeError(`clusterConfig(): options must be a string of option lines or an array of them (got ${describe(options)})`);
   return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
 }
 
@@ -110,7 +114,7 @@ function flavorOf(command: ClusterCommand, scheduler: unknown, lines: string[]):
   if (command === 'sbatch') return 'slurm';
   if (command === 'bsub') return 'lsf';
   if (scheduler !== undefined) {
-    if (scheduler !== 'sge' && scheduler !== 'pbs') throw new TypeError(`clusterConfig(): scheduler must be 'sge' or 'pbs' (got ${show(scheduler)})`);
+    if (scheduler !== 'sge' && scheduler !== 'pbs') throw new TypeError(`clusterConfig(): scheduler must be 'sge' or 'pbs' (got ${describe(scheduler)})`);
     return scheduler;
   }
   if (lines.some((l) => prefixOf(l) === 'pbs')) return 'pbs';

@@ -15,8 +15,8 @@ import { closeSync, constants, fstatSync, openSync, readdirSync, readSync, rmSyn
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { buildDaemonArgs } from '../cli';
-import type { DaemonOptions } from '../daemon';
+import { buildDaemonArgs } from '../daemon/options';
+import type { DaemonOptions } from '../daemon/options';
 import { describeExit, exitOnPurpose, Respawner, type RespawnHooks } from './respawn';
 
 // Where they were defined first; the policy now lives in respawn.ts for remote launchers too.

@@ -25,9 +25,10 @@
  * do not (`ssh`, `docker exec`, `kubectl exec`), `secret: 'command'` puts it in the command as an
  * `env MIRAI_SECRET=...` prefix instead, where other users of that machine may see it in `ps`.
  */
-import type { DaemonOptions } from '../daemon';
-import { SECRET_ENV } from '../auth';
+import type { DaemonOptions } from '../daemon/options';
+import { SECRET_ENV } from '../wire/auth';
 import { daemonArgv, daemonCommand, LaunchGroup, redact, nodeWords, shellQuote, type NodeCommand, type Quoter, type RemoteConfig, type RemoteLaunch } from './remote';
+import { checkOptions, describe, is, type Schema } from '../wire/validate';
 
 export interface RemoteConfigOptions {
   /** The launcher program, e.g. 'sh', 'ssh', 'sbatch', 'docker'. */
@@ -53,33 +54,29 @@ export interface RemoteConfigOptions {
   respawn?: boolean;
 }
 
-const KNOWN = new Set(['command', 'args', 'node', 'quote', 'timeout', 'secret', 'respawn']);
+/** remoteConfig() options (lib/wire/validate.ts vocabulary); `node` is checked by nodeWords(). */
+const REMOTE_SCHEMA: Schema = {
+  command: [is.nonEmptyString, 'a non-empty string'],
+  args: [is.stringArray, 'an array of strings'],
+  node: [is.any, 'a node command'],
+  quote: [(v) => typeof v === 'boolean' || typeof v === 'function', 'a boolean or a function'],
+  timeout: [is.posFinite, 'a positive number of ms'],
+  secret: [(v) => v === 'env' || v === 'command', "'env' or 'command'"],
+  respawn: [is.bool, 'a boolean'],
+};
 
 /** A launch configuration that runs `command args...` once per daemon ("." = daemon command). */
 export function remoteConfig(config: RemoteConfigOptions): RemoteConfig {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new TypeError(`remoteConfig(config): config must be an object such as { command: 'sh', args: ['-c', '.'] } (got ${show(config)})`);
+    throw new TypeError(`remoteConfig(config): config must be an object such as { command: 'sh', args: ['-c', '.'] } (got ${describe(config)})`);
   }
-  for (const k of Object.keys(config)) {
-    if (!KNOWN.has(k)) throw new TypeError(`remoteConfig(): unknown option '${k}': expected one of ${[...KNOWN].join(', ')}`);
-  }
+  checkOptions('remoteConfig()', config, REMOTE_SCHEMA, { plain: true });
   const { command, args, quote = true, timeout } = config;
-  if (typeof command !== 'string' || command === '') throw new TypeError(`remoteConfig(): command must be a non-empty string (got ${show(command)})`);
-  if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
-    throw new TypeError(`remoteConfig(): args must be an array of strings (got ${show(args)})`);
-  }
+  // Required, so not left to the schema (which skips absent keys).
+  if (typeof command !== 'string' || command === '') throw new TypeError(`remoteConfig(): command must be a non-empty string (got ${describe(command)})`);
+  if (!Array.isArray(args)) throw new TypeError(`remoteConfig(): args must be an array of strings (got ${describe(args)})`);
   if (!args.includes('.')) {
     throw new TypeError(`remoteConfig(): args must contain "." where the daemon command goes, e.g. ['-c', '.'] (got ${JSON.stringify(args)})`);
-  }
-  if (typeof quote !== 'boolean' && typeof quote !== 'function') throw new TypeError(`remoteConfig(): quote must be a boolean or a function (got ${show(quote)})`);
-  if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0)) {
-    throw new TypeError(`remoteConfig(): timeout must be a positive number of ms (got ${show(timeout)})`);
-  }
-  if (config.secret !== undefined && config.secret !== 'env' && config.secret !== 'command') {
-    throw new TypeError(`remoteConfig(): secret must be 'env' or 'command' (got ${show(config.secret)})`);
-  }
-  if (config.respawn !== undefined && typeof config.respawn !== 'boolean') {
-    throw new TypeError(`remoteConfig(): respawn must be a boolean (got ${show(config.respawn)})`);
   }
   const respawn = config.respawn === true;
   const inCommand = config.secret === 'command';
@@ -107,8 +104,3 @@ export function remoteConfig(config: RemoteConfigOptions): RemoteConfig {
   return { launch, describe: () => `launcher '${label}'`, ...(timeout !== undefined ? { timeout } : {}) };
 }
 
-function show(v: unknown): string {
-  if (typeof v === 'string') return `'${v}'`;
-  if (Array.isArray(v)) return 'an array';
-  return v === null ? 'null' : typeof v;
-}

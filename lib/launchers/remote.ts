@@ -11,15 +11,15 @@
  * the host with (never a private key). Every word is POSIX-shell quoted, so the command can be
  * pasted into sh / bash / zsh or passed through ssh as it is.
  *
- * The secret the daemon proves to the host (lib/auth.ts) never goes on the daemon's command
+ * The secret the daemon proves to the host (lib/wire/auth.ts) never goes on the daemon's command
  * line: each launcher hands it over in the environment (MIRAI_SECRET), on stdin (ssh) or in an
  * owner-only job script (clusters). Only commands for starting daemons by hand carry it, as an
  * `env MIRAI_SECRET=...` prefix, since nothing else reaches a shell the user types into.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { SECRET_ENV } from '../auth';
-import { buildDaemonArgs } from '../cli';
-import type { DaemonOptions } from '../daemon';
+import { SECRET_ENV } from '../wire/auth';
+import { buildDaemonArgs } from '../daemon/options';
+import type { DaemonOptions } from '../daemon/options';
 import { describeExit, exitOnPurpose, Respawner, type RespawnHooks } from './respawn';
 
 /** A running launch: its commands, how to stop it, and a promise that settles if it fails. */

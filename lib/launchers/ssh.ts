@@ -22,10 +22,11 @@
  *
  * The remote user's login shell must be a POSIX shell (sh, bash, dash, zsh, ksh).
  */
-import type { DaemonOptions } from '../daemon';
-import { parseUrl } from '../url';
-import { SECRET_ENV } from '../auth';
+import type { DaemonOptions } from '../daemon/options';
+import { parseUrl } from '../wire/url';
+import { SECRET_ENV } from '../wire/auth';
 import { daemonCommand, LaunchGroup, nodeWords, shellQuote, type NodeCommand, type RemoteConfig, type RemoteLaunch } from './remote';
+import { checkOptions, describe, is, type Schema } from '../wire/validate';
 
 export interface SshOptions {
   /** Forward the url's port back to this machine (`ssh -R`); the url must be on 127.0.0.1. */
@@ -56,7 +57,17 @@ interface Remote {
   port?: number;
 }
 
-const KNOWN = new Set(['tunnel', 'timeout', 'command', 'port', 'identity', 'sshArgs', 'node', 'respawn']);
+/** sshConfig() options (lib/wire/validate.ts vocabulary); `node` is checked by nodeWords(). */
+const SSH_SCHEMA: Schema = {
+  tunnel: [is.bool, 'a boolean'],
+  timeout: [is.posFinite, 'a positive number of ms'],
+  command: [is.nonEmptyString, 'a non-empty string'],
+  port: [(v) => validPort(v as number), 'an integer 1-65535'],
+  identity: [is.nonEmptyString, 'a key file path'],
+  sshArgs: [is.stringArray, 'an array of strings'],
+  node: [is.any, 'a node command'],
+  respawn: [is.bool, 'a boolean'],
+};
 
 /**
  * Launches daemons over SSH on `remotes`: 'host', 'user@host' or 'ssh://[user@]host[:port]'
@@ -67,26 +78,10 @@ const KNOWN = new Set(['tunnel', 'timeout', 'command', 'port', 'identity', 'sshA
 export function sshConfig(remotes: string | string[], opts: SshOptions = {}): RemoteConfig {
   const list = typeof remotes === 'string' ? [remotes] : remotes;
   if (!Array.isArray(list) || list.length === 0) {
-    throw new TypeError(`sshConfig(remotes): remotes must be a host string or a non-empty array of them (got ${show(remotes)})`);
+    throw new TypeError(`sshConfig(remotes): remotes must be a host string or a non-empty array of them (got ${describe(remotes)})`);
   }
-  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new TypeError(`sshConfig(): options must be an object (got ${show(opts)})`);
-  for (const k of Object.keys(opts)) {
-    if (!KNOWN.has(k)) throw new TypeError(`sshConfig(): unknown option '${k}': expected one of ${[...KNOWN].join(', ')}`);
-  }
+  checkOptions('sshConfig()', opts, SSH_SCHEMA, { plain: true });
   const { tunnel = false, timeout = 10000, command = 'ssh', port, identity, sshArgs = [], respawn = false } = opts;
-  if (typeof respawn !== 'boolean') throw new TypeError(`sshConfig(): respawn must be a boolean (got ${show(respawn)})`);
-  if (typeof tunnel !== 'boolean') throw new TypeError(`sshConfig(): tunnel must be a boolean (got ${show(tunnel)})`);
-  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
-    throw new TypeError(`sshConfig(): timeout must be a positive number of ms (got ${show(timeout)})`);
-  }
-  if (typeof command !== 'string' || command === '') throw new TypeError(`sshConfig(): command must be a non-empty string (got ${show(command)})`);
-  if (port !== undefined && !validPort(port)) throw new TypeError(`sshConfig(): port must be an integer 1-65535 (got ${show(port)})`);
-  if (identity !== undefined && (typeof identity !== 'string' || identity === '')) {
-    throw new TypeError(`sshConfig(): identity must be a key file path (got ${show(identity)})`);
-  }
-  if (!Array.isArray(sshArgs) || !sshArgs.every((a) => typeof a === 'string')) {
-    throw new TypeError(`sshConfig(): sshArgs must be an array of strings (got ${show(sshArgs)})`);
-  }
   const node = nodeWords(opts.node, 'sshConfig(): node');
   const parsed = list.map((r) => parseRemote(r, port));
   const connectSecs = Math.max(1, Math.ceil(timeout / 1000));
@@ -157,7 +152,7 @@ function sessionScript(daemon: string, count: number): string {
 }
 
 function parseRemote(r: unknown, defaultPort: number | undefined): Remote {
-  if (typeof r !== 'string' || r === '') throw new TypeError(`sshConfig(remotes): each remote must be a non-empty string (got ${show(r)})`);
+  if (typeof r !== 'string' || r === '') throw new TypeError(`sshConfig(remotes): each remote must be a non-empty string (got ${describe(r)})`);
   if (/\s/.test(r) || r.startsWith('-')) {
     throw new TypeError(`sshConfig(remotes): '${r}' is not a host: expected 'host', 'user@host' or 'ssh://user@host:port'`);
   }
@@ -177,8 +172,3 @@ function validPort(p: unknown): p is number {
   return typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
 }
 
-function show(v: unknown): string {
-  if (typeof v === 'string') return `'${v}'`;
-  if (Array.isArray(v)) return 'an array';
-  return v === null ? 'null' : typeof v;
-}

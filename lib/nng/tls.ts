@@ -71,9 +71,9 @@ export interface CertOptions {
 }
 
 export interface CertPair {
-  /** [certificate PEM, private key PEM]: for the listening side. */
+  /** `[certificate PEM, private key PEM]`: for the listening side. */
   server: [string, string];
-  /** [certificate PEM, '']: what dialers need to verify the server. */
+  /** `[certificate PEM, '']`: what dialers need to verify the server. */
   client: [string, string];
 }
 

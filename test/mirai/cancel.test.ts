@@ -79,7 +79,7 @@ test('stop() of a running synchronous infinite loop: the daemon takes the next t
   const started = marker()
   const m = mirai((d) => {
     require('node:fs').writeFileSync(d.started, '')
-    for (;;) {}
+    for (;;);
   }, { started })
   await waitFile(started)
   const t0 = Date.now()

@@ -9,7 +9,6 @@ import * as assert from 'uvu/assert'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { daemons, everywhere, isErrorValue, launchLocal, mirai } from '../../dist'
-import { localUrl } from '../../dist/url'
 import { removeTemps, spawnNode, tempPath, withTimeout } from '../helpers'
 import { alive, assertNoDaemonChildren, cliChildren, packageTempFiles, waitGone } from '../fixtures/mirai/common'
 
@@ -60,7 +59,7 @@ async function setUp(mode: keyof typeof MODES, url: string | undefined): Promise
   } else {
     await daemons(3, { dispatcher })
   }
-  return everywhere(() => process.pid)
+  return everywhere(() => process.pid) as Promise<number[]>
 }
 
 /** Submits the stream; calls kill() once `at` tasks have settled; returns each task's outcome. */
@@ -114,7 +113,7 @@ for (const [tname, makeUrl] of Object.entries(TRANSPORTS)) {
       const pids = await setUp('process', makeUrl())
       const [dispatcher] = cliChildren(process.pid, /dist\/cli\.js dispatcher/)
       assert.ok(dispatcher, 'a dispatcher process')
-      const { dir, outcomes } = await stream(5 + rand(TASKS - 10), () => process.kill(dispatcher!, 'SIGKILL'))
+      const { outcomes } = await stream(5 + rand(TASKS - 10), () => process.kill(dispatcher!, 'SIGKILL'))
       // Queued tasks cannot be told from running ones once the dispatcher is gone: any may be lost,
       // but none may have a wrong value.
       outcomes.forEach((o, i) => o !== 'lost' && assert.is(o, i * 2, `task ${i} ${where()}`))

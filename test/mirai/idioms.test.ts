@@ -2,7 +2,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { daemons, ErrorValue, isErrorValue, mirai, requireDaemons } from '../../dist'
-import { startDispatcher } from '../../dist/dispatcher-main'
+import { startDispatcher } from '../../dist/dispatcher/main'
 import { errorOf, removeTemps, withTimeout } from '../helpers'
 import { assertNoDaemonChildren } from '../fixtures/mirai/common'
 

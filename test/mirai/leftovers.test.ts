@@ -9,7 +9,7 @@ import * as net from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { localUrl } from '../../dist'
-import { parseUrl, removeStaleFiles } from '../../dist/url'
+import { parseUrl, removeStaleFiles } from '../../dist/wire/url'
 import { spawnNode, tempPath, waitFor, withTimeout } from '../helpers'
 import { alive, marker, packageTempFiles, testHooks, waitGone } from '../fixtures/mirai/common'
 

@@ -104,7 +104,7 @@ test('a throwing serialize or deserialize fails that task with a clear error; th
   const e1 = await errorOf(() => mirai((d: any) => d, { u: new URL('https://bad.example/') }))
   assert.instance(e1, TypeError)
   assert.match(e1.message, /serialize for class 'URL' threw: no bad hosts/)
-  const e2 = await errorOf(run(mirai((d: any) => 1, { u: new URL('https://ok.example/refuse') })))
+  const e2 = await errorOf(run(mirai((_d: any) => 1, { u: new URL('https://ok.example/refuse') })))
   assert.ok(isMiraiError(e2), String(e2))
   assert.match(e2.message, /deserialize for class 'URL' threw: refused on arrival/)
   const e3 = await errorOf(run(mirai(() => new URL('https://bad.example/'))))

@@ -8,7 +8,7 @@ const closer = new Closer()
 const open = (p: Protocol): Socket => closer.track(new Socket(p))
 test.after.each(() => closer.closeAll())
 
-async function expectError(what: string, f: () => unknown, cls: Function, re: RegExp, errno?: string): Promise<void> {
+async function expectError(what: string, f: () => unknown, cls: abstract new (...args: never[]) => Error, re: RegExp, errno?: string): Promise<void> {
   const e = await errorOf(f).catch((err) => assert.unreachable(`${what}: ${err.message}`))
   assert.instance(e, cls, `${what}: ${String(e)}`)
   assert.match(e.message, re, `${what}: ${e.message}`)

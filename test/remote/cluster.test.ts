@@ -10,7 +10,7 @@ import * as path from 'node:path'
 import { daemons, everywhere, launchRemote, mirai, status, type RemoteLaunch } from '../../dist'
 import { clusterConfig, parseJobId } from '../../dist/launchers/cluster'
 import { daemonCommand } from '../../dist/launchers/remote'
-import { errorOf, tempPath, withTimeout } from '../helpers'
+import { errorOf, skipTest, tempPath, withTimeout } from '../helpers'
 import { waitForAsync } from '../fixtures/cluster/common'
 import { slurmUnavailable, startSlurm, type SlurmCluster } from '../fixtures/cluster/slurm'
 
@@ -179,7 +179,7 @@ test('sbatch not found: failed names the command; daemons() rejects saying so an
     assert.match(why, /on the PATH/)
     await launch.stop()
     const t0 = Date.now()
-    // A short timeout: the host's wait for connections (lib/host.ts waitConnections) keeps its
+    // A short timeout: the host's wait for connections (lib/host/host.ts waitConnections) keeps its
     // timer after a failed launch, and with it this process, for that long.
     const e = await errorOf(daemons(2, { url: 'tcp://127.0.0.1:0', remote: clusterConfig({ command: 'sbatch', timeout: 5000 }) }))
     assert.ok(Date.now() - t0 < 10000, 'fails at once, not after the connect timeout')
@@ -222,7 +222,7 @@ const savedConf = process.env.SLURM_CONF
 /** The cluster (started on first use), or undefined when this machine cannot run it. */
 async function cluster(): Promise<SlurmCluster | undefined> {
   if (skip) {
-    console.log(`\n  [skip] ${skip}`)
+    skipTest(skip)
     return undefined
   }
   slurmStart ??= startSlurm()

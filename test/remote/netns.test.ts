@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import * as os from 'node:os'
 import { daemons, launchRemote, mirai, status } from '../../dist'
-import { spawnProcess, tempFile, withTimeout, type Child } from '../helpers'
+import { skipTest, spawnProcess, tempFile, withTimeout, type Child } from '../helpers'
 import { secretEnv, SECRET } from '../fixtures/auth'
 import { CLI, ROOT, certsOf, onTerminate, urlOf, waitConnections } from '../fixtures/cluster/common'
 
@@ -94,7 +94,6 @@ test.before(() => {
     teardownNetwork()
     throw new Error(`cannot set up the namespace: ${errText(e)}`)
   }
-  if (skip) console.log(`\n  [skip] ${skip}`)
 })
 
 test.after(async () => {
@@ -103,7 +102,7 @@ test.after(async () => {
 })
 
 test('the namespace is another host: its own address, and it cannot see the host\'s', () => {
-  if (skip) return
+  if (skip) return skipTest(skip)
   const inside = execFileSync('ip', ['netns', 'exec', ns, 'ip', '-o', '-4', 'addr', 'show'], { timeout: 10000 }).toString()
   assert.ok(inside.includes(`${subnet}.2/24`), inside)
   const hostAddrs = Object.values(os.networkInterfaces()).flat().filter((a) => a && a.family === 'IPv4' && !a.internal && !a.address.startsWith(`${subnet}.`))
@@ -111,7 +110,7 @@ test('the namespace is another host: its own address, and it cannot see the host
 })
 
 test('a daemon inside the namespace dials tls+tcp://<host side>:port with the zero-config certificate and runs tasks there', async () => {
-  if (skip) return
+  if (skip) return skipTest(skip)
   const set = await daemons({ url: `tls+tcp://${subnet}.1:0`, secret: SECRET })
   assert.match(set.url, new RegExp(`^tls\\+tcp://${subnet.replace(/\./g, '\\.')}\\.1:\\d+$`))
   const [cmd] = await launchRemote(1)
@@ -149,7 +148,7 @@ test('a daemon inside the namespace dials tls+tcp://<host side>:port with the ze
 })
 
 test('the same daemon without the certificate\'s trust (another key) is refused across the namespace; the host gets nothing', async () => {
-  if (skip) return
+  if (skip) return skipTest(skip)
   const set = await daemons({ url: `tls+tcp://${subnet}.1:0`, secret: SECRET })
   const { writeCert } = await import('../../dist/nng')
   const wrong = tempFile('wrong.pem', writeCert({ cn: `${subnet}.1` }).client[0])
@@ -164,7 +163,7 @@ test('the same daemon without the certificate\'s trust (another key) is refused 
 })
 
 test('teardown removes the namespace and the veth pair', () => {
-  if (skip) return
+  if (skip) return skipTest(skip)
   teardownNetwork()
   assert.not.ok(ip(['netns', 'list']).split('\n').some((l) => l.split(' ')[0] === ns), 'namespace gone')
   assert.not.ok(ip(['-o', 'link', 'show']).includes(vethHost), 'veth gone')

@@ -10,7 +10,7 @@ import * as net from 'node:net'
 import * as path from 'node:path'
 import { daemons, everywhere, mirai, status } from '../../dist'
 import { sshConfig } from '../../dist/launchers/ssh'
-import { errorOf, freePort, spawnProcess, waitFor, withTimeout } from '../helpers'
+import { errorOf, freePort, skipTest, spawnProcess, waitFor, withTimeout } from '../helpers'
 import { testHooks, waitGone } from '../fixtures/mirai/common'
 import { cmdline, install, netnsOfThisProcess, pidsWith, waitConnections, waitNoProcess, whereTask } from '../fixtures/remote/common'
 import { makeNetns, sshUnavailable, startSshd, type Netns, type Sshd } from '../fixtures/remote/sshd'
@@ -50,7 +50,7 @@ test.after(async () => {
 
 const skipped = (what: string): boolean => {
   if (!skip) return false
-  console.log(`\n  skipped ${what}: ${skip}`)
+  skipTest(`${what}: ${skip}`)
   return true
 }
 const where = async (): Promise<ReturnType<typeof whereTask>[]> =>

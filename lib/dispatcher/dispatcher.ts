@@ -1,0 +1,440 @@
+/**
+ * The dispatcher: a FIFO queue between the host and its daemons.
+ *
+ *   host (pair, listens) <-- pair --> dispatcher --> poly (listens) <-- pair -- daemons
+ *
+ * Event-driven: one receive loop per socket plus pipe events; no timers, no polling (the only
+ * timer bounds the wait for daemons to leave at teardown). It routes on the 8-byte header
+ * (readHeader reads a Message in place) and forwards the received Message objects themselves, so task
+ * payloads and results cross without being decoded or copied. Malformed messages from any
+ * peer are dropped and counted.
+ *
+ * Counters (STATUS): `connections` live daemons; `awaiting` queued tasks; `executing` tasks
+ * on a daemon; `completed` tasks settled by the dispatcher (a result, a cancellation of a
+ * queued task, or a daemon lost mid-task), so awaiting + executing + completed = every TASK
+ * received. EVERYWHERE runs are not tasks and are not counted.
+ *
+ * Every connection proves itself first (lib/wire/auth.ts): the dispatcher to the host, each daemon
+ * to the dispatcher. A daemon connection counts, and gets anything, only once it has.
+ */
+import { DEFAULT_MAX_MESSAGE_SIZE, Gate, HANDSHAKE_MAX_SIZE } from '../wire/auth';
+import { Socket, type TlsConfig, type Message } from '../nng';
+import { daemonTls, errorText, proveToHost, ready } from './connect';
+import { Code } from '../wire/errors';
+import { FLAG_LAST, Kind, encodeCounters, header, readHeader, type Counters } from '../wire/protocol';
+import {
+  Busy, TaskQueue, TaskState, checkOptions, newDaemon, nextPending,
+  type Daemon, type DispatcherOptions, type EverywhereItem, type Task,
+} from './state';
+
+export type { DispatcherOptions, DispatcherTls } from './state';
+
+/** How long teardown waits for daemons to leave after EXIT before closing anyway. */
+const EXIT_GRACE_MS = 1000;
+const noop = (): void => {};
+
+/**
+ * Runs a dispatcher until the host sends SHUTDOWN or its connection ends. Rejects only if the
+ * host cannot be reached; a daemon URL that cannot be listened on is reported to the host as
+ * READY { error } and the dispatcher returns.
+ */
+export async function runDispatcher(opts: DispatcherOptions): Promise<void> {
+  checkOptions(opts);
+  return new Dispatcher(opts).run();
+}
+
+class Dispatcher {
+  readonly #opts: DispatcherOptions;
+  readonly #host = new Socket('pair');
+  readonly #pool = new Socket('poly');
+  readonly #gate: Gate;
+  #tls: TlsConfig | undefined;
+
+  readonly #tasks = new Map<number, Task>();
+  readonly #queue = new TaskQueue();
+  readonly #daemons = new Map<number, Daemon>();
+  /** Idle daemons, longest idle first. */
+  readonly #idle = new Set<Daemon>();
+  /** Every EVERYWHERE so far, replayed in order to daemons that join later. */
+  readonly #replays: EverywhereItem[] = [];
+
+  #live = 0;
+  #executing = 0;
+  #completed = 0;
+  #dropped = 0;
+
+  #closing = false;
+  #hostGone = false;
+  #onDrained: (() => void) | undefined;
+  #resolve!: () => void;
+  readonly #done = new Promise<void>((r) => (this.#resolve = r));
+
+  constructor(opts: DispatcherOptions) {
+    this.#opts = opts;
+    this.#gate = new Gate(this.#pool, opts.secret, (pipe) => this.#added(pipe), opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE);
+  }
+
+  async run(): Promise<void> {
+    const host = this.#host;
+    const pool = this.#pool;
+    try {
+      // Handshake-sized until the peer has proved itself; raised per connection then.
+      host.setOption('recvMaxSize', HANDSHAKE_MAX_SIZE);
+      pool.setOption('recvMaxSize', HANDSHAKE_MAX_SIZE);
+      host.onPipe((e) => {
+        if (e.type === 'remove') this.#lostHost();
+      });
+      pool.onPipe((e) => {
+        if (e.type === 'add') this.#gate.added(e.pipe.id);
+        else if (!this.#gate.removed(e.pipe.id)) this.#removed(e.pipe.id);
+      });
+      await host.dial(this.#opts.hostUrl, { block: true });
+      await proveToHost(this.#host, this.#opts.secret);
+    } catch (e) {
+      this.#close();
+      throw new Error(`dispatcher: cannot reach the host at '${this.#opts.hostUrl}': ${errorText(e)}`);
+    }
+    let url: string;
+    try {
+      this.#tls = daemonTls(this.#opts);
+      url = this.#pool.listen(this.#opts.daemonUrl, { tls: this.#tls }).url;
+    } catch (e) {
+      // Tell the host why, then give the message time to leave before closing.
+      this.#toHost(ready({ error: errorText(e) }));
+      if (!this.#hostGone) await this.#drain(() => this.#hostGone);
+      this.#close();
+      return;
+    }
+    // Synchronously after listen: READY precedes any CONNECTIONS the host will see.
+    this.#toHost(ready({ url }));
+    this.#loop(host, (m) => this.#fromHost(m));
+    this.#loop(pool, (m) => this.#fromDaemon(m));
+    return this.#done;
+  }
+
+  /** One receive loop: re-arms before handling, so NNG always has a receive pending. */
+  #loop(sock: Socket, handle: (m: Message) => void): void {
+    const onMsg = (m: Message): void => {
+      if (this.#closing) return;
+      arm();
+      try {
+        handle(m);
+      } catch {
+        this.#dropped++;
+      }
+    };
+    const onErr = (): void => {
+      if (!this.#closing) void this.#teardown();
+    };
+    const arm = (): void => {
+      try {
+        sock.recv().then(onMsg, onErr);
+      } catch {
+        onErr();
+      }
+    };
+    arm();
+  }
+
+  // ---- host -> dispatcher ----
+
+  #fromHost(m: Message): void {
+    const h = readHeader(m);
+    if (h === null) {
+      this.#dropped++; // malformed
+      return;
+    }
+    const id = h.id;
+    switch (h.kind) {
+      case Kind.TASK:
+        return this.#submit(id, m, h.flags);
+      case Kind.CANCEL:
+        return this.#cancel(id, m);
+      case Kind.EVERYWHERE:
+        return this.#everywhere(id, m);
+      case Kind.STATUS_REQUEST:
+        return this.#toHost(encodeCounters(this.counters()));
+      case Kind.SHUTDOWN:
+        void this.#teardown();
+        return;
+      default:
+        this.#dropped++; // malformed, or a kind the host does not send
+    }
+  }
+
+  /** A TASK; flags: its retry budget. */
+  #submit(id: number, m: Message, retry: number): void {
+    if (this.#tasks.has(id)) {
+      this.#dropped++; // an id already queued or running: a confused peer
+      return;
+    }
+    // Only a task that may run again pays for a copy: the Message itself is handed to NNG.
+    const copy = retry > 0 ? Buffer.from(m.body) : null;
+    const t: Task = { id, msg: m, state: TaskState.QUEUED, daemon: null, cancelSent: false, retry, copy };
+    this.#tasks.set(id, t);
+    // Idle daemons exist only while the queue is empty, so this keeps FIFO order.
+    const d = this.#takeIdle();
+    if (d !== undefined) this.#start(d, t);
+    else this.#queue.push(t);
+  }
+
+  #cancel(id: number, m: Message): void {
+    const t = this.#tasks.get(id);
+    if (t === undefined) return this.#stopEverywhere(id); // a task finished already, or an everywhere() call
+    if (t.state === TaskState.QUEUED) {
+      t.state = TaskState.DONE;
+      t.msg = null;
+      t.copy = null;
+      this.#tasks.delete(id);
+      this.#queue.removed();
+      this.#completed++;
+      this.#toHost(header(Kind.ERROR_VALUE, id, Code.CANCELED));
+    } else if (!t.cancelSent && t.daemon !== null) {
+      // The daemon answers ERROR_VALUE 20, or RESULT if it finished first; either frees it.
+      t.cancelSent = true;
+      this.#toDaemon(t.daemon, m);
+    }
+  }
+
+  /** An everywhere() call timed out at the host: interrupt the daemons still running it. */
+  #stopEverywhere(id: number): void {
+    for (const d of this.#daemons.values()) {
+      if (!d.gone && d.busy === Busy.EVERYWHERE && d.runId === id) this.#toDaemon(d, header(Kind.CANCEL, id));
+    }
+  }
+
+  #everywhere(id: number, m: Message): void {
+    const body = Buffer.from(m.body); // copied once: kept for daemons that join later
+    this.#replays.push({ id, body, forward: false });
+    const item: EverywhereItem = { id, body, forward: true };
+    let n = 0;
+    for (const d of this.#daemons.values()) {
+      if (d.gone || d.retiring) continue;
+      n++;
+      d.pending.push(item);
+      if (d.busy === Busy.IDLE) {
+        this.#idle.delete(d);
+        this.#next(d);
+      }
+    }
+    this.#toHost(header(Kind.EVERYWHERE_ACK, id, n));
+  }
+
+  // ---- daemons -> dispatcher ----
+
+  #fromDaemon(m: Message): void {
+    if (this.#gate.holds(m.pipe)) return this.#gate.message(m.pipe, m.body);
+    if (!this.#daemons.has(m.pipe)) return this.#gate.refuse(m.pipe);
+    const h = readHeader(m);
+    const kind = h?.kind ?? -1;
+    const id = h?.id ?? 0;
+    const d = this.#daemons.get(m.pipe);
+    if (kind === Kind.BYE && d !== undefined) {
+      // It wants to leave: nothing more for it; EXIT once it has answered what it runs.
+      d.retiring = true;
+      this.#idle.delete(d);
+      if (d.busy === Busy.IDLE) this.#toDaemon(d, header(Kind.EXIT, 0));
+      return;
+    }
+    if ((kind !== Kind.RESULT && kind !== Kind.ERROR_VALUE) || d === undefined || d.busy === Busy.IDLE || d.runId !== id) {
+      this.#dropped++; // malformed, or not the answer to what that daemon runs
+      return;
+    }
+    const busy = d.busy;
+    d.busy = Busy.IDLE;
+    if (busy === Busy.TASK) {
+      const t = d.task!;
+      d.task = null;
+      t.state = TaskState.DONE;
+      this.#tasks.delete(id);
+      this.#executing--;
+      this.#completed++;
+      this.#toHost(m);
+    } else if (busy === Busy.EVERYWHERE) {
+      this.#toHost(m);
+    }
+    if ((h!.flags & FLAG_LAST) !== 0) {
+      d.retiring = true; // its last answer (maxTasks): it exits by itself
+    } else if (d.retiring) {
+      this.#toDaemon(d, header(Kind.EXIT, 0)); // it said BYE: it may go now
+    } else {
+      this.#next(d);
+    }
+  }
+
+  #added(pipe: number): void {
+    if (this.#closing || this.#daemons.has(pipe)) return;
+    const d = newDaemon(pipe, this.#replays);
+    this.#daemons.set(pipe, d);
+    this.#live++;
+    this.#toHost(header(Kind.CONNECTIONS, this.#live));
+    this.#next(d);
+  }
+
+  #removed(pipe: number): void {
+    const d = this.#daemons.get(pipe);
+    if (d === undefined || d.gone) return;
+    d.gone = true;
+    this.#live--;
+    this.#idle.delete(d);
+    if (this.#closing) {
+      this.#daemons.delete(pipe);
+      if (this.#live === 0) this.#onDrained?.();
+      return;
+    }
+    this.#toHost(header(Kind.CONNECTIONS, this.#live));
+    if (d.busy === Busy.IDLE && !d.pending.some((p) => p.forward)) {
+      this.#daemons.delete(pipe);
+    } else {
+      // A result it sent just before leaving may still be on its way through the addon's
+      // completion queue: let it land first, then settle what is left with ErrorValue 19.
+      setImmediate(() => this.#lost(d));
+    }
+  }
+
+  #lost(d: Daemon): void {
+    this.#daemons.delete(d.pipe);
+    if (this.#closing) return;
+    if (d.busy === Busy.TASK && d.task!.retry > 0) {
+      this.#requeue(d.task!);
+    } else if (d.busy === Busy.TASK) {
+      const t = d.task!;
+      t.state = TaskState.DONE;
+      t.copy = null;
+      this.#tasks.delete(t.id);
+      this.#executing--;
+      this.#completed++;
+      this.#toHost(header(Kind.ERROR_VALUE, t.id, Code.RESET));
+    } else if (d.busy === Busy.EVERYWHERE) {
+      this.#toHost(header(Kind.ERROR_VALUE, d.runId, Code.RESET));
+    }
+    d.busy = Busy.IDLE;
+    d.task = null;
+    // EVERYWHERE calls it was counted in but never ran: the host waits for one answer each.
+    for (let item = nextPending(d); item !== undefined; item = nextPending(d)) {
+      if (item.forward) this.#toHost(header(Kind.ERROR_VALUE, item.id, Code.RESET));
+    }
+  }
+
+  // ---- scheduling ----
+
+  /** A daemon is free: its pending EVERYWHERE items first, then the head of the queue. */
+  #next(d: Daemon): void {
+    if (d.gone || d.retiring || this.#closing) return;
+    const item = nextPending(d);
+    if (item !== undefined) {
+      d.busy = item.forward ? Busy.EVERYWHERE : Busy.REPLAY;
+      d.runId = item.id;
+      this.#toDaemon(d, item.body);
+      return;
+    }
+    const t = this.#queue.shift();
+    if (t !== undefined) this.#start(d, t);
+    else this.#idle.add(d);
+  }
+
+  /** A task whose daemon was lost, with retries left: first in line again. */
+  #requeue(t: Task): void {
+    t.retry--;
+    t.state = TaskState.QUEUED;
+    t.daemon = null;
+    t.cancelSent = false;
+    this.#executing--;
+    // Idle daemons exist only while the queue is empty: one of them takes it at once.
+    const idle = this.#takeIdle();
+    if (idle !== undefined) this.#start(idle, t);
+    else this.#queue.unshift(t);
+  }
+
+  #start(d: Daemon, t: Task): void {
+    const m: Message | Buffer = t.msg ?? t.copy!;
+    t.msg = null;
+    if (t.retry === 0) t.copy = null;
+    t.state = TaskState.RUNNING;
+    t.daemon = d;
+    d.busy = Busy.TASK;
+    d.runId = t.id;
+    d.task = t;
+    this.#executing++;
+    this.#toDaemon(d, m);
+  }
+
+  #takeIdle(): Daemon | undefined {
+    for (const d of this.#idle) {
+      this.#idle.delete(d);
+      return d;
+    }
+    return undefined;
+  }
+
+  counters(): Counters {
+    return {
+      connections: this.#live,
+      awaiting: this.#queue.size,
+      executing: this.#executing,
+      completed: this.#completed,
+      dropped: this.#dropped,
+      rejected: this.#gate.rejected,
+    };
+  }
+
+  // ---- sending ----
+
+  // Sends never throw here: a closed socket means teardown; a pipe that has just gone drops
+  // the message, and its remove event settles the task.
+  #toHost(data: Message | Buffer | Buffer[]): void {
+    if (!this.#host.closed) this.#host.send(data).catch(noop);
+  }
+
+  #toDaemon(d: Daemon, data: Message | Buffer): void {
+    if (!this.#pool.closed) this.#pool.send(data, { pipe: d.pipe }).catch(noop);
+  }
+
+  // ---- teardown ----
+
+  #lostHost(): void {
+    this.#hostGone = true;
+    this.#onDrained?.();
+    void this.#teardown();
+  }
+
+  /** EXIT to every daemon, wait (bounded) for them to leave, close, return. */
+  async #teardown(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    const exit = header(Kind.EXIT, 0);
+    const sends: Promise<void>[] = [];
+    for (const d of this.#daemons.values()) {
+      if (!d.gone && !this.#pool.closed) sends.push(this.#pool.send(exit, { pipe: d.pipe }).catch(noop));
+    }
+    await Promise.all(sends);
+    // NNG has no linger: closing now could cut the EXITs off on the wire.
+    if (this.#live > 0) await this.#drain(() => this.#live === 0);
+    this.#close();
+    this.#resolve();
+  }
+
+  /** Waits until `done()` holds (checked on pipe events), at most EXIT_GRACE_MS. */
+  #drain(done: () => boolean): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(finish, EXIT_GRACE_MS);
+      function finish(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#onDrained = () => {
+        if (done()) finish();
+      };
+    });
+  }
+
+  #close(): void {
+    this.#closing = true;
+    this.#onDrained = undefined;
+    this.#gate.close();
+    this.#pool.close();
+    this.#host.close();
+    this.#tls?.close();
+    this.#tls = undefined;
+  }
+}
