@@ -88,7 +88,6 @@ export interface Addon {
 function load(): Addon {
   const root = path.join(__dirname, '..', '..');
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require('node-gyp-build')(root);
   } catch (err) {
     // node-gyp-build's own message lists every tag it matched against; what a user needs is
