@@ -2,16 +2,49 @@
 #include <mbedtls/version.h>
 #include <nng/nng.h>
 
+#include <string>
 #include <vector>
 
 #include "addon.h"
 #include "aio_op.h"
 #include "errors.h"
 
+#ifdef _WIN32
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
+#endif
+
 namespace mirai {
+
+#ifdef _WIN32
+// Windows' counterpart of the -z nodelete that Linux builds link with: Node frees the addon's
+// DLL when the last environment using it ends (a worker thread's, or the main one at exit),
+// while NNG's own threads (timers, taskq, I/O completion) can still be inside its code; that
+// crashed the worker fixture under wine 5 times in 29 runs. Pinning keeps the DLL mapped until
+// the process ends. Idempotent, so every environment may do it.
+static bool PinModule(Napi::Env env) {
+  HMODULE self = nullptr;
+  if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_PIN | GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS,
+                          reinterpret_cast<LPCWSTR>(&PinModule), &self)) {
+    Napi::Error::New(env, "mirai: could not pin the addon DLL (GetModuleHandleExW error " +
+                              std::to_string(GetLastError()) + ")")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  return true;
+}
+#endif
 
 Addon::Addon(Napi::Env env, Napi::Object exports) {
   env_ = env;
+#ifdef _WIN32
+  if (!PinModule(env)) return;
+#endif
   tsfn_ = Tsfn::New(env, "mirai.nng", 0, 1, nullptr);
   tsfn_.Unref(env);
   napi_add_env_cleanup_hook(env, Cleanup, this);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 'use strict'
-// `npm run prebuild`: build the addon with cmake-js (Release), then copy it, stripped, to
+// `npm run prebuild`: this host's prebuild only (all six: prebuild-all.js, `npm run prebuild:all`).
+// Builds the addon with cmake-js (Release), then copies it, stripped, to
 //   prebuilds/<platform>-<arch>/mirai.napi[.armv<N>][.glibc|.musl].node
 // which is the file-name scheme node-gyp-build parses (node-gyp-build.js: parseTuple/parseTags):
 // `napi` makes it valid for every Node ABI, the libc tag keeps musl and glibc builds apart, and
@@ -44,7 +45,11 @@ function build () {
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root] })
   // `configure` (not `reconfigure`) keeps the object files, so a dev build is reused; it forces
   // CMAKE_BUILD_TYPE=Release in case the tree was last configured for Debug.
-  run(process.execPath, [cmakeJs, 'configure', '--config', 'Release', '--log-level', 'warn'])
+  // glibc: libstdc++/libgcc linked in (hidden by cmake/exports.map), so this host prebuild
+  // needs no GLIBCXX_* version newer than the user's (its glibc floor is still this machine's;
+  // the release ones come from prebuild-all.js); only a relink if the tree was built without.
+  const link = platform === 'linux' && libcTag() === 'glibc' ? ['--CDCMAKE_SHARED_LINKER_FLAGS=-static-libstdc++ -static-libgcc'] : []
+  run(process.execPath, [cmakeJs, 'configure', '--config', 'Release', '--log-level', 'warn', ...link])
   run(process.execPath, [cmakeJs, 'build', '--config', 'Release', '--log-level', 'warn',
     '--parallel', String(os.availableParallelism ? os.availableParallelism() : os.cpus().length)])
 }
@@ -86,6 +91,9 @@ function main () {
   if (r.status !== 0) throw new Error(`prebuild: node-gyp-build could not load the prebuild:\n${r.stderr}`)
   if (path.resolve(r.stdout) !== dest) throw new Error(`prebuild: node-gyp-build chose ${r.stdout}, not ${dest}`)
 
+  // Not recorded in prebuilds/manifest.json: this is the host compiler's build (tied to this
+  // machine's libc), fine for trying the tarball here but not the release one, so prepack.js
+  // sees a file that differs from the manifest and asks for `npm run prebuild:all`.
   const kb = (n) => `${(n / 1024).toFixed(0)} KiB`
   console.log(`prebuild: ${path.relative(root, dest)} ${kb(fs.statSync(dest).size)}` +
     `${stripped ? ` (stripped from ${kb(fs.statSync(src).size)})` : ''}; loads via node-gyp-build`)

@@ -1,5 +1,6 @@
 // The addon's surface, declared once: everything C++ exports (binding/*.cc) and nothing else.
 // The public classes in this folder wrap these.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TlsOptions } from './tls';
 
@@ -84,4 +85,26 @@ export interface Addon {
 
 // node-gyp-build finds build/Release/*.node in a checkout and prebuilds/<platform>-<arch>/
 // in an installed package. This file sits at dist/nng/native.js, two levels below the root.
-export const addon: Addon = require('node-gyp-build')(path.join(__dirname, '..', '..'));
+function load(): Addon {
+  const root = path.join(__dirname, '..', '..');
+  try {
+    return require('node-gyp-build')(root);
+  } catch (err) {
+    // node-gyp-build's own message lists every tag it matched against; what a user needs is
+    // which platform this is and the one command that fixes it (scripts/install.js explains
+    // what a source build needs when it runs).
+    const libc = process.platform === 'linux' ? ` ${process.env.LIBC ?? (fs.existsSync('/etc/alpine-release') ? 'musl' : 'glibc')}` : '';
+    const first = String((err as Error)?.message).split('\n')[0];
+    const why = first.startsWith('No native build was found')
+      ? ': no prebuilt addon matches and none was compiled'
+      : ` (${first})`;
+    throw new Error(
+      `mirai: its native addon is not installed for ${process.platform}-${process.arch}${libc}` +
+        `${why}. Run \`npm rebuild mirai\` (without a prebuilt addon for this platform that ` +
+        `compiles one: cmake, a C++17 compiler and the cmake-js and node-addon-api packages).`,
+      { cause: err },
+    );
+  }
+}
+
+export const addon: Addon = load();
