@@ -13,7 +13,10 @@ async function load(s: Suite): Promise<{ run(): Promise<void> }> {
 }
 
 async function main(): Promise<void> {
-  const asked = (process.env.BENCH ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  const asked = (process.env.BENCH ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
   const bad = asked.filter((s) => !(SUITES as readonly string[]).includes(s));
   if (bad.length) throw new Error(`BENCH must be one or more of ${SUITES.join(', ')} (got '${process.env.BENCH}')`);
   const suites = asked.length ? SUITES.filter((s) => asked.includes(s)) : [...SUITES];

@@ -161,7 +161,16 @@ let current: Runner | undefined;
 
 async function measureImpl(impl: Impl & { start(): Promise<Runner | MiraiRunner> }): Promise<Result> {
   const t0 = performance.now();
-  const res: Result = { name: impl.name, workers: impl.workers, mode: (impl as { mode?: Mode }).mode, tputRounds: [], rttQuarters: [], startRounds: [], connectRounds: [], seconds: 0 };
+  const res: Result = {
+    name: impl.name,
+    workers: impl.workers,
+    mode: (impl as { mode?: Mode }).mode,
+    tputRounds: [],
+    rttQuarters: [],
+    startRounds: [],
+    connectRounds: [],
+    seconds: 0,
+  };
   let runner: Runner | MiraiRunner | undefined;
   let stage = 'load';
   try {
@@ -199,7 +208,8 @@ async function measureImpl(impl: Impl & { start(): Promise<Runner | MiraiRunner>
         }
         // Per-quarter medians, printed with the details: shows how steady the machine was.
         const q = Math.floor(TRIPS / 4);
-        for (let k = 0; k < 4 && q > 0; k++) res.rttQuarters.push(summarize(samples.subarray(k * q, (k + 1) * q)).median);
+        for (let k = 0; k < 4 && q > 0; k++)
+          res.rttQuarters.push(summarize(samples.subarray(k * q, (k + 1) * q)).median);
         return summarize(samples);
       })(),
       WORKLOAD_TIMEOUT,
@@ -240,7 +250,10 @@ async function measureImpl(impl: Impl & { start(): Promise<Runner | MiraiRunner>
         for (let i = 0; i < PAYLOAD_TRIPS; i++) {
           const b = await rn.echo(a);
           if (!(b instanceof Float64Array) || b.length !== a.length || b[last] !== a[last] || b[1] !== a[1]) {
-            check(false, `echo gave ${Object.prototype.toString.call(b)} of length ${(b as { length?: number })?.length}`);
+            check(
+              false,
+              `echo gave ${Object.prototype.toString.call(b)} of length ${(b as { length?: number })?.length}`,
+            );
           }
         }
         const dt = (performance.now() - s) / 1000;
@@ -262,7 +275,8 @@ async function measureImpl(impl: Impl & { start(): Promise<Runner | MiraiRunner>
             const s = performance.now();
             const r = (await ev(i)) as unknown[];
             samples[i] = (performance.now() - s) * 1000;
-            if (!Array.isArray(r) || r.length !== 2 || r[0] !== i || r[1] !== i) check(false, `everywhere gave ${JSON.stringify(r)}`);
+            if (!Array.isArray(r) || r.length !== 2 || r[0] !== i || r[1] !== i)
+              check(false, `everywhere gave ${JSON.stringify(r)}`);
           }
           return summarize(samples);
         })(),
@@ -294,7 +308,17 @@ const x = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(2)}x` : '-')
 function report(results: Result[]): void {
   console.log('');
   printTable(
-    ['implementation (2 workers)', 'workers', 'RTT median µs', 'RTT p99 µs', `${fmtInt(TASKS)} tasks: tasks/s`, '1 MiB: MiB/s', 'start→first ms', 'connected ms', 'everywhere µs'],
+    [
+      'implementation (2 workers)',
+      'workers',
+      'RTT median µs',
+      'RTT p99 µs',
+      `${fmtInt(TASKS)} tasks: tasks/s`,
+      '1 MiB: MiB/s',
+      'start→first ms',
+      'connected ms',
+      'everywhere µs',
+    ],
     results.map((r) => [
       r.name,
       r.workers,
@@ -342,7 +366,8 @@ function report(results: Result[]): void {
     }
     console.log('');
     printTable(['this package vs peer', 'RTT median', 'RTT p99', 'tasks/s', 'MiB/s', 'start→first'], rows, {
-      title: 'Ratios, this package to each peer, as speed-ups: > 1.00x means this package is faster (latencies and start: peer ÷ ours; rates: ours ÷ peer).',
+      title:
+        'Ratios, this package to each peer, as speed-ups: > 1.00x means this package is faster (latencies and start: peer ÷ ours; rates: ours ÷ peer).',
     });
   }
 
@@ -375,25 +400,51 @@ function report(results: Result[]): void {
   }
   for (const r of ours) {
     const limit = r.mode === 'round-robin' ? TARGET.rttDirect : TARGET.rttDispatcher;
-    rows.push([`sequential round trip, ${r.mode}`, `≤ ${limit} µs median`, `${fmt(r.rtt?.median)} µs`, verdict(num(r.rtt?.median) ? r.rtt!.median <= limit : undefined)]);
+    rows.push([
+      `sequential round trip, ${r.mode}`,
+      `≤ ${limit} µs median`,
+      `${fmt(r.rtt?.median)} µs`,
+      verdict(num(r.rtt?.median) ? r.rtt!.median <= limit : undefined),
+    ]);
   }
   for (const r of ours) {
-    rows.push([`1 MiB Float64Array round trips, ${r.mode}`, `≥ ${fmtInt(TARGET.mibps)} MiB/s`, `${fmtInt(r.mibps)} MiB/s`, verdict(num(r.mibps) ? r.mibps >= TARGET.mibps : undefined)]);
+    rows.push([
+      `1 MiB Float64Array round trips, ${r.mode}`,
+      `≥ ${fmtInt(TARGET.mibps)} MiB/s`,
+      `${fmtInt(r.mibps)} MiB/s`,
+      verdict(num(r.mibps) ? r.mibps >= TARGET.mibps : undefined),
+    ]);
   }
   for (const r of ours) {
-    rows.push([`daemons(2) until both connected, ${r.mode}`, `≤ ${TARGET.connect} ms`, `${fmt(r.connectMs)} ms`, verdict(num(r.connectMs) ? r.connectMs <= TARGET.connect : undefined)]);
+    rows.push([
+      `daemons(2) until both connected, ${r.mode}`,
+      `≤ ${TARGET.connect} ms`,
+      `${fmt(r.connectMs)} ms`,
+      verdict(num(r.connectMs) ? r.connectMs <= TARGET.connect : undefined),
+    ]);
   }
   for (const r of ours) {
-    rows.push([`everywhere() on 2 daemons, ${r.mode}`, `≤ ${TARGET.everywhere} µs`, `${fmt(r.everywhere?.median)} µs`, verdict(num(r.everywhere?.median) ? r.everywhere!.median <= TARGET.everywhere : undefined)]);
+    rows.push([
+      `everywhere() on 2 daemons, ${r.mode}`,
+      `≤ ${TARGET.everywhere} µs`,
+      `${fmt(r.everywhere?.median)} µs`,
+      verdict(num(r.everywhere?.median) ? r.everywhere!.median <= TARGET.everywhere : undefined),
+    ]);
   }
   if (rows.length) {
     console.log('');
-    printTable(['target (issue 3)', 'wanted', 'measured', 'verdict'], rows, { title: 'Performance targets (medians, this run)' });
+    printTable(['target (issue 3)', 'wanted', 'measured', 'verdict'], rows, {
+      title: 'Performance targets (medians, this run)',
+    });
     const missed = rows.filter((r) => r[3] === 'MISSED').length;
     const met = rows.filter((r) => r[3] === 'met').length;
-    console.log(`targets: ${met} met, ${missed} missed${rows.length - met - missed ? `, ${rows.length - met - missed} not measured` : ''}`);
+    console.log(
+      `targets: ${met} met, ${missed} missed${rows.length - met - missed ? `, ${rows.length - met - missed} not measured` : ''}`,
+    );
   }
-  console.log("R's mirai is measured side by side in bench/compare; the transport floor is NNG's ipc round trip (bench/nng).");
+  console.log(
+    "R's mirai is measured side by side in bench/compare; the transport floor is NNG's ipc round trip (bench/nng).",
+  );
   const failed = results.filter((r) => r.error);
   if (failed.length) console.log(`FAILED: ${failed.map((r) => `${r.name} (${r.error})`).join('; ')}`);
 }
@@ -402,7 +453,9 @@ function report(results: Result[]): void {
 
 function selected(): Array<Impl & { start(): Promise<Runner | MiraiRunner> }> {
   const all = [...MIRAI_IMPLS, ...PEERS];
-  const only = process.env.MIRAI_BENCH_ONLY?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  const only = process.env.MIRAI_BENCH_ONLY?.split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
   if (!only?.length) return all;
   return all.filter((i) => only.some((o) => i.name.toLowerCase().includes(o)));
 }

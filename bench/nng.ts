@@ -101,7 +101,11 @@ function urlMaker(t: Transport): Urls {
 
 function nodeArgsForChild(tag: string): string[] {
   if (!PROFILE_DIR) return [];
-  return ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=peer-${tag}-${process.pid}-${Date.now()}.cpuprofile`];
+  return [
+    '--cpu-prof',
+    `--cpu-prof-dir=${PROFILE_DIR}`,
+    `--cpu-prof-name=peer-${tag}-${process.pid}-${Date.now()}.cpuprofile`,
+  ];
 }
 
 function startPeer(mode: 'echo' | 'push', url: string): Child {
@@ -183,10 +187,13 @@ function buildCTools(): CTools | string {
     cwd: ROOT,
     encoding: 'utf8',
   });
-  if (r.status !== 0) return `build-nng-perf failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-5).join(' / ')}`;
+  if (r.status !== 0)
+    return `build-nng-perf failed: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-5).join(' / ')}`;
   const dir = r.stdout.trim().split('\n').pop()!;
   const exe = process.platform === 'win32' ? '.exe' : '';
-  console.log(`C perf tools: ${path.relative(ROOT, dir) || dir} (built/checked in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  console.log(
+    `C perf tools: ${path.relative(ROOT, dir) || dir} (built/checked in ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+  );
   return { local: path.join(dir, 'local_lat' + exe), remote: path.join(dir, 'remote_lat' + exe) };
 }
 
@@ -218,7 +225,9 @@ async function cLatency(tools: CTools, url: string, trips: number): Promise<numb
 
 /** Messages per second from local_thr (receiver) fed by remote_thr (sender). */
 async function cThroughput(tools: CTools, url: string, count: number): Promise<number> {
-  const server = new Child(tools.local, ['-m', 'local_thr', url, String(MSG_SIZE), String(count)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = new Child(tools.local, ['-m', 'local_thr', url, String(MSG_SIZE), String(count)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   try {
     await runDialer(tools.remote, ['-m', 'remote_thr', url, String(MSG_SIZE), String(count)], 60_000);
     await server.wait(10_000);
@@ -233,7 +242,9 @@ async function cThroughput(tools: CTools, url: string, count: number): Promise<n
 /** The addon measuring against C local_lat as the echo. */
 async function mixedLatency(nng: typeof Nng, tools: CTools, url: string, buf: Buffer): Promise<Summary> {
   const warm = Math.min(WARMUP, 2_000);
-  const server = new Child(tools.local, [url, String(MSG_SIZE), String(warm + TRIPS)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = new Child(tools.local, [url, String(MSG_SIZE), String(warm + TRIPS)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let s: Nng.Socket | undefined;
   try {
     s = await dialPair(nng, url);
@@ -306,14 +317,27 @@ function report(results: TransportResult[]): void {
     notes.push(
       `  ${r.transport}: mean RTT per round (µs): addon ${r.addon.map((x) => fmt(x.mean)).join(' / ')}` +
         (r.c.length ? `; C ${r.c.map((x) => fmt(x)).join(' / ')}` : '') +
-        (mixed ? `; addon client vs C echo: median ${fmt(mixed.median)}, p99 ${fmt(mixed.p99)}, mean ${fmt(mixed.mean)} (${(mixed.mean / c).toFixed(2)}x C)` : ''),
+        (mixed
+          ? `; addon client vs C echo: median ${fmt(mixed.median)}, p99 ${fmt(mixed.p99)}, mean ${fmt(mixed.mean)} (${(mixed.mean / c).toFixed(2)}x C)`
+          : ''),
     );
   }
   console.log('');
   printTable(
-    ['transport', 'addon median µs', 'addon p99 µs', 'addon mean µs', 'addon msgs/s', 'C RTT µs (mean)', 'C msgs/s', 'ratio addon/C'],
+    [
+      'transport',
+      'addon median µs',
+      'addon p99 µs',
+      'addon mean µs',
+      'addon msgs/s',
+      'C RTT µs (mean)',
+      'C msgs/s',
+      'ratio addon/C',
+    ],
     rows,
-    { title: `NNG round trip (pair1 ping-pong, ${MSG_SIZE} B, ${fmtInt(TRIPS)} trips, best of ${ROUNDS} rounds) and one-way throughput` },
+    {
+      title: `NNG round trip (pair1 ping-pong, ${MSG_SIZE} B, ${fmtInt(TRIPS)} trips, best of ${ROUNDS} rounds) and one-way throughput`,
+    },
   );
   console.log(
     [
@@ -329,7 +353,11 @@ function report(results: TransportResult[]): void {
   );
   const worst = Math.max(...results.map((r) => best(r.addon, (x) => x.mean)!.mean / Math.min(...r.c)));
   if (Number.isFinite(worst)) {
-    console.log(worst <= TARGET_RATIO ? `target met: addon/C <= ${TARGET_RATIO}x` : `target missed: worst addon/C ratio ${worst.toFixed(2)}x > ${TARGET_RATIO}x`);
+    console.log(
+      worst <= TARGET_RATIO
+        ? `target met: addon/C <= ${TARGET_RATIO}x`
+        : `target missed: worst addon/C ratio ${worst.toFixed(2)}x > ${TARGET_RATIO}x`,
+    );
   }
 }
 
@@ -352,7 +380,9 @@ export async function measure(): Promise<TransportResult[]> {
 
 export async function run(): Promise<void> {
   const t0 = performance.now();
-  console.log(`bench/nng: mirai/nng addon vs NNG's perf.c, node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(2)}`);
+  console.log(
+    `bench/nng: mirai/nng addon vs NNG's perf.c, node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(2)}`,
+  );
   const results = await measure();
   report(results);
   console.log(`(bench/nng took ${((performance.now() - t0) / 1000).toFixed(1)} s)`);

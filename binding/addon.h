@@ -55,7 +55,7 @@ class Addon : public Napi::Addon<Addon> {
   void LinkBusy(AioOwner* o);
   void UnlinkBusy(AioOwner* o);
 
-  Napi::FunctionReference error_ctor;      // NngError, set by lib/nng at load time
+  Napi::FunctionReference error_ctor;  // NngError, set by lib/nng at load time
   Napi::FunctionReference message_ctor;
   Napi::FunctionReference socket_ctor;
   Napi::FunctionReference context_ctor;
@@ -71,7 +71,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value SetExternalBuffers(const Napi::CallbackInfo& info);
   Napi::Value Versions(const Napi::CallbackInfo& info);
   Napi::Value Pending(const Napi::CallbackInfo& info);
-  Napi::Value HoldJs(const Napi::CallbackInfo& info);     // lib/nng/cv.ts: a waiter is pending
+  Napi::Value HoldJs(const Napi::CallbackInfo& info);  // lib/nng/cv.ts: a waiter is pending
   Napi::Value ReleaseJs(const Napi::CallbackInfo& info);
 
   using Tsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, Completion, CallJs>;
@@ -92,7 +92,9 @@ class Closable {
 };
 
 // The Addon of the calling environment.
-inline Addon* GetAddon(Napi::Env env) { return env.GetInstanceData<Addon>(); }
+inline Addon* GetAddon(Napi::Env env) {
+  return env.GetInstanceData<Addon>();
+}
 
 // Registration hooks implemented by each concept's file.
 void InitErrors(Napi::Env env, Napi::Object exports, Addon* addon);

@@ -4,7 +4,6 @@
 #include "message.h"
 #include "signals.h"
 
-
 namespace mirai {
 
 AioOp::AioOp(Napi::Env env, AioOwner* owner, Kind kind)
@@ -41,8 +40,10 @@ AioOp* AioOp::Create(Napi::Env env, AioOwner* owner, Kind kind) {
   op->id_ = ++owner->last_op_id_;
   owner->pending_[static_cast<int>(kind)]++;
   op->next_ = owner->head_;
-  if (owner->head_) owner->head_->prev_ = op;
-  else op->addon_->LinkBusy(owner);
+  if (owner->head_)
+    owner->head_->prev_ = op;
+  else
+    op->addon_->LinkBusy(owner);
   owner->head_ = op;
   owner->KeepAlive();
   if (owner->holds_loop) {
@@ -54,8 +55,10 @@ AioOp* AioOp::Create(Napi::Env env, AioOwner* owner, Kind kind) {
 
 void AioOp::Unlink() {
   if (owner_ == nullptr) return;
-  if (prev_) prev_->next_ = next_;
-  else owner_->head_ = next_;
+  if (prev_)
+    prev_->next_ = next_;
+  else
+    owner_->head_ = next_;
   if (next_) next_->prev_ = prev_;
   prev_ = next_ = nullptr;
   AioOwner* o = owner_;

@@ -22,7 +22,8 @@ class AioOp;
 
 // True when msg's body starts with the len bytes of prefix (the interrupt-on-cancel match).
 inline bool BodyStartsWith(nng_msg* msg, const uint8_t* prefix, size_t len) {
-  return msg != nullptr && len > 0 && nng_msg_len(msg) >= len && std::memcmp(nng_msg_body(msg), prefix, len) == 0;
+  return msg != nullptr && len > 0 && nng_msg_len(msg) >= len &&
+         std::memcmp(nng_msg_body(msg), prefix, len) == 0;
 }
 
 // A socket or context that starts operations: lists them for cancel() and teardown.
@@ -31,7 +32,7 @@ class AioOwner {
   virtual ~AioOwner() {
     if (busy_addon != nullptr) busy_addon->UnlinkBusy(this);
   }
-  void CancelAll();          // nng_aio_cancel on every pending op (they reject with ECANCELED)
+  void CancelAll();             // nng_aio_cancel on every pending op (they reject with ECANCELED)
   void CancelOne(uint32_t id);  // the op with this id, if still pending
   uint32_t last_op_id() const { return last_op_id_; }
   // For operations finished without an aio (the synchronous send path): gives them an id too,
@@ -45,8 +46,8 @@ class AioOwner {
   // all, including those of a socket closed just before the environment ended).
   AioOwner* busy_prev = nullptr;
   AioOwner* busy_next = nullptr;
-  Addon* busy_addon = nullptr;  // set while linked
-  virtual void KeepAlive() = 0;    // pin the JS wrapper while an op is pending
+  Addon* busy_addon = nullptr;   // set while linked
+  virtual void KeepAlive() = 0;  // pin the JS wrapper while an op is pending
   virtual void LetGo() = 0;
   // Whether pending operations keep the event loop alive (socket.ref() / unref()).
   bool holds_loop = true;

@@ -46,8 +46,8 @@ bool ValidStamp(const std::string& s) {
   }
   auto num = [&](size_t pos, size_t len) { return std::stoi(s.substr(pos, len)); };
   int mon = num(4, 2), day = num(6, 2), hour = num(8, 2), min = num(10, 2), sec = num(12, 2);
-  return num(0, 4) >= 1950 && mon >= 1 && mon <= 12 && day >= 1 && day <= 31 && hour < 24 &&
-         min < 60 && sec < 60;
+  return num(0, 4) >= 1950 && mon >= 1 && mon <= 12 && day >= 1 && day <= 31 && hour < 24 && min < 60 &&
+         sec < 60;
 }
 
 // Characters that are special in mbedTLS's "CN=..." name syntax or make no sense in a host.
@@ -77,8 +77,8 @@ struct CertJob {
   }
 
   // Returns 0 or an mbedTLS error, with *step naming what failed.
-  int Run(const std::string& cn, const std::string& not_before, const std::string& not_after,
-          int rsa_bits, const char** step) {
+  int Run(const std::string& cn, const std::string& not_before, const std::string& not_after, int rsa_bits,
+          const char** step) {
     int ret;
     *step = "seeding the random generator";
     if ((ret = drbg.Seed("mirai-writeCert")) != 0) return ret;
@@ -87,8 +87,7 @@ struct CertJob {
     mbedtls_pk_type_t type = rsa_bits ? MBEDTLS_PK_RSA : MBEDTLS_PK_ECKEY;
     if ((ret = mbedtls_pk_setup(&key, mbedtls_pk_info_from_type(type))) != 0) return ret;
     ret = rsa_bits ? mbedtls_rsa_gen_key(mbedtls_pk_rsa(key), Drbg::Random, &drbg, rsa_bits, 65537)
-                   : mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(key),
-                                         Drbg::Random, &drbg);
+                   : mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(key), Drbg::Random, &drbg);
     if (ret != 0) return ret;
 
     *step = "building the certificate";
@@ -141,19 +140,21 @@ Napi::Value WriteCert(const Napi::CallbackInfo& info) {
   }
   std::string cn = info[0].As<Napi::String>().Utf8Value();
   if (!ValidCn(cn)) {
-    return ThrowRange(env, "writeCert cn must be 1-64 characters without control characters or "
-                           ",+=\\\"<>;#, got " + Describe(info[0]));
+    return ThrowRange(env,
+                      "writeCert cn must be 1-64 characters without control characters or "
+                      ",+=\\\"<>;#, got " +
+                          Describe(info[0]));
   }
   if (!info[1].IsString()) {
-    return ThrowType(env, "writeCert validUntil must be a 'YYYYMMDDHHMMSS' UTC string, got " +
-                              Describe(info[1]));
+    return ThrowType(env,
+                     "writeCert validUntil must be a 'YYYYMMDDHHMMSS' UTC string, got " + Describe(info[1]));
   }
   std::string until = info[1].As<Napi::String>().Utf8Value();
   std::time_t now = std::time(nullptr);
   std::string now_stamp = UtcStamp(now);
   if (!ValidStamp(until)) {
-    return ThrowRange(env, "writeCert validUntil must be a 'YYYYMMDDHHMMSS' UTC time, got " +
-                               Describe(info[1]));
+    return ThrowRange(env,
+                      "writeCert validUntil must be a 'YYYYMMDDHHMMSS' UTC time, got " + Describe(info[1]));
   }
   if (until <= now_stamp) {  // same fixed-width format, so string order is time order
     return ThrowRange(env, "writeCert validUntil " + Describe(info[1]) + " is not in the future");
@@ -166,8 +167,8 @@ Napi::Value WriteCert(const Napi::CallbackInfo& info) {
     } else if (kt == "rsa4096") {
       rsa_bits = 4096;
     } else if (kt != "ecdsa") {
-      return ThrowType(env, "writeCert keyType must be 'ecdsa', 'rsa2048' or 'rsa4096', got " +
-                                Describe(info[2]));
+      return ThrowType(env,
+                       "writeCert keyType must be 'ecdsa', 'rsa2048' or 'rsa4096', got " + Describe(info[2]));
     }
   }
 

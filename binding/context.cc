@@ -14,15 +14,12 @@ namespace mirai {
 class Context : public Napi::ObjectWrap<Context>, public AioOwner {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Context",
-                       {InstanceMethod<&Context::Send>("send"),
-                        InstanceMethod<&Context::Recv>("recv"),
-                        InstanceMethod<&Context::Cancel>("cancel"),
-                        InstanceMethod<&Context::SetOpt>("setOption"),
-                        InstanceMethod<&Context::GetOpt>("getOption"),
-                        InstanceMethod<&Context::Close>("close"),
-                        InstanceAccessor<&Context::Id>("id"),
-                        InstanceAccessor<&Context::LastOpId>("lastOpId")});
+    return DefineClass(
+        env, "Context",
+        {InstanceMethod<&Context::Send>("send"), InstanceMethod<&Context::Recv>("recv"),
+         InstanceMethod<&Context::Cancel>("cancel"), InstanceMethod<&Context::SetOpt>("setOption"),
+         InstanceMethod<&Context::GetOpt>("getOption"), InstanceMethod<&Context::Close>("close"),
+         InstanceAccessor<&Context::Id>("id"), InstanceAccessor<&Context::LastOpId>("lastOpId")});
   }
 
   // new Context(socket)
@@ -67,7 +64,8 @@ class Context : public Napi::ObjectWrap<Context>, public AioOwner {
       return env.Undefined();
     }
     nng_duration t = TimeoutArg(info[1]);
-    if (t == NNG_DURATION_DEFAULT && nng_ctx_get_ms(ctx_, NNG_OPT_SENDTIMEO, &t) != 0) t = NNG_DURATION_INFINITE;
+    if (t == NNG_DURATION_DEFAULT && nng_ctx_get_ms(ctx_, NNG_OPT_SENDTIMEO, &t) != 0)
+      t = NNG_DURATION_INFINITE;
     nng_aio_set_timeout(op->aio(), t);
     nng_aio_set_msg(op->aio(), msg);
     Napi::Value p = op->Promise();
@@ -81,7 +79,8 @@ class Context : public Napi::ObjectWrap<Context>, public AioOwner {
     AioOp* op = AioOp::Create(env, this, AioOp::Kind::Recv);
     if (op == nullptr) return env.Undefined();
     nng_duration t = TimeoutArg(info[0]);
-    if (t == NNG_DURATION_DEFAULT && nng_ctx_get_ms(ctx_, NNG_OPT_RECVTIMEO, &t) != 0) t = NNG_DURATION_INFINITE;
+    if (t == NNG_DURATION_DEFAULT && nng_ctx_get_ms(ctx_, NNG_OPT_RECVTIMEO, &t) != 0)
+      t = NNG_DURATION_INFINITE;
     nng_aio_set_timeout(op->aio(), t);
     Napi::Value p = op->Promise();
     nng_ctx_recv(ctx_, op->aio());
@@ -89,13 +88,13 @@ class Context : public Napi::ObjectWrap<Context>, public AioOwner {
   }
 
   Napi::Value Cancel(const Napi::CallbackInfo& info) {
-    if (info[0].IsNumber()) CancelOne(info[0].As<Napi::Number>().Uint32Value());
-    else CancelAll();
+    if (info[0].IsNumber())
+      CancelOne(info[0].As<Napi::Number>().Uint32Value());
+    else
+      CancelAll();
     return info.Env().Undefined();
   }
-  Napi::Value LastOpId(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), last_op_id());
-  }
+  Napi::Value LastOpId(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), last_op_id()); }
   Napi::Value SetOpt(const Napi::CallbackInfo& info) {
     if (!CheckOpen(info.Env())) return info.Env().Undefined();
     return SetOption(info, kContextOptions, &ctx_);
@@ -112,9 +111,7 @@ class Context : public Napi::ObjectWrap<Context>, public AioOwner {
     }
     return info.Env().Undefined();
   }
-  Napi::Value Id(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), nng_ctx_id(ctx_));
-  }
+  Napi::Value Id(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), nng_ctx_id(ctx_)); }
 
   nng_ctx ctx_ = NNG_CTX_INITIALIZER;
   bool open_ = false;

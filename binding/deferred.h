@@ -38,7 +38,8 @@ class Deferred {
  private:
   void Settle(napi_value v, bool resolve) {
     if (deferred_ == nullptr || v == nullptr) return;
-    napi_status st = resolve ? napi_resolve_deferred(env_, deferred_, v) : napi_reject_deferred(env_, deferred_, v);
+    napi_status st =
+        resolve ? napi_resolve_deferred(env_, deferred_, v) : napi_reject_deferred(env_, deferred_, v);
     if (st == napi_ok) deferred_ = nullptr;
   }
 
@@ -51,8 +52,10 @@ class Deferred {
 // stopping; left pending when v is empty (its creation failed for the same reason).
 inline Napi::Value SettledPromise(Napi::Env env, napi_value v, bool resolve) {
   Deferred d(env);
-  if (resolve) d.Resolve(v);
-  else d.Reject(v);
+  if (resolve)
+    d.Resolve(v);
+  else
+    d.Reject(v);
   return d.Promise();
 }
 

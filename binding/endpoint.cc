@@ -34,12 +34,12 @@ class Endpoint : public Napi::ObjectWrap<Endpoint<H>> {
  public:
   static Napi::Function Define(Napi::Env env) {
     using E = Endpoint<H>;
-    return E::DefineClass(env, EndpointOps<H>::kName,
-                          {E::template InstanceAccessor<&E::Url>("url"),
-                           E::template InstanceAccessor<&E::Id>("id"),
-                           E::template InstanceMethod<&E::SetOpt>("setOption"),
-                           E::template InstanceMethod<&E::GetOpt>("getOption"),
-                           E::template InstanceMethod<&E::Close>("close")});
+    return E::DefineClass(
+        env, EndpointOps<H>::kName,
+        {E::template InstanceAccessor<&E::Url>("url"), E::template InstanceAccessor<&E::Id>("id"),
+         E::template InstanceMethod<&E::SetOpt>("setOption"),
+         E::template InstanceMethod<&E::GetOpt>("getOption"),
+         E::template InstanceMethod<&E::Close>("close")});
   }
   explicit Endpoint(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Endpoint<H>>(info) {}
 

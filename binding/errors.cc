@@ -10,39 +10,72 @@ namespace mirai {
 
 const char* ErrnoName(int rv) {
   switch (rv) {
-    case NNG_EINTR: return "EINTR";
-    case NNG_ENOMEM: return "ENOMEM";
-    case NNG_EINVAL: return "EINVAL";
-    case NNG_EBUSY: return "EBUSY";
-    case NNG_ETIMEDOUT: return "ETIMEDOUT";
-    case NNG_ECONNREFUSED: return "ECONNREFUSED";
-    case NNG_ECLOSED: return "ECLOSED";
-    case NNG_EAGAIN: return "EAGAIN";
-    case NNG_ENOTSUP: return "ENOTSUP";
-    case NNG_EADDRINUSE: return "EADDRINUSE";
-    case NNG_ESTATE: return "ESTATE";
-    case NNG_ENOENT: return "ENOENT";
-    case NNG_EPROTO: return "EPROTO";
-    case NNG_EUNREACHABLE: return "EUNREACHABLE";
-    case NNG_EADDRINVAL: return "EADDRINVAL";
-    case NNG_EPERM: return "EPERM";
-    case NNG_EMSGSIZE: return "EMSGSIZE";
-    case NNG_ECONNABORTED: return "ECONNABORTED";
-    case NNG_ECONNRESET: return "ECONNRESET";
-    case NNG_ECANCELED: return "ECANCELED";
-    case NNG_ENOFILES: return "ENOFILES";
-    case NNG_ENOSPC: return "ENOSPC";
-    case NNG_EEXIST: return "EEXIST";
-    case NNG_EREADONLY: return "EREADONLY";
-    case NNG_EWRITEONLY: return "EWRITEONLY";
-    case NNG_ECRYPTO: return "ECRYPTO";
-    case NNG_EPEERAUTH: return "EPEERAUTH";
-    case NNG_ENOARG: return "ENOARG";
-    case NNG_EAMBIGUOUS: return "EAMBIGUOUS";
-    case NNG_EBADTYPE: return "EBADTYPE";
-    case NNG_ECONNSHUT: return "ECONNSHUT";
-    case NNG_EINTERNAL: return "EINTERNAL";
-    default: return (rv & NNG_ESYSERR) ? "ESYSERR" : (rv & NNG_ETRANERR) ? "ETRANERR" : "EUNKNOWN";
+    case NNG_EINTR:
+      return "EINTR";
+    case NNG_ENOMEM:
+      return "ENOMEM";
+    case NNG_EINVAL:
+      return "EINVAL";
+    case NNG_EBUSY:
+      return "EBUSY";
+    case NNG_ETIMEDOUT:
+      return "ETIMEDOUT";
+    case NNG_ECONNREFUSED:
+      return "ECONNREFUSED";
+    case NNG_ECLOSED:
+      return "ECLOSED";
+    case NNG_EAGAIN:
+      return "EAGAIN";
+    case NNG_ENOTSUP:
+      return "ENOTSUP";
+    case NNG_EADDRINUSE:
+      return "EADDRINUSE";
+    case NNG_ESTATE:
+      return "ESTATE";
+    case NNG_ENOENT:
+      return "ENOENT";
+    case NNG_EPROTO:
+      return "EPROTO";
+    case NNG_EUNREACHABLE:
+      return "EUNREACHABLE";
+    case NNG_EADDRINVAL:
+      return "EADDRINVAL";
+    case NNG_EPERM:
+      return "EPERM";
+    case NNG_EMSGSIZE:
+      return "EMSGSIZE";
+    case NNG_ECONNABORTED:
+      return "ECONNABORTED";
+    case NNG_ECONNRESET:
+      return "ECONNRESET";
+    case NNG_ECANCELED:
+      return "ECANCELED";
+    case NNG_ENOFILES:
+      return "ENOFILES";
+    case NNG_ENOSPC:
+      return "ENOSPC";
+    case NNG_EEXIST:
+      return "EEXIST";
+    case NNG_EREADONLY:
+      return "EREADONLY";
+    case NNG_EWRITEONLY:
+      return "EWRITEONLY";
+    case NNG_ECRYPTO:
+      return "ECRYPTO";
+    case NNG_EPEERAUTH:
+      return "EPEERAUTH";
+    case NNG_ENOARG:
+      return "ENOARG";
+    case NNG_EAMBIGUOUS:
+      return "EAMBIGUOUS";
+    case NNG_EBADTYPE:
+      return "EBADTYPE";
+    case NNG_ECONNSHUT:
+      return "ECONNSHUT";
+    case NNG_EINTERNAL:
+      return "EINTERNAL";
+    default:
+      return (rv & NNG_ESYSERR) ? "ESYSERR" : (rv & NNG_ETRANERR) ? "ETRANERR" : "EUNKNOWN";
   }
 }
 

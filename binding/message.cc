@@ -11,11 +11,10 @@ namespace mirai {
 static const napi_type_tag kMessageTag = {0x6d697261692d6d73ULL, 0x6d6573736167651ULL};
 
 Napi::Function Message::Define(Napi::Env env) {
-  return DefineClass(env, "Message",
-                     {InstanceAccessor<&Message::Body>("body"),
-                      InstanceAccessor<&Message::Pipe>("pipe"),
-                      InstanceAccessor<&Message::Length>("length"),
-                      InstanceMethod<&Message::ReadUInt32LE>("readUInt32LE")});
+  return DefineClass(
+      env, "Message",
+      {InstanceAccessor<&Message::Body>("body"), InstanceAccessor<&Message::Pipe>("pipe"),
+       InstanceAccessor<&Message::Length>("length"), InstanceMethod<&Message::ReadUInt32LE>("readUInt32LE")});
 }
 
 Message::Message(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Message>(info) {
@@ -31,7 +30,8 @@ Napi::Object Message::New(Napi::Env env, nng_msg* msg) {
   napi_value raw = nullptr;
   // Fails while the environment is being torn down (a worker ending mid-receive): the message
   // is then freed and an empty handle returned, which callers must not use.
-  if (napi_new_instance(env, GetAddon(env)->message_ctor.Value(), 0, nullptr, &raw) != napi_ok || raw == nullptr) {
+  if (napi_new_instance(env, GetAddon(env)->message_ctor.Value(), 0, nullptr, &raw) != napi_ok ||
+      raw == nullptr) {
     nng_msg_free(msg);
     return Napi::Object();
   }
@@ -64,8 +64,8 @@ Napi::Value Message::Body(const Napi::CallbackInfo& info) {
     holder_->refs++;
     napi_value buf;
     napi_status st = napi_create_external_buffer(
-        env, len, data,
-        [](napi_env, void*, void* hint) { static_cast<MsgHolder*>(hint)->Unref(); }, holder_, &buf);
+        env, len, data, [](napi_env, void*, void* hint) { static_cast<MsgHolder*>(hint)->Unref(); }, holder_,
+        &buf);
     if (st == napi_ok) return Napi::Value(env, buf);
     holder_->refs--;
     // napi_no_external_buffers_allowed (Electron's memory cage): remember and copy from now on.

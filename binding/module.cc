@@ -57,13 +57,13 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   InitTls(env, exports, this);
   InitCert(env, exports, this);
   DefineAddon(exports, {
-      InstanceMethod("setErrorClass", &Addon::SetErrorClass),
-      InstanceMethod("setExternalBuffers", &Addon::SetExternalBuffers),
-      InstanceMethod("versions", &Addon::Versions),
-      InstanceMethod("pending", &Addon::Pending),
-      InstanceMethod("hold", &Addon::HoldJs),
-      InstanceMethod("release", &Addon::ReleaseJs),
-  });
+                           InstanceMethod("setErrorClass", &Addon::SetErrorClass),
+                           InstanceMethod("setExternalBuffers", &Addon::SetExternalBuffers),
+                           InstanceMethod("versions", &Addon::Versions),
+                           InstanceMethod("pending", &Addon::Pending),
+                           InstanceMethod("hold", &Addon::HoldJs),
+                           InstanceMethod("release", &Addon::ReleaseJs),
+                       });
 }
 
 Addon::~Addon() = default;
@@ -95,8 +95,10 @@ void Addon::LinkBusy(AioOwner* o) {
 
 void Addon::UnlinkBusy(AioOwner* o) {
   if (o->busy_addon != this) return;
-  if (o->busy_prev != nullptr) o->busy_prev->busy_next = o->busy_next;
-  else busy_ = o->busy_next;
+  if (o->busy_prev != nullptr)
+    o->busy_prev->busy_next = o->busy_next;
+  else
+    busy_ = o->busy_next;
   if (o->busy_next != nullptr) o->busy_next->busy_prev = o->busy_prev;
   o->busy_prev = o->busy_next = nullptr;
   o->busy_addon = nullptr;
@@ -125,8 +127,12 @@ void Addon::Release() {
   if (holds_ > 0 && --holds_ == 0 && !closing_) tsfn_.Unref(Napi::Env(env_));
 }
 
-void Addon::Track(Closable* c) { live_.insert(c); }
-void Addon::Untrack(Closable* c) { live_.erase(c); }
+void Addon::Track(Closable* c) {
+  live_.insert(c);
+}
+void Addon::Untrack(Closable* c) {
+  live_.erase(c);
+}
 
 Napi::Value Addon::SetErrorClass(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) return ThrowType(info.Env(), "setErrorClass expects a constructor");

@@ -7,18 +7,18 @@
 namespace mirai {
 
 // NNG's handles are small structs passed by value; these adapters give every kind one shape.
-#define MIRAI_OPTION_TARGET(NAME, T, PFX)                                                        \
-  const OptionTarget NAME = {                                                                    \
-      [](void* o, const char* n, nng_duration v) { return PFX##_set_ms(*(T*)o, n, v); },         \
-      [](void* o, const char* n, nng_duration* v) { return PFX##_get_ms(*(T*)o, n, v); },        \
-      [](void* o, const char* n, int v) { return PFX##_set_int(*(T*)o, n, v); },                 \
-      [](void* o, const char* n, int* v) { return PFX##_get_int(*(T*)o, n, v); },                \
-      [](void* o, const char* n, size_t v) { return PFX##_set_size(*(T*)o, n, v); },             \
-      [](void* o, const char* n, size_t* v) { return PFX##_get_size(*(T*)o, n, v); },            \
-      [](void* o, const char* n, bool v) { return PFX##_set_bool(*(T*)o, n, v); },               \
-      [](void* o, const char* n, bool* v) { return PFX##_get_bool(*(T*)o, n, v); },              \
+#define MIRAI_OPTION_TARGET(NAME, T, PFX)                                                         \
+  const OptionTarget NAME = {                                                                     \
+      [](void* o, const char* n, nng_duration v) { return PFX##_set_ms(*(T*)o, n, v); },          \
+      [](void* o, const char* n, nng_duration* v) { return PFX##_get_ms(*(T*)o, n, v); },         \
+      [](void* o, const char* n, int v) { return PFX##_set_int(*(T*)o, n, v); },                  \
+      [](void* o, const char* n, int* v) { return PFX##_get_int(*(T*)o, n, v); },                 \
+      [](void* o, const char* n, size_t v) { return PFX##_set_size(*(T*)o, n, v); },              \
+      [](void* o, const char* n, size_t* v) { return PFX##_get_size(*(T*)o, n, v); },             \
+      [](void* o, const char* n, bool v) { return PFX##_set_bool(*(T*)o, n, v); },                \
+      [](void* o, const char* n, bool* v) { return PFX##_get_bool(*(T*)o, n, v); },               \
       [](void* o, const char* n, const void* v, size_t l) { return PFX##_set(*(T*)o, n, v, l); }, \
-      [](void* o, const char* n, char** v) { return PFX##_get_string(*(T*)o, n, v); },           \
+      [](void* o, const char* n, char** v) { return PFX##_get_string(*(T*)o, n, v); },            \
   }
 
 MIRAI_OPTION_TARGET(kSocketOptions, nng_socket, nng_socket);
@@ -28,7 +28,9 @@ MIRAI_OPTION_TARGET(kListenerOptions, nng_listener, nng_listener);
 
 #undef MIRAI_OPTION_TARGET
 
-static std::string Context(const std::string& name) { return "option " + name; }
+static std::string Context(const std::string& name) {
+  return "option " + name;
+}
 
 Napi::Value SetOption(const Napi::CallbackInfo& info, const OptionTarget& t, void* obj) {
   Napi::Env env = info.Env();
@@ -42,9 +44,12 @@ Napi::Value SetOption(const Napi::CallbackInfo& info, const OptionTarget& t, voi
   if (type == "ms" || type == "int" || type == "size") {
     if (!v.IsNumber()) return ThrowType(env, Context(name) + " expects a number");
     double d = v.As<Napi::Number>().DoubleValue();
-    if (type == "ms") rv = t.set_ms(obj, name.c_str(), d < 0 ? NNG_DURATION_INFINITE : (nng_duration)d);
-    else if (type == "int") rv = t.set_int(obj, name.c_str(), (int)d);
-    else rv = t.set_size(obj, name.c_str(), (size_t)(d < 0 ? 0 : d));
+    if (type == "ms")
+      rv = t.set_ms(obj, name.c_str(), d < 0 ? NNG_DURATION_INFINITE : (nng_duration)d);
+    else if (type == "int")
+      rv = t.set_int(obj, name.c_str(), (int)d);
+    else
+      rv = t.set_size(obj, name.c_str(), (size_t)(d < 0 ? 0 : d));
   } else if (type == "bool") {
     rv = t.set_bool(obj, name.c_str(), v.ToBoolean());
   } else if (type == "string") {

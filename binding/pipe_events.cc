@@ -15,8 +15,8 @@ struct PipeEvent : Completion {
   int ev;
   void Deliver(Napi::Env env) override {
     if (!sink->closed_ && !sink->listener_.IsEmpty() && !sink->listener_.Value().IsEmpty()) {
-      sink->listener_.Call({Napi::Number::New(env, ev == NNG_PIPE_EV_ADD_POST ? 1 : 0),
-                            Napi::Number::New(env, pipe)});
+      sink->listener_.Call(
+          {Napi::Number::New(env, ev == NNG_PIPE_EV_ADD_POST ? 1 : 0), Napi::Number::New(env, pipe)});
       // A throwing listener must not take the event loop down with an unhandled C++ state.
       if (env.IsExceptionPending()) {
         Napi::Error e = env.GetAndClearPendingException();
@@ -120,14 +120,16 @@ static bool PipeArg(const Napi::CallbackInfo& info, nng_pipe* p) {
 Napi::Value SetPipeRecvMaxSize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   nng_pipe p;
-  if (!PipeArg(info, &p)) return ThrowType(env, "setPipeRecvMaxSize(id, bytes) expects a pipe id (positive integer)");
+  if (!PipeArg(info, &p))
+    return ThrowType(env, "setPipeRecvMaxSize(id, bytes) expects a pipe id (positive integer)");
   if (!info[1].IsNumber()) return ThrowType(env, "setPipeRecvMaxSize(id, bytes) expects bytes as a number");
   double d = info[1].As<Napi::Number>().DoubleValue();
   // 2^53: beyond it the double no longer names one byte count; 0 means no limit.
   if (!(d >= 0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<uint64_t>(d))) {
     return ThrowRange(env, "setPipeRecvMaxSize: bytes must be an integer from 0 (no limit) to 2^53-1");
   }
-  if (static_cast<uint64_t>(d) > SIZE_MAX) return ThrowRange(env, "setPipeRecvMaxSize: bytes too large for this platform");
+  if (static_cast<uint64_t>(d) > SIZE_MAX)
+    return ThrowRange(env, "setPipeRecvMaxSize: bytes too large for this platform");
   int rv = nng_pipe_set_size(p, NNG_OPT_RECVMAXSZ, static_cast<size_t>(d));
   if (rv != 0) {
     std::string ctx = "setting the receive limit of pipe " + std::to_string(p.id);
@@ -141,7 +143,8 @@ Napi::Value SetPipeRecvMaxSize(const Napi::CallbackInfo& info) {
 Napi::Value GetPipeRecvMaxSize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   nng_pipe p;
-  if (!PipeArg(info, &p)) return ThrowType(env, "getPipeRecvMaxSize(id) expects a pipe id (positive integer)");
+  if (!PipeArg(info, &p))
+    return ThrowType(env, "getPipeRecvMaxSize(id) expects a pipe id (positive integer)");
   size_t v = 0;
   int rv = nng_pipe_get_size(p, NNG_OPT_RECVMAXSZ, &v);
   if (rv != 0) {

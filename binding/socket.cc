@@ -55,22 +55,16 @@ nng_duration TimeoutArg(Napi::Value v) {
 }
 
 Napi::Function Socket::Define(Napi::Env env) {
-  return DefineClass(env, "Socket",
-                     {InstanceMethod<&Socket::Listen>("listen"),
-                      InstanceMethod<&Socket::Dial>("dial"),
-                      InstanceMethod<&Socket::Send>("send"),
-                      InstanceMethod<&Socket::Recv>("recv"),
-                      InstanceMethod<&Socket::Cancel>("cancel"),
-                      InstanceMethod<&Socket::SetOpt>("setOption"),
-                      InstanceMethod<&Socket::GetOpt>("getOption"),
-                      InstanceMethod<&Socket::OnPipe>("onPipe"),
-                      InstanceMethod<&Socket::Close>("close"),
-                      InstanceAccessor<&Socket::Pipes>("pipes"),
-                      InstanceAccessor<&Socket::Id>("id"),
-                      InstanceAccessor<&Socket::Protocol>("protocol"),
-                      InstanceMethod<&Socket::SetRef>("setRef"),
-                      InstanceAccessor<&Socket::LastOpId>("lastOpId"),
-                      InstanceMethod<&Socket::InterruptOnRemove>("interruptOnRemove")});
+  return DefineClass(
+      env, "Socket",
+      {InstanceMethod<&Socket::Listen>("listen"), InstanceMethod<&Socket::Dial>("dial"),
+       InstanceMethod<&Socket::Send>("send"), InstanceMethod<&Socket::Recv>("recv"),
+       InstanceMethod<&Socket::Cancel>("cancel"), InstanceMethod<&Socket::SetOpt>("setOption"),
+       InstanceMethod<&Socket::GetOpt>("getOption"), InstanceMethod<&Socket::OnPipe>("onPipe"),
+       InstanceMethod<&Socket::Close>("close"), InstanceAccessor<&Socket::Pipes>("pipes"),
+       InstanceAccessor<&Socket::Id>("id"), InstanceAccessor<&Socket::Protocol>("protocol"),
+       InstanceMethod<&Socket::SetRef>("setRef"), InstanceAccessor<&Socket::LastOpId>("lastOpId"),
+       InstanceMethod<&Socket::InterruptOnRemove>("interruptOnRemove")});
 }
 
 Socket* Socket::FromValue(Napi::Env env, Napi::Value v) {
@@ -82,7 +76,8 @@ Socket* Socket::FromValue(Napi::Env env, Napi::Value v) {
 }
 
 // new Socket(protocol: string, raw: boolean)
-Socket::Socket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Socket>(info), addon_(GetAddon(info.Env())) {
+Socket::Socket(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<Socket>(info), addon_(GetAddon(info.Env())) {
   Napi::Env env = info.Env();
   info.This().As<Napi::Object>().TypeTag(&kSocketTag);
   if (!info[0].IsString()) {
@@ -118,7 +113,9 @@ Socket::Socket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Socket>(info),
   addon_->Track(this);
 }
 
-Socket::~Socket() { CloseNow(); }
+Socket::~Socket() {
+  CloseNow();
+}
 
 void Socket::CloseNow() {
   if (closed_) return;
@@ -230,8 +227,10 @@ Napi::Value Socket::Recv(const Napi::CallbackInfo& info) {
 
 // cancel(): every pending operation; cancel(id): the one whose id lastOpId gave.
 Napi::Value Socket::Cancel(const Napi::CallbackInfo& info) {
-  if (info[0].IsNumber()) CancelOne(info[0].As<Napi::Number>().Uint32Value());
-  else CancelAll();
+  if (info[0].IsNumber())
+    CancelOne(info[0].As<Napi::Number>().Uint32Value());
+  else
+    CancelAll();
   return info.Env().Undefined();
 }
 

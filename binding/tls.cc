@@ -23,9 +23,8 @@ namespace {
 const napi_type_tag kTlsTag = {0x6d697261692d746cULL, 0x73636f6e66696731ULL};
 
 std::string TypeName(Napi::Value v) {
-  static const char* const kNames[] = {"undefined", "null",      "a boolean", "a number",
-                                       "a string",  "a symbol",  "an object", "a function",
-                                       "an external", "a bigint"};
+  static const char* const kNames[] = {"undefined", "null",      "a boolean",  "a number",    "a string",
+                                       "a symbol",  "an object", "a function", "an external", "a bigint"};
   if (v.IsArray()) return "an array";
   size_t t = static_cast<size_t>(v.Type());
   return t < sizeof(kNames) / sizeof(kNames[0]) ? kNames[t] : "an object";
@@ -44,8 +43,7 @@ bool ReadString(Napi::Env env, Napi::Object opts, const char* name, std::string*
   if (env.IsExceptionPending()) return false;
   if (v.IsUndefined() || v.IsNull()) return true;
   if (!v.IsString()) {
-    ThrowType(env, std::string("TlsConfig option '") + name + "' must be a string, got " +
-                       TypeName(v));
+    ThrowType(env, std::string("TlsConfig option '") + name + "' must be a string, got " + TypeName(v));
     return false;
   }
   *out = v.As<Napi::String>().Utf8Value();
@@ -67,12 +65,13 @@ bool Validate(Napi::Env env, const TlsSettings& s) {
   if (!s.ca.empty()) {
     mbedtls_x509_crt ca;
     mbedtls_x509_crt_init(&ca);
-    int ret = mbedtls_x509_crt_parse(&ca, reinterpret_cast<const unsigned char*>(s.ca.c_str()),
-                                     s.ca.size() + 1);
+    int ret =
+        mbedtls_x509_crt_parse(&ca, reinterpret_cast<const unsigned char*>(s.ca.c_str()), s.ca.size() + 1);
     mbedtls_x509_crt_free(&ca);
     if (ret < 0) return ThrowCrypto(env, "TLS CA certificate could not be parsed: " + MbedError(ret));
     if (ret > 0) {
-      return ThrowCrypto(env, std::to_string(ret) + " certificate(s) in the TLS CA chain could not be parsed");
+      return ThrowCrypto(env,
+                         std::to_string(ret) + " certificate(s) in the TLS CA chain could not be parsed");
     }
   }
   if (s.cert.empty()) return true;
@@ -83,8 +82,8 @@ bool Validate(Napi::Env env, const TlsSettings& s) {
   mbedtls_pk_init(&pk);
   std::string err;
   Drbg drbg;
-  int ret = mbedtls_x509_crt_parse(&crt, reinterpret_cast<const unsigned char*>(s.cert.c_str()),
-                                   s.cert.size() + 1);
+  int ret =
+      mbedtls_x509_crt_parse(&crt, reinterpret_cast<const unsigned char*>(s.cert.c_str()), s.cert.size() + 1);
   if (ret != 0) {
     err = ret < 0 ? "TLS certificate could not be parsed: " + MbedError(ret)
                   : "TLS certificate chain has " + std::to_string(ret) + " unparsable certificate(s)";
@@ -92,9 +91,9 @@ bool Validate(Napi::Env env, const TlsSettings& s) {
     err = "TLS random generator could not be seeded: " + MbedError(ret);
   } else {
     const char* pass = s.pass.empty() ? nullptr : s.pass.c_str();
-    ret = mbedtls_pk_parse_key(&pk, reinterpret_cast<const unsigned char*>(s.key.c_str()),
-                               s.key.size() + 1, reinterpret_cast<const unsigned char*>(pass),
-                               pass ? s.pass.size() : 0, Drbg::Random, &drbg);
+    ret = mbedtls_pk_parse_key(&pk, reinterpret_cast<const unsigned char*>(s.key.c_str()), s.key.size() + 1,
+                               reinterpret_cast<const unsigned char*>(pass), pass ? s.pass.size() : 0,
+                               Drbg::Random, &drbg);
     bool encrypted = s.key.find("ENCRYPTED") != std::string::npos;
     if (ret == MBEDTLS_ERR_PK_PASSWORD_REQUIRED) {
       err = "TLS key is encrypted: a passphrase ('pass') is required";
@@ -116,8 +115,7 @@ bool Validate(Napi::Env env, const TlsSettings& s) {
 }
 
 // Builds an NNG config from validated settings; server_name overrides the stored one.
-int Build(const TlsSettings& s, const std::string& server_name, nng_tls_config** out,
-          const char** what) {
+int Build(const TlsSettings& s, const std::string& server_name, nng_tls_config** out, const char** what) {
   nng_tls_config* c = nullptr;
   int rv = nng_tls_config_alloc(&c, s.server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT);
   if (rv != 0) {
@@ -131,8 +129,7 @@ int Build(const TlsSettings& s, const std::string& server_name, nng_tls_config**
     *what = "loading TLS CA chain";
   }
   if (rv == 0 && !s.cert.empty()) {
-    rv = nng_tls_config_own_cert(c, s.cert.c_str(), s.key.c_str(),
-                                 s.pass.empty() ? nullptr : s.pass.c_str());
+    rv = nng_tls_config_own_cert(c, s.cert.c_str(), s.key.c_str(), s.pass.empty() ? nullptr : s.pass.c_str());
     *what = "loading TLS certificate and key";
   }
   if (rv == 0) {
@@ -171,10 +168,10 @@ void TlsSettings::Wipe() {
 }
 
 Napi::Function TlsConfig::Define(Napi::Env env) {
-  return DefineClass(env, "TlsConfig",
-                     {InstanceMethod("close", &TlsConfig::Close),
-                      InstanceAccessor("closed", &TlsConfig::Closed, nullptr),
-                      InstanceAccessor("mode", &TlsConfig::Mode, nullptr)});
+  return DefineClass(
+      env, "TlsConfig",
+      {InstanceMethod("close", &TlsConfig::Close), InstanceAccessor("closed", &TlsConfig::Closed, nullptr),
+       InstanceAccessor("mode", &TlsConfig::Mode, nullptr)});
 }
 
 TlsConfig::TlsConfig(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsConfig>(info) {
@@ -219,8 +216,7 @@ TlsConfig::TlsConfig(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsConfi
   } else if (auth == "required") {
     s.auth = NNG_TLS_AUTH_MODE_REQUIRED;
   } else {
-    ThrowType(env, "TlsConfig option 'auth' must be 'none', 'optional' or 'required', got '" +
-                       auth + "'");
+    ThrowType(env, "TlsConfig option 'auth' must be 'none', 'optional' or 'required', got '" + auth + "'");
     return;
   }
   if (s.auth == NNG_TLS_AUTH_MODE_REQUIRED && s.ca.empty()) {
@@ -339,8 +335,9 @@ bool AttachTlsToListener(Napi::Env env, Napi::Value v, nng_listener l) {
   }
   int rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, t->config());
   if (rv != 0) {
-    ThrowNng(env, rv, rv == NNG_ENOTSUP ? "tls given for a URL without TLS; use tls+tcp:// or wss://"
-                                        : "setting TLS config on listener");
+    ThrowNng(env, rv,
+             rv == NNG_ENOTSUP ? "tls given for a URL without TLS; use tls+tcp:// or wss://"
+                               : "setting TLS config on listener");
     return false;
   }
   return true;

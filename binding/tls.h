@@ -29,7 +29,7 @@ struct Drbg {
   }
   Drbg(const Drbg&) = delete;
   Drbg& operator=(const Drbg&) = delete;
-  int Seed(const char* personalization);  // 0 or an mbedTLS error
+  int Seed(const char* personalization);                          // 0 or an mbedTLS error
   static int Random(void* self, unsigned char* out, size_t len);  // mbedTLS f_rng
 };
 

@@ -22,5 +22,8 @@ await daemons(Number(values.n), {
 });
 console.log('connections:', (await status()).connections);
 const jobs = await Promise.all([1, 2].map(() => mirai(() => process.env.SLURM_JOB_ID ?? 'none')));
-console.log('inside Slurm jobs:', jobs.every((j) => j !== 'none'));
+console.log(
+  'inside Slurm jobs:',
+  jobs.every((j) => j !== 'none'),
+);
 await daemons(0);

@@ -19,10 +19,9 @@ const app =
 async function start() {
   await daemons(2);
   // e.g. from an ipcMain.handle('hash', ...) handler: the renderer awaits the result.
-  const digest = await mirai(
-    ({ text }) => require('node:crypto').createHash('sha256').update(text).digest('hex'),
-    { text: 'heavy work off the main process' },
-  );
+  const digest = await mirai(({ text }) => require('node:crypto').createHash('sha256').update(text).digest('hex'), {
+    text: 'heavy work off the main process',
+  });
   console.log('sha256:', digest.slice(0, 16));
 }
 

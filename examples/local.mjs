@@ -13,9 +13,12 @@ console.log('sum:', sum);
 console.log('max:', await mirai('Math.max(...values)', { values: [3, 9, 4] }));
 
 // everywhere() runs once on every daemon: state for the tasks that follow.
-await everywhere(({ factor }) => {
-  globalThis.factor = factor;
-}, { factor: 10 });
+await everywhere(
+  ({ factor }) => {
+    globalThis.factor = factor;
+  },
+  { factor: 10 },
+);
 console.log('scaled:', await miraiMap([1, 2, 3], (i) => i * globalThis.factor));
 
 const { connections } = await status();

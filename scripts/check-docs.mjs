@@ -16,10 +16,14 @@ const out = path.join(root, 'docs', 'api');
 const failures = [];
 const fail = (msg) => failures.push(msg);
 
-execFileSync(process.execPath, [path.join(root, 'node_modules', 'typedoc', 'bin', 'typedoc'), '--treatWarningsAsErrors'], {
-  cwd: root,
-  stdio: 'inherit',
-});
+execFileSync(
+  process.execPath,
+  [path.join(root, 'node_modules', 'typedoc', 'bin', 'typedoc'), '--treatWarningsAsErrors'],
+  {
+    cwd: root,
+    stdio: 'inherit',
+  },
+);
 
 // ---- links ----
 const pages = [];
@@ -76,14 +80,20 @@ if (!chromium) {
       }
       // The flags keep Chromium off the network (this machine has none) and out of the way. Not
       // spawnSync: this process serves the pages meanwhile.
-      const r = await run(
-        chromium,
-        [
-          '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-          '--disable-background-networking', '--disable-component-update', '--disable-sync',
-          `--user-data-dir=${profile}`, '--virtual-time-budget=3000', '--dump-dom', `${base}/${page}`,
-        ],
-      );
+      const r = await run(chromium, [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        `--user-data-dir=${profile}`,
+        '--virtual-time-budget=3000',
+        '--dump-dom',
+        `${base}/${page}`,
+      ]);
       const dom = r.stdout ?? '';
       if (r.status !== 0 || !dom.includes('</html>')) {
         fail(`${page}: Chromium exited ${r.status} ${r.signal ?? ''}: ${(r.stderr ?? '').slice(-300)}`);

@@ -51,7 +51,8 @@ class Results {
       return;
     }
     const k = this.key(l.system, l.mode, l.metric);
-    if (typeof l.value === 'number' && Number.isFinite(l.value)) (this.values.get(k) ?? this.values.set(k, []).get(k)!).push(l.value);
+    if (typeof l.value === 'number' && Number.isFinite(l.value))
+      (this.values.get(k) ?? this.values.set(k, []).get(k)!).push(l.value);
     const why = l.error ? `failed: ${l.error}` : l.note;
     if (why) (this.notes.get(k) ?? this.notes.set(k, []).get(k)!).push(why);
   }
@@ -84,7 +85,11 @@ function killGroup(pid: number): void {
 
 /** Runs one group on one system in a fresh process; every JSON line it prints goes to results. */
 async function runGroup(system: System, group: Group, results: Results): Promise<string | undefined> {
-  const args = [`mode=${group.mode}`, `transport=${group.transport}`, ...Object.entries(group.args).map(([k, v]) => `${k}=${v}`)];
+  const args = [
+    `mode=${group.mode}`,
+    `transport=${group.transport}`,
+    ...Object.entries(group.args).map(([k, v]) => `${k}=${v}`),
+  ];
   const script =
     `require('tsx/cjs/api').register();` +
     `require(${JSON.stringify(OURS)}).main(process.argv.slice(1)).then(` +
@@ -140,7 +145,8 @@ async function runGroup(system: System, group: Group, results: Results): Promise
 }
 
 const ratioOf = (kind: 'time' | 'rate', r: number, ours: number): number => (kind === 'time' ? r / ours : ours / r);
-const fmtVal = (v: number, unit: string): string => (unit === '/s' || unit === 'MiB/s' ? fmtInt(v) : v >= 1000 ? fmtInt(v) : fmt(v));
+const fmtVal = (v: number, unit: string): string =>
+  unit === '/s' || unit === 'MiB/s' ? fmtInt(v) : v >= 1000 ? fmtInt(v) : fmt(v);
 
 function report(results: Results, haveR: boolean, passes: number): void {
   const rows: string[][] = [];
@@ -159,7 +165,15 @@ function report(results: Results, haveR: boolean, passes: number): void {
         verdicts.push(verdict);
       }
       const label = row.metric === 'tput' ? `${fmtInt(groups()[0]!.args.tasks)} ${row.label}` : row.label;
-      rows.push([label, modeName(m), fmtVal(r, row.unit), fmtVal(o, row.unit), Number.isFinite(ratio) ? `${ratio.toFixed(2)}` : '-', row.goalText?.[m] ?? '', verdict]);
+      rows.push([
+        label,
+        modeName(m),
+        fmtVal(r, row.unit),
+        fmtVal(o, row.unit),
+        Number.isFinite(ratio) ? `${ratio.toFixed(2)}` : '-',
+        row.goalText?.[m] ?? '',
+        verdict,
+      ]);
       for (const s of ['r', 'ours'] as System[]) {
         const k = results.key(s, m, row.metric);
         const ns = results.notes.get(k);
@@ -167,7 +181,8 @@ function report(results: Results, haveR: boolean, passes: number): void {
         // A round-trip workload notes its median and p99 alike: one line for both.
         const what = `${s === 'r' ? 'R' : 'ours'}, ${row.label.replace(/ (median|p99),/, ',')} (${modeName(m)})`;
         if (ns?.length) notes.add(`${what}: ${[...new Set(ns)].join('; ')}`);
-        if ((vs?.length ?? 0) < passes && (s === 'ours' || haveR)) notes.add(`${what}: ${vs?.length ?? 0} of ${passes} passes gave a value`);
+        if ((vs?.length ?? 0) < passes && (s === 'ours' || haveR))
+          notes.add(`${what}: ${vs?.length ?? 0} of ${passes} passes gave a value`);
       }
     }
   }
@@ -176,24 +191,47 @@ function report(results: Results, haveR: boolean, passes: number): void {
     const q = results.median('ours', m, 'tls.rtt.median') / results.median('ours', m, 'tcp.rtt.median');
     const verdict = Number.isFinite(q) ? (q <= TLS_OVER_TCP ? 'met' : 'MISSED') : 'n/a';
     verdicts.push(verdict);
-    rows.push([`ours: tls+tcp / tcp round trip median`, modeName(m), '', Number.isFinite(q) ? `${q.toFixed(2)}x` : '-', '', `≤ ${TLS_OVER_TCP}x`, verdict]);
+    rows.push([
+      `ours: tls+tcp / tcp round trip median`,
+      modeName(m),
+      '',
+      Number.isFinite(q) ? `${q.toFixed(2)}x` : '-',
+      '',
+      `≤ ${TLS_OVER_TCP}x`,
+      verdict,
+    ]);
   }
   console.log('');
-  printTable(['workload (2 local daemons)', 'mode', `R ${results.versions.get('r')?.split(',')[0] ?? "mirai"}`, 'this package', 'ratio', 'goal (issue 10)', 'verdict'], rows, {
-    align: ['left', 'left', 'right', 'right', 'right', 'right', 'left'],
-    title:
-      `Side by side, median of ${passes} alternating passes, fresh processes; ratio = R time / ours (rates: ours / R): > 1 = this package is faster.` +
-      (haveR ? '' : ' R columns skipped.'),
-  });
+  printTable(
+    [
+      'workload (2 local daemons)',
+      'mode',
+      `R ${results.versions.get('r')?.split(',')[0] ?? 'mirai'}`,
+      'this package',
+      'ratio',
+      'goal (issue 10)',
+      'verdict',
+    ],
+    rows,
+    {
+      align: ['left', 'left', 'right', 'right', 'right', 'right', 'left'],
+      title:
+        `Side by side, median of ${passes} alternating passes, fresh processes; ratio = R time / ours (rates: ours / R): > 1 = this package is faster.` +
+        (haveR ? '' : ' R columns skipped.'),
+    },
+  );
   const met = verdicts.filter((v) => v === 'met').length;
   const missed = verdicts.filter((v) => v === 'MISSED').length;
-  console.log(`goals: ${met} met, ${missed} missed${verdicts.length - met - missed ? `, ${verdicts.length - met - missed} not measured` : ''}`);
+  console.log(
+    `goals: ${met} met, ${missed} missed${verdicts.length - met - missed ? `, ${verdicts.length - met - missed} not measured` : ''}`,
+  );
   if (results.versions.size) console.log(`versions: ${[...results.versions.values()].join('; ')}`);
   for (const n of notes) console.log(`  note: ${n}`);
   console.log('  per pass (R | ours):');
   for (const row of ROWS) {
     for (const m of row.modes) {
-      const per = (s: System): string => (results.values.get(results.key(s, m, row.metric)) ?? []).map((v) => fmtVal(v, row.unit)).join(' / ') || '-';
+      const per = (s: System): string =>
+        (results.values.get(results.key(s, m, row.metric)) ?? []).map((v) => fmtVal(v, row.unit)).join(' / ') || '-';
       console.log(`    ${row.label} (${modeName(m)}): ${per('r')} | ${per('ours')}`);
     }
   }
@@ -207,7 +245,8 @@ export async function run(): Promise<void> {
     `bench/compare: this package${r.ok ? " and R's mirai" : ''}, 2 local daemons, ${PASSES} passes; node ${process.version}, ` +
       `${os.cpus().length} CPUs, load average ${os.loadavg()[0].toFixed(2)}`,
   );
-  if (!r.ok) console.log(`  R's mirai skipped (${r.why}): run \`bash bench/r/setup.sh\` to build it (see docs/benchmarks.md)`);
+  if (!r.ok)
+    console.log(`  R's mirai skipped (${r.why}): run \`bash bench/r/setup.sh\` to build it (see docs/benchmarks.md)`);
   const onSignal = (sig: NodeJS.Signals): void => {
     if (current) killGroup(current);
     process.exit(sig === 'SIGINT' ? 130 : 143);

@@ -18,7 +18,8 @@ export async function main(argv: string[]): Promise<void> {
   const mode = (args.mode ?? 'dispatcher') as Mode;
   const transport = (args.transport ?? 'ipc') as Transport;
   if (mode !== 'dispatcher' && mode !== 'none') throw new Error(`mode must be dispatcher or none (got ${mode})`);
-  if (!TRANSPORTS.includes(transport)) throw new Error(`transport must be one of ${TRANSPORTS.join(', ')} (got ${transport})`);
+  if (!TRANSPORTS.includes(transport))
+    throw new Error(`transport must be one of ${TRANSPORTS.join(', ')} (got ${transport})`);
   const c = {
     starts: num('starts', 3),
     tasks: num('tasks', 10_000),
@@ -33,9 +34,14 @@ export async function main(argv: string[]): Promise<void> {
   };
   const dispatcher = mode === 'dispatcher';
 
-  const emit = (metric: Metric | 'version', fields: { value?: number; n?: number; note?: string; error?: string }): void => {
+  const emit = (
+    metric: Metric | 'version',
+    fields: { value?: number; n?: number; note?: string; error?: string },
+  ): void => {
     const value = fields.value !== undefined && !Number.isFinite(fields.value) ? null : fields.value;
-    console.log(JSON.stringify({ system: 'ours', mode, transport, metric, ...fields, ...(value === undefined ? {} : { value }) }));
+    console.log(
+      JSON.stringify({ system: 'ours', mode, transport, metric, ...fields, ...(value === undefined ? {} : { value }) }),
+    );
   };
   const guard = async (metrics: Metric[], fn: () => Promise<unknown>): Promise<boolean> => {
     try {
@@ -49,7 +55,8 @@ export async function main(argv: string[]): Promise<void> {
   const check = (ok: boolean, what: string): void => {
     if (!ok) throw new Error(`wrong result: ${what}`);
   };
-  const tiny = (x: number): Promise<number> => mirai((d: { x: number }) => d.x + 1, { x }) as unknown as Promise<number>;
+  const tiny = (x: number): Promise<number> =>
+    mirai((d: { x: number }) => d.x + 1, { x }) as unknown as Promise<number>;
 
   const roundTrips = async (prefix: string): Promise<void> => {
     for (let i = 1; i <= c.warmTrips; i++) await tiny(i);
@@ -92,7 +99,10 @@ export async function main(argv: string[]): Promise<void> {
       let timer: NodeJS.Timeout | undefined;
       const all = Promise.all(ps).then(() => true);
       all.catch(() => {});
-      const inTime = await Promise.race([all, new Promise<false>((r) => (timer = setTimeout(() => r(false), c.budget)))]).finally(() => clearTimeout(timer));
+      const inTime = await Promise.race([
+        all,
+        new Promise<false>((r) => (timer = setTimeout(() => r(false), c.budget))),
+      ]).finally(() => clearTimeout(timer));
       if (inTime) {
         check(sum === (n * (n + 1)) / 2 + n, `the ${n} results sum to ${sum}`);
         rate = n / ((last - s) / 1000);
@@ -109,7 +119,8 @@ export async function main(argv: string[]): Promise<void> {
     const a = new Uint8Array(1024 * 1024);
     for (let i = 0; i < a.length; i++) a[i] = (Math.random() * 256) | 0;
     const last = a.length - 1;
-    const echo = (): Promise<Uint8Array> => mirai((d: { a: Uint8Array }) => d.a, { a }) as unknown as Promise<Uint8Array>;
+    const echo = (): Promise<Uint8Array> =>
+      mirai((d: { a: Uint8Array }) => d.a, { a }) as unknown as Promise<Uint8Array>;
     for (let i = 0; i < c.payloadWarm; i++) await echo();
     const s = performance.now();
     for (let i = 0; i < c.payloadTrips; i++) {
@@ -130,7 +141,8 @@ export async function main(argv: string[]): Promise<void> {
         },
         { x: i },
       )) as unknown[];
-      if (!Array.isArray(r) || r.length !== 2 || r[0] !== i || r[1] !== i) check(false, `everywhere gave ${JSON.stringify(r)}`);
+      if (!Array.isArray(r) || r.length !== 2 || r[0] !== i || r[1] !== i)
+        check(false, `everywhere gave ${JSON.stringify(r)}`);
     };
     for (let i = 0; i < c.everywhereWarm; i++) await one(i);
     const samples = new Float64Array(c.everywhere);

@@ -7,8 +7,19 @@ export const MODES: Mode[] = ['dispatcher', 'none'];
 export const TRANSPORTS: Transport[] = ['ipc', 'tcp', 'tls'];
 
 export type Metric =
-  | 'connect' | 'tput' | 'rtt.median' | 'rtt.p99' | 'mibps' | 'everywhere.median' | 'everywhere.p99'
-  | 'tcp.tput' | 'tcp.rtt.median' | 'tcp.rtt.p99' | 'tls.tput' | 'tls.rtt.median' | 'tls.rtt.p99';
+  | 'connect'
+  | 'tput'
+  | 'rtt.median'
+  | 'rtt.p99'
+  | 'mibps'
+  | 'everywhere.median'
+  | 'everywhere.p99'
+  | 'tcp.tput'
+  | 'tcp.rtt.median'
+  | 'tcp.rtt.p99'
+  | 'tls.tput'
+  | 'tls.rtt.median'
+  | 'tls.rtt.p99';
 
 /** One group = one fresh process per system and pass; the counts are passed to both. */
 export interface Group {
@@ -48,7 +59,11 @@ export function groups(): Group[] {
   const out: Group[] = [];
   for (const transport of TRANSPORTS) {
     for (const mode of MODES) {
-      out.push(transport === 'ipc' ? { mode, transport, args: ipc, timeoutMs: ipcTimeout } : { mode, transport, args: net, timeoutMs: netTimeout });
+      out.push(
+        transport === 'ipc'
+          ? { mode, transport, args: ipc, timeoutMs: ipcTimeout }
+          : { mode, transport, args: net, timeoutMs: netTimeout },
+      );
     }
   }
   return out;
@@ -67,7 +82,10 @@ export interface Row {
 }
 
 const both: Mode[] = ['dispatcher', 'none'];
-const atMost = (f: number): { ratio: number; text: string } => ({ ratio: 1 / f, text: f === 1 ? "≤ R's" : `≤ ${f}x R` });
+const atMost = (f: number): { ratio: number; text: string } => ({
+  ratio: 1 / f,
+  text: f === 1 ? "≤ R's" : `≤ ${f}x R`,
+});
 const atLeast = (f: number): { ratio: number; text: string } => ({ ratio: f, text: `≥ ${f}x R` });
 const g = (d: { ratio: number; text: string }, n: { ratio: number; text: string } = d) => ({
   goal: { dispatcher: d.ratio, none: n.ratio },
@@ -76,14 +94,40 @@ const g = (d: { ratio: number; text: string }, n: { ratio: number; text: string 
 
 export const ROWS: Row[] = [
   { label: 'daemons(2) to connected, ms', metric: 'connect', unit: 'ms', kind: 'time', modes: both, ...g(atMost(0.6)) },
-  { label: 'tiny tasks submitted at once, tasks/s', metric: 'tput', unit: '/s', kind: 'rate', modes: both, ...g(atLeast(2.5), atLeast(4)) },
-  { label: 'sequential round trip median, µs', metric: 'rtt.median', unit: 'µs', kind: 'time', modes: both, ...g(atMost(0.6)) },
+  {
+    label: 'tiny tasks submitted at once, tasks/s',
+    metric: 'tput',
+    unit: '/s',
+    kind: 'rate',
+    modes: both,
+    ...g(atLeast(2.5), atLeast(4)),
+  },
+  {
+    label: 'sequential round trip median, µs',
+    metric: 'rtt.median',
+    unit: 'µs',
+    kind: 'time',
+    modes: both,
+    ...g(atMost(0.6)),
+  },
   { label: 'sequential round trip p99, µs', metric: 'rtt.p99', unit: 'µs', kind: 'time', modes: both, ...g(atMost(1)) },
-  { label: '200 x 1 MiB in and out, MiB/s', metric: 'mibps', unit: 'MiB/s', kind: 'rate', modes: both, ...g(atLeast(1.5)) },
+  {
+    label: '200 x 1 MiB in and out, MiB/s',
+    metric: 'mibps',
+    unit: 'MiB/s',
+    kind: 'rate',
+    modes: both,
+    ...g(atLeast(1.5)),
+  },
   { label: 'everywhere() median, µs', metric: 'everywhere.median', unit: 'µs', kind: 'time', modes: both },
   {
-    label: 'everywhere() p99, µs', metric: 'everywhere.p99', unit: 'µs', kind: 'time', modes: both,
-    goal: { dispatcher: 1 }, goalText: { dispatcher: "≤ R's" },
+    label: 'everywhere() p99, µs',
+    metric: 'everywhere.p99',
+    unit: 'µs',
+    kind: 'time',
+    modes: both,
+    goal: { dispatcher: 1 },
+    goalText: { dispatcher: "≤ R's" },
   },
   { label: 'tcp tasks/s', metric: 'tcp.tput', unit: '/s', kind: 'rate', modes: both },
   { label: 'tcp round trip median, µs', metric: 'tcp.rtt.median', unit: 'µs', kind: 'time', modes: both },

@@ -64,7 +64,10 @@ export class Child {
     for (;;) {
       const m = this.stdout.match(re);
       if (m) return m;
-      if (this.#status) throw new Error(`child exited (${this.#status.code ?? this.#status.signal}) before printing ${re}: ${this.stderr.trim()}`);
+      if (this.#status)
+        throw new Error(
+          `child exited (${this.#status.code ?? this.#status.signal}) before printing ${re}: ${this.stderr.trim()}`,
+        );
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out waiting for ${re} from child; stderr: ${this.stderr.trim()}`);
       await new Promise<void>((resolve) => {
@@ -106,12 +109,22 @@ export class Child {
  * Starts `node [nodeArgs] -e script ...args`; the script sees its args as process.argv.slice(1).
  * nodeArgs are Node's own flags (e.g. --cpu-prof).
  */
-export function spawnNodeScript(script: string, args: string[], opts: SpawnOptions = {}, nodeArgs: string[] = []): Child {
+export function spawnNodeScript(
+  script: string,
+  args: string[],
+  opts: SpawnOptions = {},
+  nodeArgs: string[] = [],
+): Child {
   return new Child(process.execPath, [...nodeArgs, '-e', script, ...args], opts);
 }
 
 /** Runs a command to completion, collecting output; kills it after timeoutMs. */
-export async function run(cmd: string, args: string[], timeoutMs = 60_000, opts: SpawnOptions = {}): Promise<ExitStatus & { stdout: string; stderr: string }> {
+export async function run(
+  cmd: string,
+  args: string[],
+  timeoutMs = 60_000,
+  opts: SpawnOptions = {},
+): Promise<ExitStatus & { stdout: string; stderr: string }> {
   const c = new Child(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   const st = await c.wait(timeoutMs);
   return { ...st, stdout: c.stdout, stderr: c.stderr };

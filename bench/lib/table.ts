@@ -16,7 +16,10 @@ export function formatTable(headers: string[], rows: string[][], opts: TableOpti
   const width = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const pad = (s: string, i: number) => (align[i] === 'left' ? s.padEnd(width[i]) : s.padStart(width[i]));
   const line = (cells: string[]) => '| ' + cells.map((c, i) => pad(c ?? '', i)).join(' | ') + ' |';
-  const rule = '|' + width.map((w, i) => (align[i] === 'left' ? ':' + '-'.repeat(w + 1) : '-'.repeat(w + 1) + ':')).join('|') + '|';
+  const rule =
+    '|' +
+    width.map((w, i) => (align[i] === 'left' ? ':' + '-'.repeat(w + 1) : '-'.repeat(w + 1) + ':')).join('|') +
+    '|';
   const out: string[] = [];
   if (opts.title) out.push(opts.title);
   out.push(line(headers), rule);

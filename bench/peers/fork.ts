@@ -29,7 +29,11 @@ export const bareFork: Impl = {
     for (let i = 0; i < N; i++) {
       // execArgv: [] - plain node children, not this process's flags (the bench runs under tsx's
       // loader, which would add ~400 ms to each child's start); workerpool does the same.
-      const c = fork(WORKER, [], { serialization: 'advanced', execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const c = fork(WORKER, [], {
+        serialization: 'advanced',
+        execArgv: [],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
       c.on('message', (m: [number, boolean, unknown]) => {
         const p = pending.get(m[0]);
         if (!p) return;
@@ -37,10 +41,14 @@ export const bareFork: Impl = {
         if (m[1]) p.resolve(m[2]);
         else p.reject(m[2]);
       });
-      exited.push(new Promise((resolve) => c.once('exit', (code, signal) => {
-        failAll(`child ${c.pid} exited (${code ?? signal})`);
-        resolve();
-      })));
+      exited.push(
+        new Promise((resolve) =>
+          c.once('exit', (code, signal) => {
+            failAll(`child ${c.pid} exited (${code ?? signal})`);
+            resolve();
+          }),
+        ),
+      );
       c.on('error', (e) => failAll(`child error: ${e.message}`));
       children.push(c);
     }

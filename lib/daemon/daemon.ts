@@ -37,7 +37,8 @@ export async function daemon(url: string, opts: DaemonOptions = {}): Promise<Exi
   if (opts.tlsCert !== undefined) {
     try {
       tls = new TlsConfig({
-        mode: 'client', ca: opts.tlsCert,
+        mode: 'client',
+        ca: opts.tlsCert,
         ...(opts.tlsClientCert !== undefined ? { cert: opts.tlsClientCert, key: opts.tlsClientKey } : {}),
       });
     } catch (e) {
@@ -59,7 +60,7 @@ export async function daemon(url: string, opts: DaemonOptions = {}): Promise<Exi
     unPipe();
     socket.close();
     tls?.close();
-    let why = e instanceof NngError ? `${e.message} (${e.errno})` : (e as Error)?.message ?? String(e);
+    let why = e instanceof NngError ? `${e.message} (${e.errno})` : ((e as Error)?.message ?? String(e));
     if (tls && e instanceof NngError && (e.errno === 'ECRYPTO' || e.errno === 'EPEERAUTH')) {
       why += ": the host's certificate did not verify against tlsCert, or the host does not speak TLS";
     } else if (!tls && e instanceof NngError && (e.errno === 'ECONNSHUT' || e.errno === 'ECONNRESET')) {

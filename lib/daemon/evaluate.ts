@@ -26,8 +26,9 @@ import { withTraceparent } from '../wire/trace';
 const RUN = Symbol.for('mirai.run');
 
 /** vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER (Node >= 20.12): import() in task code. */
-const IMPORT_LOADER: symbol | undefined = (vm as unknown as { constants?: { USE_MAIN_CONTEXT_DEFAULT_LOADER?: symbol } })
-  .constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
+const IMPORT_LOADER: symbol | undefined = (
+  vm as unknown as { constants?: { USE_MAIN_CONTEXT_DEFAULT_LOADER?: symbol } }
+).constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
 
 const RUN_INTERRUPTIBLE = { breakOnSigint: true, displayErrors: false } as const;
 const RUN_PLAIN = { displayErrors: false } as const;
@@ -174,7 +175,11 @@ export function isInterrupt(e: unknown): boolean {
 
 /** True when v has a callable `then`. */
 export function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
+  return (
+    v !== null &&
+    (typeof v === 'object' || typeof v === 'function') &&
+    typeof (v as { then?: unknown }).then === 'function'
+  );
 }
 
 const fnCache = new Map<string, (data: unknown, ctx: TaskContext) => unknown>();
@@ -200,7 +205,9 @@ export function compileFunction(src: string): (data: unknown, ctx: TaskContext) 
     if (typeof value !== 'function') throw e;
   }
   if (typeof value !== 'function') {
-    throw new TypeError(`the task's source did not evaluate to a function (got ${value === null ? 'null' : typeof value})`);
+    throw new TypeError(
+      `the task's source did not evaluate to a function (got ${value === null ? 'null' : typeof value})`,
+    );
   }
   fn = value as (data: unknown, ctx: TaskContext) => unknown;
   if (fnCache.size >= CACHE_SIZE) fnCache.delete(fnCache.keys().next().value as string);
@@ -211,7 +218,9 @@ export function compileFunction(src: string): (data: unknown, ctx: TaskContext) 
 function codeScope(data: unknown): object {
   if (data === undefined || data === null) return EMPTY_SCOPE;
   if (typeof data !== 'object' || Array.isArray(data)) {
-    throw new TypeError(`data for a code string must be an object whose keys become local names (got ${Array.isArray(data) ? 'an array' : typeof data})`);
+    throw new TypeError(
+      `data for a code string must be an object whose keys become local names (got ${Array.isArray(data) ? 'an array' : typeof data})`,
+    );
   }
   const scope = Object.assign(Object.create(null), data) as Record<PropertyKey, unknown>;
   scope[Symbol.unscopables] = UNSCOPABLES;

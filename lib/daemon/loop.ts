@@ -16,7 +16,17 @@ import type { Message } from '../nng/message';
 import type { Socket } from '../nng/socket';
 import { hostname } from 'node:os';
 import {
-  BYE_IDLE_TIME, BYE_WALLTIME, decodePayload, FLAG_LAST, header, HEADER_SIZE, hello, Kind, readHeader, splitBatch, type TaskPayload,
+  BYE_IDLE_TIME,
+  BYE_WALLTIME,
+  decodePayload,
+  FLAG_LAST,
+  header,
+  HEADER_SIZE,
+  hello,
+  Kind,
+  readHeader,
+  splitBatch,
+  type TaskPayload,
 } from '../wire/protocol';
 import { daemonCodec, SERIAL_GLOBAL } from '../wire/serial';
 
@@ -43,8 +53,6 @@ interface Running {
   /** Set while INTERRUPTED: call once the CANCEL that explains the interrupt has come. */
   explained: (() => void) | undefined;
 }
-
-
 
 export class DaemonLoop {
   readonly #socket: Socket;
@@ -79,7 +87,13 @@ export class DaemonLoop {
   /** Why the host was refused, if it was: daemon() throws it. */
   authError: Error | undefined;
 
-  constructor(socket: Socket, mechanism: InterruptMechanism, opts: DaemonOptions, startedAt: number, done: (r: ExitReason) => void) {
+  constructor(
+    socket: Socket,
+    mechanism: InterruptMechanism,
+    opts: DaemonOptions,
+    startedAt: number,
+    done: (r: ExitReason) => void,
+  ) {
     this.#socket = socket;
     this.#interrupts = new Interrupts(mechanism, {
       external: () => this.#finish('interrupted'),
@@ -87,7 +101,11 @@ export class DaemonLoop {
         this.#ev.interruptible = false;
       },
     });
-    this.#ev = new Evaluator({ cleanup: opts.cleanup ?? true, interruptible: this.#interrupts.available, runs: this.#interrupts.runs });
+    this.#ev = new Evaluator({
+      cleanup: opts.cleanup ?? true,
+      interruptible: this.#interrupts.available,
+      runs: this.#interrupts.runs,
+    });
     this.#maxTasks = opts.maxTasks ?? Infinity;
     this.#autoExit = opts.autoExit ?? true;
     this.#done = done;
@@ -99,10 +117,13 @@ export class DaemonLoop {
       }, opts.idleTime).unref();
     }
     if (opts.walltime !== undefined && opts.walltime <= MAX_TIMER) {
-      this.#wallTimer = setTimeout(() => {
-        if (this.#current === undefined) this.#leave('walltime');
-        else this.#walltimeHit = true;
-      }, Math.max(0, opts.walltime - (Date.now() - startedAt))).unref();
+      this.#wallTimer = setTimeout(
+        () => {
+          if (this.#current === undefined) this.#leave('walltime');
+          else this.#walltimeHit = true;
+        },
+        Math.max(0, opts.walltime - (Date.now() - startedAt)),
+      ).unref();
     }
   }
 
@@ -244,7 +265,8 @@ export class DaemonLoop {
         this.#replies.batching = true;
         for (const item of items) {
           const ih = readHeader(item);
-          if (ih !== null && (ih.kind === Kind.TASK || ih.kind === Kind.EVERYWHERE)) this.#queue.push({ kind: ih.kind, id: ih.id, body: item });
+          if (ih !== null && (ih.kind === Kind.TASK || ih.kind === Kind.EVERYWHERE))
+            this.#queue.push({ kind: ih.kind, id: ih.id, body: item });
         }
         return cur === undefined ? this.#queue.shift() : undefined;
       }
@@ -278,7 +300,13 @@ export class DaemonLoop {
   }
 
   #startTask(h: Held): void {
-    const run: Running = { id: h.id, everywhere: h.kind === Kind.EVERYWHERE, ctx: new TaskContext(), state: RUNNING, explained: undefined };
+    const run: Running = {
+      id: h.id,
+      everywhere: h.kind === Kind.EVERYWHERE,
+      ctx: new TaskContext(),
+      state: RUNNING,
+      explained: undefined,
+    };
     let payload: TaskPayload;
     this.#interrupts.arm();
     try {

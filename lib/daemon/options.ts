@@ -70,21 +70,29 @@ const DAEMON_SCHEMA: Record<keyof DaemonOptions, Rule> = {
 export function checkDaemonOptions(url: unknown, opts: unknown): asserts opts is DaemonOptions {
   if (typeof url !== 'string') throw new TypeError(`daemon url must be a string (got ${typeof url})`);
   if (!SCHEMES.some((s) => url.startsWith(`${s}://`)) || url.length <= url.indexOf('://') + 3) {
-    throw new TypeError(`daemon url '${url}' is not supported: expected ipc://, abstract:// (Linux), tcp://host:port, tls+tcp://host:port, ws:// or wss://`);
+    throw new TypeError(
+      `daemon url '${url}' is not supported: expected ipc://, abstract:// (Linux), tcp://host:port, tls+tcp://host:port, ws:// or wss://`,
+    );
   }
   const o = checkOptions('daemon', opts, DAEMON_SCHEMA, { subject: 'daemon option', undefinedIsAbsent: true });
   const tls = isTlsUrl(url);
   if (tls && o.tlsCert === undefined) {
-    throw new TypeError(`daemon url '${url}' uses TLS: the host's certificate or CA chain is required (option tlsCert, --tls-cert)`);
+    throw new TypeError(
+      `daemon url '${url}' uses TLS: the host's certificate or CA chain is required (option tlsCert, --tls-cert)`,
+    );
   }
   if (!tls && o.tlsCert !== undefined) {
     throw new TypeError(`daemon option 'tlsCert' (--tls-cert) needs a tls+tcp:// or wss:// url (got '${url}')`);
   }
   if ((o.tlsClientCert === undefined) !== (o.tlsClientKey === undefined)) {
-    throw new TypeError("daemon options 'tlsClientCert' and 'tlsClientKey' (--tls-client-cert, --tls-client-key) go together");
+    throw new TypeError(
+      "daemon options 'tlsClientCert' and 'tlsClientKey' (--tls-client-cert, --tls-client-key) go together",
+    );
   }
   if (!tls && o.tlsClientCert !== undefined) {
-    throw new TypeError(`daemon option 'tlsClientCert' (--tls-client-cert) needs a tls+tcp:// or wss:// url (got '${url}')`);
+    throw new TypeError(
+      `daemon option 'tlsClientCert' (--tls-client-cert) needs a tls+tcp:// or wss:// url (got '${url}')`,
+    );
   }
 }
 
@@ -134,7 +142,10 @@ export function buildDaemonArgs(url: string, opts: DaemonOptions = {}): string[]
 
 /** parseArgs' view of FLAGS: every value flag a string, every switch a boolean, plus -h / --help. */
 const PARSE_OPTIONS = Object.fromEntries([
-  ...Object.entries(FLAGS).map(([flag, spec]) => [flag.slice(2), { type: typeof spec.kind === 'boolean' ? 'boolean' : 'string' }]),
+  ...Object.entries(FLAGS).map(([flag, spec]) => [
+    flag.slice(2),
+    { type: typeof spec.kind === 'boolean' ? 'boolean' : 'string' },
+  ]),
   ['help', { type: 'boolean', short: 'h' }],
 ]) as Record<string, { type: 'string' | 'boolean'; short?: string }>;
 
@@ -146,7 +157,13 @@ export function parseDaemonArgs(args: readonly string[]): { url: string; opts: D
   const opts: Record<string, unknown> = {};
   let url: string | undefined;
   // Not strict: unknown flags and missing values come back as tokens and get this CLI's messages.
-  const { tokens } = parseArgs({ args: [...args], options: PARSE_OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  const { tokens } = parseArgs({
+    args: [...args],
+    options: PARSE_OPTIONS,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   for (const t of tokens) {
     if (t.kind === 'option-terminator') throw new UsageError("unknown option '--'");
     if (t.kind === 'positional') {
@@ -176,7 +193,9 @@ function parseValue(flag: string, kind: 'string' | 'int' | 'ms', value: string):
   }
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || (kind === 'int' && !Number.isInteger(n))) {
-    throw new UsageError(`option '${flag}' expects ${kind === 'int' ? 'a positive integer' : 'a positive number of ms'} (got '${value}')`);
+    throw new UsageError(
+      `option '${flag}' expects ${kind === 'int' ? 'a positive integer' : 'a positive number of ms'} (got '${value}')`,
+    );
   }
   return n;
 }
@@ -185,4 +204,3 @@ function parseValue(flag: string, kind: 'string' | 'int' | 'ms', value: string):
 export function exitCode(reason: ExitReason): number {
   return reason === 'interrupted' ? 130 : 0;
 }
-

@@ -38,7 +38,9 @@ export class Replies {
       const codec = daemonCodec(compileFunction);
       payload = serializePayload(codec === undefined ? v : codec.pack(v));
       if (this.maxBytes > 0 && payload.length + HEADER_SIZE + 4 > this.maxBytes) {
-        throw new RangeError(`it is ${payload.length} bytes, more than the host's maxMessageSize of ${this.maxBytes} bytes`);
+        throw new RangeError(
+          `it is ${payload.length} bytes, more than the host's maxMessageSize of ${this.maxBytes} bytes`,
+        );
       }
     } catch (e) {
       const err = toErrorPayload(e);
@@ -134,7 +136,8 @@ function hintUndefinedName(err: ReturnType<typeof toErrorPayload>): void {
   if (!m) return;
   const before = err.message;
   err.message = `${before} (a task sees only its data, the daemon's globals and what everywhere() defined: pass '${m[1]}' in the task's data)`;
-  if (err.stack?.startsWith(`ReferenceError: ${before}`)) err.stack = `ReferenceError: ${err.message}${err.stack.slice(16 + before.length)}`;
+  if (err.stack?.startsWith(`ReferenceError: ${before}`))
+    err.stack = `ReferenceError: ${err.message}${err.stack.slice(16 + before.length)}`;
 }
 
 function serializeError(p: ReturnType<typeof toErrorPayload>): Buffer {

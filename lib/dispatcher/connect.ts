@@ -33,7 +33,11 @@ export function daemonTls(opts: DispatcherOptions): TlsConfig | undefined {
     throw new Error(`TLS keys were given but '${daemonUrl}' is not a tls+tcp:// or wss:// URL`);
   }
   return new TlsConfig({
-    mode: 'server', cert: tls.cert, key: tls.key, pass: tls.pass, ...(tls.ca !== undefined ? { ca: tls.ca, auth: 'required' as const } : {}),
+    mode: 'server',
+    cert: tls.cert,
+    key: tls.key,
+    pass: tls.pass,
+    ...(tls.ca !== undefined ? { ca: tls.ca, auth: 'required' as const } : {}),
   });
 }
 

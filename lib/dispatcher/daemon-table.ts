@@ -34,7 +34,15 @@ export class DaemonTable {
 
   /** A connection proved itself: it gets the next number. Its connect waits for its HELLO. */
   added(pipe: number): TableRow {
-    const row: TableRow = { daemon: ++this.#seq, pid: undefined, hostname: undefined, at: Date.now(), tasksDone: 0, hint: undefined, announced: false };
+    const row: TableRow = {
+      daemon: ++this.#seq,
+      pid: undefined,
+      hostname: undefined,
+      at: Date.now(),
+      tasksDone: 0,
+      hint: undefined,
+      announced: false,
+    };
     this.#rows.set(pipe, row);
     return row;
   }
@@ -64,7 +72,13 @@ export class DaemonTable {
     if (row === undefined) return undefined;
     this.#rows.delete(pipe);
     if (!row.announced) this.#announce(row);
-    this.#news({ type: 'disconnect', daemon: row.daemon, ...(row.hint ? { hint: row.hint } : {}), tasksDone: row.tasksDone, at: Date.now() });
+    this.#news({
+      type: 'disconnect',
+      daemon: row.daemon,
+      ...(row.hint ? { hint: row.hint } : {}),
+      tasksDone: row.tasksDone,
+      at: Date.now(),
+    });
     return row;
   }
 
@@ -93,7 +107,10 @@ export class DaemonTable {
   #announce(row: TableRow): void {
     row.announced = true;
     this.#news({
-      type: 'connect', daemon: row.daemon, ...(row.pid !== undefined ? { pid: row.pid, hostname: row.hostname } : {}), at: row.at,
+      type: 'connect',
+      daemon: row.daemon,
+      ...(row.pid !== undefined ? { pid: row.pid, hostname: row.hostname } : {}),
+      at: row.at,
     });
   }
 }

@@ -22,12 +22,30 @@ import { Socket, type TlsConfig, type Message } from '../nng';
 import { daemonTls, errorText, proveToHost, ready } from './connect';
 import { Code } from '../wire/errors';
 import {
-  BYE_IDLE_TIME, BYE_WALLTIME, FLAG_LAST, Kind, encodeCounters, encodeInfo, encodeNews, header, readHeader, readHello, type Counters,
+  BYE_IDLE_TIME,
+  BYE_WALLTIME,
+  FLAG_LAST,
+  Kind,
+  encodeCounters,
+  encodeInfo,
+  encodeNews,
+  header,
+  readHeader,
+  readHello,
+  type Counters,
 } from '../wire/protocol';
 import { DaemonTable } from './daemon-table';
 import {
-  Busy, TaskQueue, TaskState, checkOptions, newDaemon, nextPending,
-  type Daemon, type DispatcherOptions, type EverywhereItem, type Task,
+  Busy,
+  TaskQueue,
+  TaskState,
+  checkOptions,
+  newDaemon,
+  nextPending,
+  type Daemon,
+  type DispatcherOptions,
+  type EverywhereItem,
+  type Task,
 } from './state';
 
 export type { DispatcherOptions, DispatcherTls } from './state';
@@ -76,7 +94,12 @@ class Dispatcher {
 
   constructor(opts: DispatcherOptions) {
     this.#opts = opts;
-    this.#gate = new Gate(this.#pool, opts.secret, (pipe) => this.#added(pipe), opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE);
+    this.#gate = new Gate(
+      this.#pool,
+      opts.secret,
+      (pipe) => this.#added(pipe),
+      opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+    );
   }
 
   async run(): Promise<void> {
@@ -244,14 +267,20 @@ class Dispatcher {
     }
     if (kind === Kind.BYE && d !== undefined) {
       // It wants to leave: nothing more for it; EXIT once it has answered what it runs.
-      const why = (h!.flags & 0xff) === BYE_IDLE_TIME ? 'idleTime' : (h!.flags & 0xff) === BYE_WALLTIME ? 'walltime' : undefined;
+      const why =
+        (h!.flags & 0xff) === BYE_IDLE_TIME ? 'idleTime' : (h!.flags & 0xff) === BYE_WALLTIME ? 'walltime' : undefined;
       if (why !== undefined) this.#table.leaving(m.pipe, why);
       d.retiring = true;
       this.#idle.delete(d);
       if (d.busy === Busy.IDLE) this.#toDaemon(d, header(Kind.EXIT, 0));
       return;
     }
-    if ((kind !== Kind.RESULT && kind !== Kind.ERROR_VALUE) || d === undefined || d.busy === Busy.IDLE || d.runId !== id) {
+    if (
+      (kind !== Kind.RESULT && kind !== Kind.ERROR_VALUE) ||
+      d === undefined ||
+      d.busy === Busy.IDLE ||
+      d.runId !== id
+    ) {
       this.#dropped++; // malformed, or not the answer to what that daemon runs
       return;
     }

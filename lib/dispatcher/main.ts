@@ -17,8 +17,10 @@ const USAGE = 'usage: mirai dispatcher <hostUrl> <daemonUrl>';
  */
 export async function main(argv: string[]): Promise<void> {
   if (argv.includes('-h') || argv.includes('--help')) {
-    process.stdout.write(`${USAGE}\n\nRuns a FIFO dispatcher: dials the host at <hostUrl>, listens for daemons at <daemonUrl>.\n` +
-      'Reads JSON { secret, tls?: { cert, key, pass? } } from stdin.\n');
+    process.stdout.write(
+      `${USAGE}\n\nRuns a FIFO dispatcher: dials the host at <hostUrl>, listens for daemons at <daemonUrl>.\n` +
+        'Reads JSON { secret, tls?: { cert, key, pass? } } from stdin.\n',
+    );
     process.exit(0);
   }
   let code = 0;
@@ -52,15 +54,25 @@ function parseStdin(text: string): { secret: string; tls?: DispatcherTls; maxMes
     throw new Error('stdin is not JSON { secret, tls? }');
   }
   const o = v as { secret?: unknown; tls?: Partial<DispatcherTls>; maxMessageSize?: unknown } | null;
-  if (o === null || typeof o !== 'object' || typeof o.secret !== 'string') throw new Error('stdin: expected JSON { secret, tls? }');
+  if (o === null || typeof o !== 'object' || typeof o.secret !== 'string')
+    throw new Error('stdin: expected JSON { secret, tls? }');
   const max = typeof o.maxMessageSize === 'number' ? { maxMessageSize: o.maxMessageSize } : {};
   const t = o.tls;
   if (t === undefined) return { secret: o.secret, ...max };
-  if (t === null || typeof t !== 'object' || typeof t.cert !== 'string' || typeof t.key !== 'string' ||
-      (t.pass !== undefined && typeof t.pass !== 'string')) {
+  if (
+    t === null ||
+    typeof t !== 'object' ||
+    typeof t.cert !== 'string' ||
+    typeof t.key !== 'string' ||
+    (t.pass !== undefined && typeof t.pass !== 'string')
+  ) {
     throw new Error('stdin: expected tls to be { cert, key, pass? } with PEM strings');
   }
-  return { secret: o.secret, tls: { cert: t.cert, key: t.key, pass: t.pass, ...(typeof t.ca === 'string' ? { ca: t.ca } : {}) }, ...max };
+  return {
+    secret: o.secret,
+    tls: { cert: t.cert, key: t.key, pass: t.pass, ...(typeof t.ca === 'string' ? { ca: t.ca } : {}) },
+    ...max,
+  };
 }
 
 function readStdin(): Promise<string> {

@@ -36,9 +36,13 @@ export function checkOptions(opts: DispatcherOptions): void {
       throw new TypeError(`dispatcher: ${k} must be a non-empty URL string (got ${String(opts[k])})`);
     }
   }
-  if (typeof opts.secret !== 'string' || opts.secret.length === 0) throw new TypeError('dispatcher: secret must be a non-empty string');
+  if (typeof opts.secret !== 'string' || opts.secret.length === 0)
+    throw new TypeError('dispatcher: secret must be a non-empty string');
   const tls = opts.tls;
-  if (tls !== undefined && (tls === null || typeof tls !== 'object' || typeof tls.cert !== 'string' || typeof tls.key !== 'string')) {
+  if (
+    tls !== undefined &&
+    (tls === null || typeof tls !== 'object' || typeof tls.cert !== 'string' || typeof tls.key !== 'string')
+  ) {
     throw new TypeError('dispatcher: tls must be { cert, key, pass? } with PEM strings');
   }
 }
@@ -104,7 +108,17 @@ export interface Daemon {
 }
 
 export function newDaemon(pipe: number, replays: readonly EverywhereItem[], row: TableRow): Daemon {
-  return { pipe, busy: Busy.IDLE, runId: 0, task: null, pending: replays.slice(), pendingHead: 0, gone: false, retiring: false, row };
+  return {
+    pipe,
+    busy: Busy.IDLE,
+    runId: 0,
+    task: null,
+    pending: replays.slice(),
+    pendingHead: 0,
+    gone: false,
+    retiring: false,
+    row,
+  };
 }
 
 /** Takes the next EVERYWHERE item of a daemon, if any. */

@@ -61,7 +61,8 @@ export class QueueBudget {
     if (bytes === undefined) return;
     this.#sizes.delete(id);
     this.#used -= bytes;
-    if (this.#waiters.length > 0) this.#waiters = this.#waiters.filter((w) => (this.fits(w.bytes) ? (w.resolve(), false) : true));
+    if (this.#waiters.length > 0)
+      this.#waiters = this.#waiters.filter((w) => (this.fits(w.bytes) ? (w.resolve(), false) : true));
   }
 
   /** Resolves once a task of `bytes` fits (at once if it does now). */

@@ -19,7 +19,8 @@ export function stopMirai(m: Mirai<unknown>): boolean {
  * The others keep running: see which one it was with `unresolved` or `m.data`.
  */
 export function race<T>(ms: readonly Mirai<T>[]): Promise<T> {
-  if (!Array.isArray(ms) || ms.length === 0) return Promise.reject(new TypeError('race() expects a non-empty array of mirai'));
+  if (!Array.isArray(ms) || ms.length === 0)
+    return Promise.reject(new TypeError('race() expects a non-empty array of mirai'));
   return new Promise<T>((resolve, reject) => {
     for (const m of ms) onSettled(m, () => (m.succeeded ? resolve(m.data as T) : reject(m.data)));
   });

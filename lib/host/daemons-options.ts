@@ -147,11 +147,20 @@ export const DAEMONS_SCHEMA: Schema = {
   ...PROCESS_SCHEMA,
   url: [is.string, 'a URL string'],
   remote: [is.object, 'a launch configuration (sshConfig, remoteConfig, clusterConfig)'],
-  dispatcher: [(v) => typeof v === 'boolean' || v === 'thread' || v === 'process', "true, false, 'thread' or 'process'"],
-  tls: [(v) => typeof v === 'string' || Array.isArray(v) || (typeof v === 'object' && v !== null), 'a PEM file path, [certChain, key] or { cert, key, ca? }'],
+  dispatcher: [
+    (v) => typeof v === 'boolean' || v === 'thread' || v === 'process',
+    "true, false, 'thread' or 'process'",
+  ],
+  tls: [
+    (v) => typeof v === 'string' || Array.isArray(v) || (typeof v === 'object' && v !== null),
+    'a PEM file path, [certChain, key] or { cert, key, ca? }',
+  ],
   pass: [is.string, 'a string'],
   secret: [is.string, 'a string of at least 16 characters'],
-  maxMessageSize: [(v) => is.nonNegInt(v) && (v as number) <= MAX_MESSAGE_SIZE_LIMIT, `a number of bytes from 0 (no limit) to ${MAX_MESSAGE_SIZE_LIMIT}`],
+  maxMessageSize: [
+    (v) => is.nonNegInt(v) && (v as number) <= MAX_MESSAGE_SIZE_LIMIT,
+    `a number of bytes from 0 (no limit) to ${MAX_MESSAGE_SIZE_LIMIT}`,
+  ],
   profile: [is.string, 'a string'],
   serial: [is.any, 'serialization config'],
   sync: [is.bool, 'a boolean'],
@@ -169,12 +178,15 @@ export const MAX_DAEMONS = 1024;
 
 export function checkCount(what: string, n: number): void {
   if (n > MAX_DAEMONS) {
-    throw new RangeError(`${what}: n must be at most ${MAX_DAEMONS} daemons per call (got ${n}); call launchLocal() again to add more`);
+    throw new RangeError(
+      `${what}: n must be at most ${MAX_DAEMONS} daemons per call (got ${n}); call launchLocal() again to add more`,
+    );
   }
 }
 
 export function pickProcessOptions(opts: DaemonsOptions): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(PROCESS_SCHEMA)) if ((opts as Record<string, unknown>)[k] !== undefined) out[k] = (opts as Record<string, unknown>)[k];
+  for (const k of Object.keys(PROCESS_SCHEMA))
+    if ((opts as Record<string, unknown>)[k] !== undefined) out[k] = (opts as Record<string, unknown>)[k];
   return out;
 }

@@ -13,7 +13,15 @@ import { getProfile, profileName, setProfile, teardown, delay, withProfile, type
 import { checkSerial, SerialCodec, serialSources, type SerialConfig } from '../wire/serial';
 import { hostTls, serverConfig, type HostTls } from './tls-setup';
 import { localUrl, parseUrl, removeStaleFiles } from '../wire/url';
-import { checkCount, CONNECT_TIMEOUT, DAEMONS_SCHEMA, pickProcessOptions, type DaemonSet, type DaemonsOptions, type Status } from './daemons-options';
+import {
+  checkCount,
+  CONNECT_TIMEOUT,
+  DAEMONS_SCHEMA,
+  pickProcessOptions,
+  type DaemonSet,
+  type DaemonsOptions,
+  type Status,
+} from './daemons-options';
 import { launchLocal, launchRemote } from './launch';
 import { startSync } from './sync';
 import { QueueBudget } from './budget';
@@ -21,7 +29,13 @@ import { endSpan, startSpan } from '../wire/trace';
 import { adoptWaiting } from './events';
 
 export { launchLocal, launchRemote, type LaunchLocalOptions, type LaunchRemoteOptions } from './launch';
-export { MAX_DAEMONS, type DaemonProcessOptions, type DaemonSet, type DaemonsOptions, type Status } from './daemons-options';
+export {
+  MAX_DAEMONS,
+  type DaemonProcessOptions,
+  type DaemonSet,
+  type DaemonsOptions,
+  type Status,
+} from './daemons-options';
 
 /**
  * Sets up daemons for a profile and resolves once they are connected.
@@ -59,12 +73,22 @@ export async function daemons(nOrOpts: number | DaemonsOptions, maybeOpts?: Daem
   if (opts.secret !== undefined) checkSecret(opts.secret, 'daemons()');
   if (opts.sync) {
     const clash = (['url', 'remote', 'dispatcher', 'tls'] as const).filter((k) => opts[k] !== undefined);
-    if (clash.length > 0) throw new TypeError(`daemons(): sync: true runs tasks in this process, so it takes no ${clash.join(', ')}`);
+    if (clash.length > 0)
+      throw new TypeError(`daemons(): sync: true runs tasks in this process, so it takes no ${clash.join(', ')}`);
   }
   await teardown(name);
   if (n === 0 && !opts.url && !opts.sync) return;
-  const mode = opts.sync ? 'sync' : opts.dispatcher === false ? 'round-robin' : `dispatcher ${opts.dispatcher === 'process' ? 'process' : 'thread'}`;
-  const span = startSpan('mirai.daemons', { 'mirai.profile': name, 'mirai.daemons.n': n, 'mirai.mode': mode, 'url.scheme': opts.sync ? 'inproc' : url.slice(0, url.indexOf(':')) });
+  const mode = opts.sync
+    ? 'sync'
+    : opts.dispatcher === false
+      ? 'round-robin'
+      : `dispatcher ${opts.dispatcher === 'process' ? 'process' : 'thread'}`;
+  const span = startSpan('mirai.daemons', {
+    'mirai.profile': name,
+    'mirai.daemons.n': n,
+    'mirai.mode': mode,
+    'url.scheme': opts.sync ? 'inproc' : url.slice(0, url.indexOf(':')),
+  });
   try {
     const set = opts.sync ? await setUpSync(name, opts, serial) : await setUp(name, n, opts, url, tls, serial);
     if (span !== undefined) endSpan(span, undefined, { 'mirai.daemons.launched': set.launched });
@@ -76,7 +100,12 @@ export async function daemons(nOrOpts: number | DaemonsOptions, maybeOpts?: Daem
 }
 
 async function setUp(
-  name: string, n: number, opts: DaemonsOptions, url: string, tls: HostTls | undefined, serial: SerialConfig[] | undefined,
+  name: string,
+  n: number,
+  opts: DaemonsOptions,
+  url: string,
+  tls: HostTls | undefined,
+  serial: SerialConfig[] | undefined,
 ): Promise<DaemonSet> {
   const mode = opts.dispatcher === false ? 'direct' : 'dispatcher';
   const secret = opts.secret ?? newSecret();
@@ -85,8 +114,17 @@ async function setUp(
   if (opts.maxQueueBytes !== undefined) host.budget = new QueueBudget(opts.maxQueueBytes);
   adoptWaiting(name, host.daemonHub); // daemonEvents() called before this daemons()
   const profile: Profile = {
-    name, host, url, tlsCert: tls?.clientCert, secret, dispatcher: undefined, local: [],
-    daemonOptions: pickProcessOptions(opts), remote: [], cleanups: [], launched: 0,
+    name,
+    host,
+    url,
+    tlsCert: tls?.clientCert,
+    secret,
+    dispatcher: undefined,
+    local: [],
+    daemonOptions: pickProcessOptions(opts),
+    remote: [],
+    cleanups: [],
+    launched: 0,
   };
   const release = keepAlive();
   let early: Promise<void> | undefined;
@@ -98,7 +136,11 @@ async function setUp(
       host.start();
       installSerial(host, serial);
       profile.dispatcher = startDispatcher(dmode, {
-        hostUrl, daemonUrl: url, tls: tls ? { cert: tls.cert, key: tls.key, pass: tls.pass, ca: tls.ca } : undefined, secret, maxMessageSize,
+        hostUrl,
+        daemonUrl: url,
+        tls: tls ? { cert: tls.cert, key: tls.key, pass: tls.pass, ca: tls.ca } : undefined,
+        secret,
+        maxMessageSize,
       });
       // Local daemons on our own fresh IPC path start while the dispatcher comes up (they
       // wait for its socket): both take tens of ms, so this halves the time to connected.
@@ -131,9 +173,12 @@ async function setUp(
     if (early) await early;
     else if (opts.remote) {
       // Only daemon options travel to the launcher: never tls (the key), pass, url, dispatcher.
-      await launchRemote(n || opts.remote.count || 1, { ...pickProcessOptions(opts), remote: opts.remote, profile: name });
-    }
-    else if (!opts.url && n > 0) await launchLocal(n, { profile: name });
+      await launchRemote(n || opts.remote.count || 1, {
+        ...pickProcessOptions(opts),
+        remote: opts.remote,
+        profile: name,
+      });
+    } else if (!opts.url && n > 0) await launchLocal(n, { profile: name });
   } catch (e) {
     await teardown(name).catch(() => {});
     await host.close(false);
@@ -157,8 +202,17 @@ async function setUpSync(name: string, opts: DaemonsOptions, serial: SerialConfi
   if (opts.maxQueueBytes !== undefined) host.budget = new QueueBudget(opts.maxQueueBytes);
   adoptWaiting(name, host.daemonHub);
   const profile: Profile = {
-    name, host, url: '', tlsCert: undefined, secret, dispatcher: undefined, local: [],
-    daemonOptions: {}, remote: [], cleanups: [], launched: 1,
+    name,
+    host,
+    url: '',
+    tlsCert: undefined,
+    secret,
+    dispatcher: undefined,
+    local: [],
+    daemonOptions: {},
+    remote: [],
+    cleanups: [],
+    launched: 1,
   };
   try {
     profile.url = await startSync(host, name, secret, CONNECT_TIMEOUT);
@@ -204,7 +258,9 @@ function daemonSet(p: Profile): DaemonSet {
 export function requireDaemons(profile?: string): void {
   const name = profileName(profile);
   if (!getProfile(name)) {
-    throw new Error(`requireDaemons(): no daemons are set for profile '${name}': call daemons(n) (or daemons({ url })) first`);
+    throw new Error(
+      `requireDaemons(): no daemons are set for profile '${name}': call daemons(n) (or daemons({ url })) first`,
+    );
   }
 }
 
@@ -225,9 +281,12 @@ export async function status(profile?: string): Promise<Status> {
     : { connections: p.host.connections, daemons: p.url, ...own };
   const budget = p.host.budget;
   if (budget !== undefined) s.memory = { used: budget.used, limit: budget.limit };
-  const respawned = p.local.reduce((sum, l) => sum + l.respawned, 0) + p.remote.reduce((sum, r) => sum + (r.respawned ?? 0), 0);
+  const respawned =
+    p.local.reduce((sum, l) => sum + l.respawned, 0) + p.remote.reduce((sum, r) => sum + (r.respawned ?? 0), 0);
   if (respawned > 0) s.respawned = respawned;
-  const errors = [...p.local.map((l) => l.gaveUp), ...p.remote.map((r) => r.gaveUp)].filter((e): e is string => e !== undefined);
+  const errors = [...p.local.map((l) => l.gaveUp), ...p.remote.map((r) => r.gaveUp)].filter(
+    (e): e is string => e !== undefined,
+  );
   if (errors.length > 0) s.error = errors.join('\n');
   return s;
 }
@@ -236,12 +295,18 @@ export async function status(profile?: string): Promise<Status> {
  * Sets daemons up, runs fn with their profile as the default, and tears them down when fn
  * settles (also when it throws).
  */
-export async function withDaemons<T>(n: number | (DaemonsOptions & { n?: number }), fn: () => Promise<T> | T): Promise<T> {
+export async function withDaemons<T>(
+  n: number | (DaemonsOptions & { n?: number }),
+  fn: () => Promise<T> | T,
+): Promise<T> {
   const opts: DaemonsOptions & { n?: number } = typeof n === 'number' ? { n } : { ...n };
   const count = opts.n ?? 0;
   delete opts.n;
   const name = opts.profile ?? `withDaemons-${process.pid}-${++withCounter}`;
-  const set = opts.url && !opts.remote && count === 0 ? await daemons({ ...opts, url: opts.url, profile: name }) : await daemons(count, { ...opts, profile: name });
+  const set =
+    opts.url && !opts.remote && count === 0
+      ? await daemons({ ...opts, url: opts.url, profile: name })
+      : await daemons(count, { ...opts, profile: name });
   try {
     return await withProfile(name, fn);
   } finally {

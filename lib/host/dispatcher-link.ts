@@ -5,7 +5,16 @@
  * dispatcher has proved itself (a pair socket would hand them to whatever connected first),
  * batches the CANCELs of one tick, and reports the dispatcher lost when its pipe goes.
  */
-import { decodeCounters, decodePayload, header, Kind, type Counters, type DaemonNews, type DaemonRow, type Header } from '../wire/protocol';
+import {
+  decodeCounters,
+  decodePayload,
+  header,
+  Kind,
+  type Counters,
+  type DaemonNews,
+  type DaemonRow,
+  type Header,
+} from '../wire/protocol';
 import { ignore, type Link, type LinkHost } from './link';
 
 export class DispatcherLink implements Link {

@@ -141,6 +141,9 @@ type Listener<K extends keyof DaemonEventMap> = (...args: DaemonEventMap[K]) => 
  * queued for the iterator from the moment daemonEvents() returns, so none is missed between
  * creating it and iterating; call close() to stop early (a `break` out of `for await` does).
  */
+// A typed EventEmitter: the interface narrows the class's inherited listener methods to the
+// events above (the merge adds no members the class lacks).
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface DaemonEvents {
   on<K extends keyof DaemonEventMap>(event: K, listener: Listener<K>): this;
   once<K extends keyof DaemonEventMap>(event: K, listener: Listener<K>): this;
@@ -151,6 +154,7 @@ export interface DaemonEvents {
   emit<K extends keyof DaemonEventMap>(event: K, ...args: DaemonEventMap[K]): boolean;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class DaemonEvents extends EventEmitter implements AsyncIterable<DaemonEvent> {
   /** The profile whose daemons these are. */
   readonly profile: string;
@@ -306,7 +310,13 @@ export class DaemonHub implements LocalObserver {
       case 'taskLost': {
         const e = this.#live.get(n.daemon);
         const daemon = e?.ref ?? this.#departed.find((d) => d.id === n.daemon) ?? this.#unknown(n.daemon);
-        const ev: TaskLostEvent = { type: 'taskLost', task: n.task, daemon: refOf(daemon), retried: n.retried, at: new Date(n.at) };
+        const ev: TaskLostEvent = {
+          type: 'taskLost',
+          task: n.task,
+          daemon: refOf(daemon),
+          retried: n.retried,
+          at: new Date(n.at),
+        };
         // Its daemon's disconnect comes first: held until that is told.
         if (e !== undefined) e.held.push(ev);
         else this.#emit(ev);
@@ -387,7 +397,12 @@ export class DaemonHub implements LocalObserver {
       if (e?.gone) continue; // shown below, as gone
       const ref: DaemonRef = e
         ? refOf(e.ref)
-        : { id: r.daemon, ...(r.pid !== undefined ? { pid: r.pid, hostname: r.hostname } : {}), transport, local: this.#isLocal(r.pid, r.hostname) };
+        : {
+            id: r.daemon,
+            ...(r.pid !== undefined ? { pid: r.pid, hostname: r.hostname } : {}),
+            transport,
+            local: this.#isLocal(r.pid, r.hostname),
+          };
       out.push({
         ...ref,
         state: r.busy ? 'busy' : 'idle',
@@ -407,7 +422,12 @@ export class DaemonHub implements LocalObserver {
     if (this.#live.has(id)) return;
     const lp = pid === undefined ? undefined : this.#local.get(pid);
     const local = lp !== undefined && host === this.#hostname;
-    const ref: DaemonRef = { id, ...(pid !== undefined ? { pid, hostname: host } : {}), transport: this.#transport(), local };
+    const ref: DaemonRef = {
+      id,
+      ...(pid !== undefined ? { pid, hostname: host } : {}),
+      transport: this.#transport(),
+      local,
+    };
     const e: Entry = { ref, connectedAt: at, tasksDone: 0, held: [] };
     this.#live.set(id, e);
     this.#emit({ type: 'connect', daemon: refOf(ref), at });
@@ -443,8 +463,12 @@ export class DaemonHub implements LocalObserver {
     this.#departed.push(row);
     if (this.#departed.length > DEPARTED_KEPT) this.#departed.shift();
     this.#emit({
-      type: 'disconnect', daemon: refOf(e.ref), reason: row.reason!, ...(row.exit ? { exit: { ...row.exit } } : {}),
-      tasksDone: e.tasksDone, at: e.gone.at,
+      type: 'disconnect',
+      daemon: refOf(e.ref),
+      reason: row.reason!,
+      ...(row.exit ? { exit: { ...row.exit } } : {}),
+      tasksDone: e.tasksDone,
+      at: e.gone.at,
     });
     for (const h of e.held) this.#emit(h);
   }
@@ -453,8 +477,13 @@ export class DaemonHub implements LocalObserver {
     const g = e.gone ?? { hint: undefined, closing: this.#closing, dispatcherLost: false, at: new Date() };
     const exit = e.ref.local ? this.#local.get(e.ref.pid!)?.exit : undefined;
     return {
-      ...refOf(e.ref), state: 'gone', tasksDone: e.tasksDone, connectedAt: e.connectedAt, disconnectedAt: g.at,
-      reason: reasonFor(g.hint, g.closing, g.dispatcherLost, exit), ...(exit ? { exit: { ...exit } } : {}),
+      ...refOf(e.ref),
+      state: 'gone',
+      tasksDone: e.tasksDone,
+      connectedAt: e.connectedAt,
+      disconnectedAt: g.at,
+      reason: reasonFor(g.hint, g.closing, g.dispatcherLost, exit),
+      ...(exit ? { exit: { ...exit } } : {}),
     };
   }
 
@@ -488,7 +517,12 @@ export class DaemonHub implements LocalObserver {
 }
 
 /** Why a daemon left, from what it said, what the host was doing, and how its process ended. */
-function reasonFor(hint: DepartureHint | undefined, closing: boolean, dispatcherLost: boolean, exit: ProcessExit | undefined): DisconnectReason {
+function reasonFor(
+  hint: DepartureHint | undefined,
+  closing: boolean,
+  dispatcherLost: boolean,
+  exit: ProcessExit | undefined,
+): DisconnectReason {
   if (hint !== undefined) return hint;
   if (closing) return 'hostClosed';
   if (exit !== undefined) {
@@ -501,8 +535,11 @@ function reasonFor(hint: DepartureHint | undefined, closing: boolean, dispatcher
 /** A fresh DaemonRef (events never share objects with the hub's state or with each other). */
 function refOf(r: DaemonRef): DaemonRef {
   return {
-    id: r.id, ...(r.pid !== undefined ? { pid: r.pid } : {}), ...(r.hostname !== undefined ? { hostname: r.hostname } : {}),
-    transport: r.transport, local: r.local,
+    id: r.id,
+    ...(r.pid !== undefined ? { pid: r.pid } : {}),
+    ...(r.hostname !== undefined ? { hostname: r.hostname } : {}),
+    transport: r.transport,
+    local: r.local,
   };
 }
 

@@ -18,7 +18,16 @@ import { Code, codeFromWire, ErrorValue, MiraiError } from '../wire/errors';
 import { Mirai, onSettled, type Canceller } from './mirai';
 import type { SerialCodec } from '../wire/serial';
 import { keepAlive, Socket, type Message } from '../nng';
-import { decodePayload, encode, FLAG_ERROR, Kind, readHeader, type Counters, type ErrorPayload, type TaskPayload } from '../wire/protocol';
+import {
+  decodePayload,
+  encode,
+  FLAG_ERROR,
+  Kind,
+  readHeader,
+  type Counters,
+  type ErrorPayload,
+  type TaskPayload,
+} from '../wire/protocol';
 import { DispatcherLink } from './dispatcher-link';
 import { RoundRobinLink } from './round-robin-link';
 import type { Link, LinkHost } from './link';
@@ -132,7 +141,10 @@ export class Host implements Canceller {
   ready(timeoutMs: number): Promise<{ url?: string; error?: string }> {
     return this.#hold(
       new Promise((resolve) => {
-        const t = setTimeout(() => resolve({ error: `the dispatcher did not start within ${timeoutMs} ms` }), timeoutMs);
+        const t = setTimeout(
+          () => resolve({ error: `the dispatcher did not start within ${timeoutMs} ms` }),
+          timeoutMs,
+        );
         this.#ready = (r) => {
           clearTimeout(t);
           resolve(r);
@@ -234,7 +246,16 @@ export class Host implements Canceller {
     const parts = encode(Kind.EVERYWHERE, id, payload);
     const min = opts.min ?? 0;
     const p = new Promise<unknown[]>((resolve, reject) => {
-      this.#everywhere.set(id, { expected: undefined, min, timer: undefined, unsent: parts, results: [], error: undefined, resolve, reject });
+      this.#everywhere.set(id, {
+        expected: undefined,
+        min,
+        timer: undefined,
+        unsent: parts,
+        results: [],
+        error: undefined,
+        resolve,
+        reject,
+      });
     });
     const call = this.#everywhere.get(id)!;
     if (opts.timeout !== undefined) call.timer = setTimeout(() => this.#everywhereExpired(id, call), opts.timeout);
@@ -242,7 +263,11 @@ export class Host implements Canceller {
     // Else sent once enough daemons are here, or at the deadline anyway (#everywhereExpired):
     // its state then reaches the daemons that come later, as every everywhere() call's does.
     else void this.waitConnections(min, opts.timeout ?? MAX_TIMER).then(() => this.#everywhereSend(id, call));
-    if (span !== undefined) p.then((r) => endSpan(span, undefined, { 'mirai.daemons': r.length }), (e) => endSpan(span, e));
+    if (span !== undefined)
+      p.then(
+        (r) => endSpan(span, undefined, { 'mirai.daemons': r.length }),
+        (e) => endSpan(span, e),
+      );
     return this.#hold(p);
   }
 

@@ -6,9 +6,21 @@ import { getProfile, profileName } from './profiles';
 import { DaemonEvents, waitForProfile, type DaemonInfo } from './events';
 
 export {
-  DaemonEvents, EXIT_WAIT_MS, DEPARTED_KEPT, EVENT_QUEUE_MAX,
-  type ConnectEvent, type DaemonEvent, type DaemonEventMap, type DaemonInfo, type DaemonRef, type DisconnectEvent,
-  type DisconnectReason, type ProcessExit, type ReplacedEvent, type TaskLostEvent, type Transport,
+  DaemonEvents,
+  EXIT_WAIT_MS,
+  DEPARTED_KEPT,
+  EVENT_QUEUE_MAX,
+  type ConnectEvent,
+  type DaemonEvent,
+  type DaemonEventMap,
+  type DaemonInfo,
+  type DaemonRef,
+  type DisconnectEvent,
+  type DisconnectReason,
+  type ProcessExit,
+  type ReplacedEvent,
+  type TaskLostEvent,
+  type Transport,
 } from './events';
 
 /**

@@ -53,10 +53,15 @@ export class MiraiMap<T> implements PromiseLike<T[]>, AsyncIterable<T> {
   /** Every outcome in input order, like Promise.allSettled. */
   settled(): Promise<Settled<T>[]> {
     return Promise.all(
-      this.mirai.map((m) =>
-        new Promise<Settled<T>>((resolve) =>
-          onSettled(m, () => resolve(isValue(m) ? { status: 'fulfilled', value: m.data as T } : { status: 'rejected', reason: m.data })),
-        ),
+      this.mirai.map(
+        (m) =>
+          new Promise<Settled<T>>((resolve) =>
+            onSettled(m, () =>
+              resolve(
+                isValue(m) ? { status: 'fulfilled', value: m.data as T } : { status: 'rejected', reason: m.data },
+              ),
+            ),
+          ),
       ),
     );
   }
@@ -105,7 +110,11 @@ export function miraiMap<I, T, D = undefined>(
   const src = `(__m, __c) => (${functionSource(fn)})(__m.item, __m.data, __c)`;
   const ms: Mirai<Awaited<T>>[] = [];
   for (const item of items) {
-    const m = submitPayload('miraiMap()', { type: 'f', src, data: { item, data: opts.data } }, { profile: opts.profile }) as Mirai<Awaited<T>>;
+    const m = submitPayload(
+      'miraiMap()',
+      { type: 'f', src, data: { item, data: opts.data } },
+      { profile: opts.profile },
+    ) as Mirai<Awaited<T>>;
     ms.push(m);
   }
   if (opts.progress && process.stderr.isTTY) showProgress(ms);

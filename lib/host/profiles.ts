@@ -86,7 +86,13 @@ export async function teardown(name: string): Promise<void> {
       if (!exited) p.dispatcher.kill();
     }
     await Promise.all(p.local.map((l) => l.stop()));
-    await Promise.all(p.cleanups.map((c) => Promise.resolve().then(c).catch(() => {})));
+    await Promise.all(
+      p.cleanups.map((c) =>
+        Promise.resolve()
+          .then(c)
+          .catch(() => {}),
+      ),
+    );
     const file = ipcPath(p.url);
     if (file) rmSync(file, { force: true });
   } finally {

@@ -88,7 +88,10 @@ export function showProgress(ms: readonly Mirai<unknown>[], stream: ProgressStre
     clearTimeout(timer);
     for (const [s, orig] of originals) s.write = orig;
     line = progressLine(done, total, Date.now() - t0, columns());
-    const why = failed === undefined ? '' : `  failed: task ${failed.id} (${(failed.data as Error)?.name ?? 'error'}); the rest were stopped`;
+    const why =
+      failed === undefined
+        ? ''
+        : `  failed: task ${failed.id} (${(failed.data as Error)?.name ?? 'error'}); the rest were stopped`;
     stream.write(`\r${line}${why}\x1b[K\n`);
   };
   draw();

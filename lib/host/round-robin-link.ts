@@ -8,7 +8,17 @@
  * to each daemon that joins later.
  */
 import {
-  BYE_IDLE_TIME, BYE_WALLTIME, FLAG_LAST, header, Kind, readHeader, readHello, splitBatch, type Counters, type DaemonRow, type Header,
+  BYE_IDLE_TIME,
+  BYE_WALLTIME,
+  FLAG_LAST,
+  header,
+  Kind,
+  readHeader,
+  readHello,
+  splitBatch,
+  type Counters,
+  type DaemonRow,
+  type Header,
 } from '../wire/protocol';
 import { DaemonTable } from '../dispatcher/daemon-table';
 import { ignore, type Link, type LinkHost } from './link';
@@ -117,7 +127,7 @@ export class RoundRobinLink implements Link {
     const host = this.#host;
     switch (h.kind) {
       case Kind.RESULT:
-      case Kind.ERROR_VALUE:
+      case Kind.ERROR_VALUE: {
         // Only the daemon that holds a task may answer it.
         if (!this.#rr.holds(pipe, h.id)) return host.dropped();
         if ((h.flags & FLAG_LAST) !== 0) {
@@ -129,6 +139,7 @@ export class RoundRobinLink implements Link {
         if (h.kind === Kind.RESULT) host.result(h.id, h.flags, body);
         else host.errorValue(h.id, h.flags);
         return;
+      }
       case Kind.HELLO: {
         const who = readHello(body);
         if (who === null) return host.dropped();
@@ -158,6 +169,9 @@ export class RoundRobinLink implements Link {
   abandon(): void {}
 
   async close(shutdown: boolean): Promise<void> {
-    if (shutdown) await Promise.all(this.#rr.pipes.map((pipe) => this.#host.socket.send(header(Kind.EXIT, 0), { pipe, timeout: 1000 })));
+    if (shutdown)
+      await Promise.all(
+        this.#rr.pipes.map((pipe) => this.#host.socket.send(header(Kind.EXIT, 0), { pipe, timeout: 1000 })),
+      );
   }
 }

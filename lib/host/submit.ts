@@ -60,8 +60,18 @@ export function mirai(task: unknown, data?: object, opts?: TaskOptions): Mirai<u
 
 /** @internal Sends a prepared payload on the right profile. */
 export function submitPayload(what: string, payload: TaskPayload, opts: TaskOptions | undefined): Mirai<unknown>;
-export function submitPayload(what: string, payload: TaskPayload, opts: TaskOptions | undefined, tryOnly: true): Mirai<unknown> | null;
-export function submitPayload(what: string, payload: TaskPayload, opts: TaskOptions | undefined, tryOnly = false): Mirai<unknown> | null {
+export function submitPayload(
+  what: string,
+  payload: TaskPayload,
+  opts: TaskOptions | undefined,
+  tryOnly: true,
+): Mirai<unknown> | null;
+export function submitPayload(
+  what: string,
+  payload: TaskPayload,
+  opts: TaskOptions | undefined,
+  tryOnly = false,
+): Mirai<unknown> | null {
   if (opts !== undefined) checkOptions(what, opts, TASK_SCHEMA as never);
   const profile = getProfile(profileName(opts?.profile));
   try {
@@ -94,7 +104,10 @@ export function tryMirai(task: unknown, data?: object, opts?: TaskOptions): Mira
  * QueueFullError if `bytes` is more than the cap. Woken by settlements, never by polling.
  */
 export function whenRoom(opts: { profile?: string; bytes?: number } = {}): Promise<void> {
-  checkOptions('whenRoom()', opts, { profile: [is.string, 'a string'], bytes: [is.nonNegInt, 'a non-negative integer'] });
+  checkOptions('whenRoom()', opts, {
+    profile: [is.string, 'a string'],
+    bytes: [is.nonNegInt, 'a non-negative integer'],
+  });
   const host = getProfile(profileName(opts.profile))?.host;
   if (host?.budget === undefined || host.closed) return Promise.resolve();
   return host.budget.whenRoom(opts.bytes ?? host.refusedBytes);

@@ -18,6 +18,7 @@ export async function startSync(host: Host, profile: string, secret: string, tim
   host.start();
   const { startInProcessDaemon } = require('../daemon/in-process') as typeof import('../daemon/in-process');
   await startInProcessDaemon(url, secret);
-  if (!(await host.waitConnections(1, timeoutMs))) throw new Error('daemons({ sync: true }): the in-process daemon did not connect');
+  if (!(await host.waitConnections(1, timeoutMs)))
+    throw new Error('daemons({ sync: true }): the in-process daemon did not connect');
   return url;
 }

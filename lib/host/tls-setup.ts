@@ -38,7 +38,9 @@ export function hostTls(url: string, tls: unknown, pass: string | undefined): Ho
   }
   if (tls === undefined) {
     if (pass !== undefined) {
-      throw new TypeError('pass is the passphrase of a key given in tls; a tls+tcp:// url without tls makes its own key (zero-config)');
+      throw new TypeError(
+        'pass is the passphrase of a key given in tls; a tls+tcp:// url without tls makes its own key (zero-config)',
+      );
     }
     return zeroConfig(url);
   }
@@ -49,8 +51,11 @@ export function hostTls(url: string, tls: unknown, pass: string | undefined): Ho
   let ca: string | undefined;
   if (tls !== null && typeof tls === 'object' && !Array.isArray(tls)) {
     const o = tls as { cert?: unknown; key?: unknown; ca?: unknown };
-    for (const k of Object.keys(o)) if (k !== 'cert' && k !== 'key' && k !== 'ca') throw new TypeError(`tls: unknown key '${k}' (expected cert, key, ca)`);
-    if (typeof o.cert !== 'string' || typeof o.key !== 'string') throw new TypeError('tls: { cert, key, ca? } needs cert and key as PEM text or file paths');
+    for (const k of Object.keys(o))
+      if (k !== 'cert' && k !== 'key' && k !== 'ca')
+        throw new TypeError(`tls: unknown key '${k}' (expected cert, key, ca)`);
+    if (typeof o.cert !== 'string' || typeof o.key !== 'string')
+      throw new TypeError('tls: { cert, key, ca? } needs cert and key as PEM text or file paths');
     if (o.ca !== undefined) {
       if (typeof o.ca !== 'string') throw new TypeError('tls.ca must be PEM text or a file path');
       const caCerts = splitPem(pemText(o.ca, 'tls.ca')).certs;
@@ -62,15 +67,25 @@ export function hostTls(url: string, tls: unknown, pass: string | undefined): Ho
   if (typeof tls === 'string') {
     source = isPemText(tls) ? 'tls (PEM text)' : `tls file '${tls}'`;
     ({ certs, key } = splitPem(pemText(tls, 'tls')));
-    if (certs.length === 0) throw new TypeError(`${source}: no CERTIFICATE block found (expected the certificate, its chain, then the private key)`);
-    if (!key) throw new TypeError(`${source}: no PRIVATE KEY block found: the file must hold the certificate, its chain, then the private key (or give tls as [certChain, key])`);
+    if (certs.length === 0)
+      throw new TypeError(
+        `${source}: no CERTIFICATE block found (expected the certificate, its chain, then the private key)`,
+      );
+    if (!key)
+      throw new TypeError(
+        `${source}: no PRIVATE KEY block found: the file must hold the certificate, its chain, then the private key (or give tls as [certChain, key])`,
+      );
   } else if (Array.isArray(tls) && tls.length === 2 && typeof tls[0] === 'string' && typeof tls[1] === 'string') {
     source = 'tls[0]';
     certs = splitPem(pemText(tls[0], 'tls[0]')).certs;
-    if (certs.length === 0) throw new TypeError('tls[0]: no CERTIFICATE block found (expected the certificate, then its chain)');
+    if (certs.length === 0)
+      throw new TypeError('tls[0]: no CERTIFICATE block found (expected the certificate, then its chain)');
     const keyText = pemText(tls[1], 'tls[1]');
     key = splitPem(keyText).key;
-    if (!key) throw new TypeError('tls[1]: no PRIVATE KEY block found (expected the private key of the certificate in tls[0], PEM)');
+    if (!key)
+      throw new TypeError(
+        'tls[1]: no PRIVATE KEY block found (expected the private key of the certificate in tls[0], PEM)',
+      );
   } else {
     throw new TypeError('tls must be a PEM file path, PEM text, [certificateChain, key] or { cert, key, ca? }');
   }
@@ -111,21 +126,31 @@ function checkKeyPair(url: string, leafPem: string, key: string, pass: string | 
     keyObject = undefined; // a format only mbedTLS reads: the listener will tell
   }
   if (keyObject && !leaf.checkPrivateKey(keyObject)) {
-    throw new TypeError(`${source}: the private key does not belong to the certificate (${leaf.subject.replace(/\n/g, ', ')}); the certificate must come first, then its chain`);
+    throw new TypeError(
+      `${source}: the private key does not belong to the certificate (${leaf.subject.replace(/\n/g, ', ')}); the certificate must come first, then its chain`,
+    );
   }
   const now = Date.now();
   const from = Date.parse(leaf.validFrom);
   const to = Date.parse(leaf.validTo);
   if (Number.isFinite(to) && to < now) {
-    warn(`the TLS certificate (${leaf.subject.replace(/\n/g, ', ')}) expired on ${leaf.validTo}: daemons will refuse it`);
+    warn(
+      `the TLS certificate (${leaf.subject.replace(/\n/g, ', ')}) expired on ${leaf.validTo}: daemons will refuse it`,
+    );
   } else if (Number.isFinite(from) && from > now) {
-    warn(`the TLS certificate (${leaf.subject.replace(/\n/g, ', ')}) is not valid before ${leaf.validFrom}: daemons will refuse it`);
+    warn(
+      `the TLS certificate (${leaf.subject.replace(/\n/g, ', ')}) is not valid before ${leaf.validFrom}: daemons will refuse it`,
+    );
   }
   const host = parseUrl(url).host;
   if (host && host !== '0.0.0.0' && host !== '::' && host !== '*') {
-    const matches = isIP(host) ? leaf.checkIP(host) !== undefined || commonName(leaf) === host : leaf.checkHost(host) !== undefined;
+    const matches = isIP(host)
+      ? leaf.checkIP(host) !== undefined || commonName(leaf) === host
+      : leaf.checkHost(host) !== undefined;
     if (!matches) {
-      warn(`the TLS certificate (${leaf.subject.replace(/\n/g, ', ')}) does not name '${host}': daemons dialing ${host} will refuse it`);
+      warn(
+        `the TLS certificate (${leaf.subject.replace(/\n/g, ', ')}) does not name '${host}': daemons dialing ${host} will refuse it`,
+      );
     }
   }
 }
@@ -141,5 +166,11 @@ function warn(message: string): void {
 
 /** A server TlsConfig for the host's own listener (round-robin mode). */
 export function serverConfig(t: HostTls): TlsConfig {
-  return new TlsConfig({ mode: 'server', cert: t.cert, key: t.key, pass: t.pass, ...(t.ca !== undefined ? { ca: t.ca, auth: 'required' as const } : {}) });
+  return new TlsConfig({
+    mode: 'server',
+    cert: t.cert,
+    key: t.key,
+    pass: t.pass,
+    ...(t.ca !== undefined ? { ca: t.ca, auth: 'required' as const } : {}),
+  });
 }

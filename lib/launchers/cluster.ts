@@ -17,7 +17,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { DaemonOptions } from '../daemon/options';
 import { SECRET_ENV } from '../wire/auth';
-import { daemonCommand, nodeWords, redact, shellQuote, type NodeCommand, type RemoteConfig, type RemoteLaunch } from './remote';
+import {
+  daemonCommand,
+  nodeWords,
+  redact,
+  shellQuote,
+  type NodeCommand,
+  type RemoteConfig,
+  type RemoteLaunch,
+} from './remote';
 import { checkOptions, describe, is, type Schema } from '../wire/validate';
 
 export type ClusterCommand = 'sbatch' | 'qsub' | 'bsub';
@@ -71,13 +79,15 @@ const CLUSTER_SCHEMA: Schema = {
  */
 export function clusterConfig(config: ClusterConfigOptions): RemoteConfig {
   if (config === null || typeof config !== 'object') {
-    throw new TypeError(`clusterConfig() expects an options object such as { command: 'sbatch', options: '#SBATCH --mem 512' }`);
+    throw new TypeError(
+      `clusterConfig() expects an options object such as { command: 'sbatch', options: '#SBATCH --mem 512' }`,
+    );
   }
   if ('respawn' in config) {
     // Nothing here stays up with the job: the submit command exits once the job is queued, so a
     // job that dies later is not seen as a process ending. The scheduler requeues failed jobs.
     throw new TypeError(
-      "clusterConfig(): respawn is not supported: a submitted job has no launcher process here to watch; " +
+      'clusterConfig(): respawn is not supported: a submitted job has no launcher process here to watch; ' +
         "use the scheduler's own requeue (e.g. options '#SBATCH --requeue'), or launchRemote() again",
     );
   }
@@ -96,7 +106,8 @@ export function clusterConfig(config: ClusterConfigOptions): RemoteConfig {
   return {
     describe: () => description,
     timeout,
-    launch: (n, url, opts) => launchJobs(n, url, opts, { command, flavor, header, node, timeout: timeout ?? DEFAULT_TIMEOUT }),
+    launch: (n, url, opts) =>
+      launchJobs(n, url, opts, { command, flavor, header, node, timeout: timeout ?? DEFAULT_TIMEOUT }),
   };
 }
 
@@ -105,8 +116,14 @@ function optionLines(options: unknown): string[] {
   let text: string;
   if (typeof options === 'string') text = options;
   else if (Array.isArray(options) && options.every((o) => typeof o === 'string')) text = options.join('\n');
-  else throw new TypeError(`clusterConfig(): options must be a string of option lines or an array of them (got ${describe(options)})`);
-  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  else
+    throw new TypeError(
+      `clusterConfig(): options must be a string of option lines or an array of them (got ${describe(options)})`,
+    );
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
 }
 
 /** Which scheduler's script syntax to write. */
@@ -114,7 +131,8 @@ function flavorOf(command: ClusterCommand, scheduler: unknown, lines: string[]):
   if (command === 'sbatch') return 'slurm';
   if (command === 'bsub') return 'lsf';
   if (scheduler !== undefined) {
-    if (scheduler !== 'sge' && scheduler !== 'pbs') throw new TypeError(`clusterConfig(): scheduler must be 'sge' or 'pbs' (got ${describe(scheduler)})`);
+    if (scheduler !== 'sge' && scheduler !== 'pbs')
+      throw new TypeError(`clusterConfig(): scheduler must be 'sge' or 'pbs' (got ${describe(scheduler)})`);
     return scheduler;
   }
   if (lines.some((l) => prefixOf(l) === 'pbs')) return 'pbs';
@@ -137,7 +155,9 @@ function normalizeOptions(lines: string[], flavor: Flavor): string[] {
     if (f === flavor || (f !== undefined && PREFIX[f] === PREFIX[flavor])) {
       out.push(line);
     } else if (f !== undefined) {
-      throw new TypeError(`clusterConfig(): option line '${line}' is for ${NAME[f]}, but the jobs are submitted to ${NAME[flavor]} (expected ${PREFIX[flavor]} lines or bare options)`);
+      throw new TypeError(
+        `clusterConfig(): option line '${line}' is for ${NAME[f]}, but the jobs are submitted to ${NAME[flavor]} (expected ${PREFIX[flavor]} lines or bare options)`,
+      );
     } else if (line.startsWith('#')) {
       out.push(line); // a comment
     } else {
@@ -243,7 +263,9 @@ function submitArgs(command: ClusterCommand, script: string): { args: string[]; 
 function describeFailure(cmd: string, r: Result): string {
   const err = r.stderr.trim();
   if (r.error) {
-    const hint = r.error.endsWith('not found') ? ` (is the scheduler's client installed and '${cmd}' on the PATH?)` : '';
+    const hint = r.error.endsWith('not found')
+      ? ` (is the scheduler's client installed and '${cmd}' on the PATH?)`
+      : '';
     return `${r.error}${hint}${err ? `: ${err}` : ''}`;
   }
   return `'${cmd}' exited with status ${r.code ?? 'unknown'}${err ? `: ${err}` : r.stdout.trim() ? `: ${r.stdout.trim()}` : ''}`;
@@ -281,7 +303,9 @@ async function launchJobs(n: number, url: string, opts: DaemonOptions, plan: Job
       }
       const id = parseJobId(plan.command, r.stdout);
       if (!id) {
-        fail(`'${plan.command}' printed no job id (stdout: ${JSON.stringify(r.stdout.trim())}${r.stderr.trim() ? `, stderr: ${JSON.stringify(r.stderr.trim())}` : ''})`);
+        fail(
+          `'${plan.command}' printed no job id (stdout: ${JSON.stringify(r.stdout.trim())}${r.stderr.trim() ? `, stderr: ${JSON.stringify(r.stderr.trim())}` : ''})`,
+        );
         break;
       }
       ids.push(id);
@@ -328,7 +352,15 @@ function watchSlurm(ids: string[], windowMs: number, stopped: () => boolean, fai
 }
 
 const FAILED_STATES = new Set([
-  'FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL', 'OUT_OF_MEMORY', 'BOOT_FAIL', 'DEADLINE', 'PREEMPTED', 'REVOKED',
+  'FAILED',
+  'CANCELLED',
+  'TIMEOUT',
+  'NODE_FAIL',
+  'OUT_OF_MEMORY',
+  'BOOT_FAIL',
+  'DEADLINE',
+  'PREEMPTED',
+  'REVOKED',
 ]);
 
 /** '; exit code ...; its output: ...' for a finished Slurm job, as far as it can be found here. */

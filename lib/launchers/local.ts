@@ -211,7 +211,11 @@ export class LocalDaemons {
     const alive = this.children.filter((c) => c.exitCode === null && c.signalCode === null);
     if (alive.length > 0) {
       await Promise.race([
-        Promise.all(alive.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r))))),
+        Promise.all(
+          alive.map(
+            (c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r))),
+          ),
+        ),
         new Promise((r) => setTimeout(r, graceMs).unref()),
       ]);
       for (const c of alive) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');

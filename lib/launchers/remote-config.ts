@@ -27,7 +27,18 @@
  */
 import type { DaemonOptions } from '../daemon/options';
 import { SECRET_ENV } from '../wire/auth';
-import { daemonArgv, daemonCommand, LaunchGroup, redact, nodeWords, shellQuote, type NodeCommand, type Quoter, type RemoteConfig, type RemoteLaunch } from './remote';
+import {
+  daemonArgv,
+  daemonCommand,
+  LaunchGroup,
+  redact,
+  nodeWords,
+  shellQuote,
+  type NodeCommand,
+  type Quoter,
+  type RemoteConfig,
+  type RemoteLaunch,
+} from './remote';
 import { checkOptions, describe, is, type Schema } from '../wire/validate';
 
 export interface RemoteConfigOptions {
@@ -68,15 +79,21 @@ const REMOTE_SCHEMA: Schema = {
 /** A launch configuration that runs `command args...` once per daemon ("." = daemon command). */
 export function remoteConfig(config: RemoteConfigOptions): RemoteConfig {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new TypeError(`remoteConfig(config): config must be an object such as { command: 'sh', args: ['-c', '.'] } (got ${describe(config)})`);
+    throw new TypeError(
+      `remoteConfig(config): config must be an object such as { command: 'sh', args: ['-c', '.'] } (got ${describe(config)})`,
+    );
   }
   checkOptions('remoteConfig()', config, REMOTE_SCHEMA, { plain: true });
   const { command, args, quote = true, timeout } = config;
   // Required, so not left to the schema (which skips absent keys).
-  if (typeof command !== 'string' || command === '') throw new TypeError(`remoteConfig(): command must be a non-empty string (got ${describe(command)})`);
-  if (!Array.isArray(args)) throw new TypeError(`remoteConfig(): args must be an array of strings (got ${describe(args)})`);
+  if (typeof command !== 'string' || command === '')
+    throw new TypeError(`remoteConfig(): command must be a non-empty string (got ${describe(command)})`);
+  if (!Array.isArray(args))
+    throw new TypeError(`remoteConfig(): args must be an array of strings (got ${describe(args)})`);
   if (!args.includes('.')) {
-    throw new TypeError(`remoteConfig(): args must contain "." where the daemon command goes, e.g. ['-c', '.'] (got ${JSON.stringify(args)})`);
+    throw new TypeError(
+      `remoteConfig(): args must contain "." where the daemon command goes, e.g. ['-c', '.'] (got ${JSON.stringify(args)})`,
+    );
   }
   const respawn = config.respawn === true;
   const inCommand = config.secret === 'command';
@@ -90,7 +107,11 @@ export function remoteConfig(config: RemoteConfigOptions): RemoteConfig {
       const words = daemonArgv(url, opts, { node, secretInCommand: inCommand });
       full = argsCopy.flatMap((a) => (a === '.' ? words : [a]));
     } else {
-      const text = daemonCommand(url, opts, { node, quote: quote === true ? shellQuote : quote, secretInCommand: inCommand });
+      const text = daemonCommand(url, opts, {
+        node,
+        quote: quote === true ? shellQuote : quote,
+        secretInCommand: inCommand,
+      });
       full = argsCopy.map((a) => (a === '.' ? text : a));
     }
     const group = new LaunchGroup({ respawn, what: `launchers (${label})` });
@@ -103,4 +124,3 @@ export function remoteConfig(config: RemoteConfigOptions): RemoteConfig {
 
   return { launch, describe: () => `launcher '${label}'`, ...(timeout !== undefined ? { timeout } : {}) };
 }
-

@@ -101,7 +101,9 @@ export function nodeWords(node: unknown, what = 'node'): string[] {
   if (node === undefined) return ['node'];
   if (typeof node === 'string' && node !== '') return [node];
   if (Array.isArray(node) && node.length > 0 && node.every((w) => typeof w === 'string' && w !== '')) return [...node];
-  throw new TypeError(`${what} must be a non-empty string or an array of non-empty strings, e.g. '/usr/local/bin/node' or ['env', 'NODE_PATH=/opt/lib', 'node']`);
+  throw new TypeError(
+    `${what} must be a non-empty string or an array of non-empty strings, e.g. '/usr/local/bin/node' or ['env', 'NODE_PATH=/opt/lib', 'node']`,
+  );
 }
 
 function commandOptions(o: NodeCommand | CommandOptions | undefined): CommandOptions {
@@ -139,11 +141,18 @@ export function redact(command: string, secret: string | undefined): string {
 export function daemonCommand(url: string, opts: DaemonOptions, cmd: NodeCommand | CommandOptions = {}): string {
   const o = commandOptions(cmd);
   const quote = o.quote ?? shellQuote;
-  return daemonArgv(url, opts, o).map((w) => quote(w)).join(' ');
+  return daemonArgv(url, opts, o)
+    .map((w) => quote(w))
+    .join(' ');
 }
 
 /** The commands for starting n daemons by hand (all alike; one per daemon). */
-export function manualCommands(n: number, url: string, opts: DaemonOptions, cmd: NodeCommand | CommandOptions = {}): string[] {
+export function manualCommands(
+  n: number,
+  url: string,
+  opts: DaemonOptions,
+  cmd: NodeCommand | CommandOptions = {},
+): string[] {
   const c = daemonCommand(url, opts, { ...commandOptions(cmd), secretInCommand: true });
   return Array.from({ length: n }, () => c);
 }
@@ -221,7 +230,13 @@ export class LaunchGroup {
     });
     let resolveClosed!: () => void;
     const proc: Proc = {
-      label, start: { command, args, opts }, started: Date.now(), child, stdout: '', stderr: '', done: false,
+      label,
+      start: { command, args, opts },
+      started: Date.now(),
+      child,
+      stdout: '',
+      stderr: '',
+      done: false,
       closed: new Promise<void>((r) => (resolveClosed = r)),
     };
     this.#procs.push(proc);
@@ -254,12 +269,18 @@ export class LaunchGroup {
         return;
       }
       if (code === 0 && !opts.failOnCleanExit) return;
-      const how = code === 0 ? 'ended (exit status 0) before its daemons connected' : code !== null ? `failed with exit status ${code}` : `was killed by ${signal}`;
+      const how =
+        code === 0
+          ? 'ended (exit status 0) before its daemons connected'
+          : code !== null
+            ? `failed with exit status ${code}`
+            : `was killed by ${signal}`;
       const out = proc.stderr.trim() || proc.stdout.trim();
       this.#fail(`${label} ${how}${out ? `: ${out}` : ' (no output)'}`);
     });
     child.unref();
-    for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
+    for (const s of [child.stdin, child.stdout, child.stderr])
+      (s as unknown as { unref?: () => void } | null)?.unref?.();
   }
 
   /** A launcher ended while armed: start it again unless it ended on purpose. */
@@ -270,7 +291,8 @@ export class LaunchGroup {
     const how = `${proc.label}, ${spawnError ?? describeExit(code, signal)}`;
     const { command, args, opts } = proc.start;
     this.#respawner!.unexpectedExit(
-      proc.started, how,
+      proc.started,
+      how,
       () => this.#start(proc.label, command, args, opts),
       () => proc.stderr.trim() || proc.stdout.trim(),
     );
@@ -337,9 +359,10 @@ export class LaunchGroup {
     // A referenced timer: whoever awaits stop() must not see the process exit meanwhile.
     const waitAll = (ms: number): Promise<unknown> => {
       let timer: NodeJS.Timeout | undefined;
-      return Promise.race([Promise.all(live().map((p) => p.closed)), new Promise((r) => (timer = setTimeout(r, ms)))]).finally(() =>
-        clearTimeout(timer),
-      );
+      return Promise.race([
+        Promise.all(live().map((p) => p.closed)),
+        new Promise((r) => (timer = setTimeout(r, ms))),
+      ]).finally(() => clearTimeout(timer));
     };
     await waitAll(graceMs);
     for (const sig of ['SIGTERM', 'SIGKILL'] as const) {

@@ -25,7 +25,15 @@
 import type { DaemonOptions } from '../daemon/options';
 import { parseUrl } from '../wire/url';
 import { SECRET_ENV } from '../wire/auth';
-import { daemonCommand, LaunchGroup, nodeWords, shellQuote, type NodeCommand, type RemoteConfig, type RemoteLaunch } from './remote';
+import {
+  daemonCommand,
+  LaunchGroup,
+  nodeWords,
+  shellQuote,
+  type NodeCommand,
+  type RemoteConfig,
+  type RemoteLaunch,
+} from './remote';
 import { checkOptions, describe, is, type Schema } from '../wire/validate';
 
 export interface SshOptions {
@@ -78,7 +86,9 @@ const SSH_SCHEMA: Schema = {
 export function sshConfig(remotes: string | string[], opts: SshOptions = {}): RemoteConfig {
   const list = typeof remotes === 'string' ? [remotes] : remotes;
   if (!Array.isArray(list) || list.length === 0) {
-    throw new TypeError(`sshConfig(remotes): remotes must be a host string or a non-empty array of them (got ${describe(remotes)})`);
+    throw new TypeError(
+      `sshConfig(remotes): remotes must be a host string or a non-empty array of them (got ${describe(remotes)})`,
+    );
   }
   checkOptions('sshConfig()', opts, SSH_SCHEMA, { plain: true });
   const { tunnel = false, timeout = 10000, command = 'ssh', port, identity, sshArgs = [], respawn = false } = opts;
@@ -116,8 +126,10 @@ export function sshConfig(remotes: string | string[], opts: SshOptions = {}): Re
     for (const { remote, count } of sessions) {
       const args = [
         ...sshArgs,
-        '-o', 'BatchMode=yes',
-        '-o', `ConnectTimeout=${connectSecs}`,
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        `ConnectTimeout=${connectSecs}`,
         '-T',
         ...(remote.port !== undefined ? ['-p', String(remote.port)] : []),
         ...(identity !== undefined ? ['-i', identity] : []),
@@ -128,7 +140,9 @@ export function sshConfig(remotes: string | string[], opts: SshOptions = {}): Re
       commands.push([command, ...args].map(shellQuote).join(' '));
       // A relaunch reuses these start options: the secret is written to the new session's stdin.
       group.start(`ssh to ${remote.name}`, command, args, {
-        keepStdin: true, output: dopts.output === true, failOnCleanExit: true,
+        keepStdin: true,
+        output: dopts.output === true,
+        failOnCleanExit: true,
         stdinText: dopts.secret !== undefined ? `${dopts.secret}\n` : undefined,
       });
     }
@@ -152,16 +166,23 @@ function sessionScript(daemon: string, count: number): string {
 }
 
 function parseRemote(r: unknown, defaultPort: number | undefined): Remote {
-  if (typeof r !== 'string' || r === '') throw new TypeError(`sshConfig(remotes): each remote must be a non-empty string (got ${describe(r)})`);
+  if (typeof r !== 'string' || r === '')
+    throw new TypeError(`sshConfig(remotes): each remote must be a non-empty string (got ${describe(r)})`);
   if (/\s/.test(r) || r.startsWith('-')) {
-    throw new TypeError(`sshConfig(remotes): '${r}' is not a host: expected 'host', 'user@host' or 'ssh://user@host:port'`);
+    throw new TypeError(
+      `sshConfig(remotes): '${r}' is not a host: expected 'host', 'user@host' or 'ssh://user@host:port'`,
+    );
   }
   if (r.includes('://')) {
     const m = /^ssh:\/\/(?:([^@/]+)@)?(\[[0-9A-Fa-f:.%a-zA-Z]+\]|[^:/@[\]]+)(?::(\d+))?\/?$/.exec(r);
-    if (!m) throw new TypeError(`sshConfig(remotes): cannot parse '${r}': expected 'ssh://[user@]host[:port]' (IPv6 as ssh://[::1]:22)`);
+    if (!m)
+      throw new TypeError(
+        `sshConfig(remotes): cannot parse '${r}': expected 'ssh://[user@]host[:port]' (IPv6 as ssh://[::1]:22)`,
+      );
     const host = m[2]!.startsWith('[') ? m[2]!.slice(1, -1) : m[2]!;
     const port = m[3] !== undefined ? Number(m[3]) : defaultPort;
-    if (port !== undefined && !validPort(port)) throw new TypeError(`sshConfig(remotes): '${r}' has port ${m[3]}: expected 1-65535`);
+    if (port !== undefined && !validPort(port))
+      throw new TypeError(`sshConfig(remotes): '${r}' has port ${m[3]}: expected 1-65535`);
     return { name: r, dest: m[1] ? `${m[1]}@${host}` : host, port };
   }
   const dest = r.replace(/@\[(.*)\]$/, '@$1').replace(/^\[(.*)\]$/, '$1');
@@ -171,4 +192,3 @@ function parseRemote(r: unknown, defaultPort: number | undefined): Remote {
 function validPort(p: unknown): p is number {
   return typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
 }
-

@@ -2,11 +2,40 @@ import { addon } from './native';
 
 /** The NNG error names this binding reports (`err.errno`). */
 export type NngErrno =
-  | 'EINTR' | 'ENOMEM' | 'EINVAL' | 'EBUSY' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'ECLOSED'
-  | 'EAGAIN' | 'ENOTSUP' | 'EADDRINUSE' | 'ESTATE' | 'ENOENT' | 'EPROTO' | 'EUNREACHABLE'
-  | 'EADDRINVAL' | 'EPERM' | 'EMSGSIZE' | 'ECONNABORTED' | 'ECONNRESET' | 'ECANCELED'
-  | 'ENOFILES' | 'ENOSPC' | 'EEXIST' | 'EREADONLY' | 'EWRITEONLY' | 'ECRYPTO' | 'EPEERAUTH'
-  | 'ENOARG' | 'EAMBIGUOUS' | 'EBADTYPE' | 'ECONNSHUT' | 'EINTERNAL' | 'ESYSERR' | 'ETRANERR';
+  | 'EINTR'
+  | 'ENOMEM'
+  | 'EINVAL'
+  | 'EBUSY'
+  | 'ETIMEDOUT'
+  | 'ECONNREFUSED'
+  | 'ECLOSED'
+  | 'EAGAIN'
+  | 'ENOTSUP'
+  | 'EADDRINUSE'
+  | 'ESTATE'
+  | 'ENOENT'
+  | 'EPROTO'
+  | 'EUNREACHABLE'
+  | 'EADDRINVAL'
+  | 'EPERM'
+  | 'EMSGSIZE'
+  | 'ECONNABORTED'
+  | 'ECONNRESET'
+  | 'ECANCELED'
+  | 'ENOFILES'
+  | 'ENOSPC'
+  | 'EEXIST'
+  | 'EREADONLY'
+  | 'EWRITEONLY'
+  | 'ECRYPTO'
+  | 'EPEERAUTH'
+  | 'ENOARG'
+  | 'EAMBIGUOUS'
+  | 'EBADTYPE'
+  | 'ECONNSHUT'
+  | 'EINTERNAL'
+  | 'ESYSERR'
+  | 'ETRANERR';
 
 /** An error reported by NNG: `code` is NNG's number, `errno` its name (e.g. 'ETIMEDOUT'). */
 export class NngError extends Error {

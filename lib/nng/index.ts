@@ -3,7 +3,17 @@
  * Every operation completes on NNG's threads and is delivered without blocking or polling.
  * @module mirai/nng
  */
-export { Socket, PROTOCOLS, type PipeListener, type Protocol, type SocketInit, type SendOptions, type RecvOptions, type ListenOptions, type DialOptions } from './socket';
+export {
+  Socket,
+  PROTOCOLS,
+  type PipeListener,
+  type Protocol,
+  type SocketInit,
+  type SendOptions,
+  type RecvOptions,
+  type ListenOptions,
+  type DialOptions,
+} from './socket';
 export { Context, type ContextOpOptions } from './context';
 export { Endpoint, type Listener, type Dialer } from './endpoint';
 export { isMessage, type Message, type SendData } from './message';

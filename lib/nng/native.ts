@@ -67,7 +67,11 @@ export interface Addon {
   Context: new (socket: NativeSocket) => NativeContext;
   Message: new () => NativeMessage;
   TlsConfig: new (mode: 'client' | 'server', opts: NativeTlsOptions) => NativeTlsConfig;
-  writeCert(cn: string, validUntil: string, keyType: string): {
+  writeCert(
+    cn: string,
+    validUntil: string,
+    keyType: string,
+  ): {
     server: [string, string];
     client: [string, string];
   };
@@ -93,7 +97,10 @@ function load(): Addon {
     // node-gyp-build's own message lists every tag it matched against; what a user needs is
     // which platform this is and the one command that fixes it (scripts/install.js explains
     // what a source build needs when it runs).
-    const libc = process.platform === 'linux' ? ` ${process.env.LIBC ?? (fs.existsSync('/etc/alpine-release') ? 'musl' : 'glibc')}` : '';
+    const libc =
+      process.platform === 'linux'
+        ? ` ${process.env.LIBC ?? (fs.existsSync('/etc/alpine-release') ? 'musl' : 'glibc')}`
+        : '';
     const first = String((err as Error)?.message).split('\n')[0];
     const why = first.startsWith('No native build was found')
       ? ': no prebuilt addon matches and none was compiled'

@@ -10,10 +10,20 @@ import { timeoutArg, withSignal } from './timeouts';
 
 /** The NNG protocols. `poly` is pair1 polyamorous: many peers, sends directed to a pipe. */
 export type Protocol =
-  | 'req' | 'rep' | 'pair' | 'poly' | 'bus' | 'push' | 'pull' | 'pub' | 'sub' | 'surveyor' | 'respondent';
+  'req' | 'rep' | 'pair' | 'poly' | 'bus' | 'push' | 'pull' | 'pub' | 'sub' | 'surveyor' | 'respondent';
 
 export const PROTOCOLS: readonly Protocol[] = [
-  'req', 'rep', 'pair', 'poly', 'bus', 'push', 'pull', 'pub', 'sub', 'surveyor', 'respondent',
+  'req',
+  'rep',
+  'pair',
+  'poly',
+  'bus',
+  'push',
+  'pull',
+  'pub',
+  'sub',
+  'surveyor',
+  'respondent',
 ];
 
 export interface SocketInit extends Partial<SocketOptionValues> {
@@ -77,7 +87,9 @@ export class Socket implements AsyncIterable<Message> {
     }
     for (const key of Object.keys(init)) {
       if (key !== 'raw' && key !== 'subscribe' && !(key in OPTIONS)) {
-        throw new TypeError(`unknown socket option '${key}': expected raw, subscribe or one of ${Object.keys(OPTIONS).join(', ')}`);
+        throw new TypeError(
+          `unknown socket option '${key}': expected raw, subscribe or one of ${Object.keys(OPTIONS).join(', ')}`,
+        );
       }
     }
     this.protocol = protocol;

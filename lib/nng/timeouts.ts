@@ -10,7 +10,9 @@ export function timeoutArg(timeout: number | undefined, what: string): number {
   if (timeout === undefined) return DEFAULT_TIMEOUT;
   if (timeout === Infinity || timeout === -1) return -1;
   if (typeof timeout !== 'number' || !(timeout >= 0) || !Number.isFinite(timeout)) {
-    throw new RangeError(`${what}: timeout must be a non-negative number of ms, -1 or Infinity (got ${String(timeout)})`);
+    throw new RangeError(
+      `${what}: timeout must be a non-negative number of ms, -1 or Infinity (got ${String(timeout)})`,
+    );
   }
   return Math.floor(timeout);
 }

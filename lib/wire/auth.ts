@@ -51,7 +51,9 @@ export function newSecret(): string {
 /** Checks a user-given secret; returns it. */
 export function checkSecret(secret: unknown, what: string): string {
   if (typeof secret !== 'string' || secret.length < MIN_SECRET_LENGTH || /[\0\r\n]/.test(secret)) {
-    throw new TypeError(`${what}: secret must be a string of at least ${MIN_SECRET_LENGTH} characters without newlines`);
+    throw new TypeError(
+      `${what}: secret must be a string of at least ${MIN_SECRET_LENGTH} characters without newlines`,
+    );
   }
   return secret;
 }
@@ -137,7 +139,9 @@ export class Gate {
     this.#forget(pipe);
     raiseLimit(this.#socket, pipe, this.#maxSize);
     // WELCOME is queued before anything the caller sends next, so it arrives first.
-    this.#socket.send([header(Kind.WELCOME, this.#maxSize), mac(this.#key, VERIFIER, theirs, u.nonce)], { pipe }).catch(() => {});
+    this.#socket
+      .send([header(Kind.WELCOME, this.#maxSize), mac(this.#key, VERIFIER, theirs, u.nonce)], { pipe })
+      .catch(() => {});
     this.#trusted(pipe);
   }
 
@@ -204,7 +208,9 @@ export class Proof {
     const kind = body[1];
     if (kind === Kind.CHALLENGE && body.length === HEADER_SIZE + NONCE) {
       if (this.#key === undefined) {
-        throw new Error(`the host requires a secret: give this process the secret of its daemons() call in ${SECRET_ENV}`);
+        throw new Error(
+          `the host requires a secret: give this process the secret of its daemons() call in ${SECRET_ENV}`,
+        );
       }
       const theirs = body.subarray(HEADER_SIZE);
       const mine = randomBytes(NONCE);

@@ -30,8 +30,19 @@ const PREFIX = 8;
 
 // Node's own host-object type indexes (lib/v8.js): 10 is Buffer.
 const VIEW_TYPES = [
-  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
-  Float32Array, Float64Array, DataView, Buffer, BigInt64Array, BigUint64Array,
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  DataView,
+  Buffer,
+  BigInt64Array,
+  BigUint64Array,
 ] as const;
 const TAGS = new Map<string, number>(VIEW_TYPES.map((t, i) => [`[object ${t.name}]`, i]));
 TAGS.delete('[object Buffer]'); // a Buffer is told apart by its constructor, as Node does
@@ -104,7 +115,8 @@ class OobDeserializer extends BaseDeserializer {
     const byteLength = this.readUint32();
     if (tag >= OOB_BASE) {
       const start = align8(this.#next);
-      if (start + byteLength > this.#payload.length) throw new RangeError('out-of-band view runs past the end of the payload');
+      if (start + byteLength > this.#payload.length)
+        throw new RangeError('out-of-band view runs past the end of the payload');
       this.#next = start + byteLength;
       return makeView(tag - OOB_BASE, this.#payload, start, byteLength);
     }

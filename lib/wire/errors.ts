@@ -100,19 +100,29 @@ export class ErrorValue extends Error {
 
 /** ErrorValue 20 for a task stopped with `reason` (an AbortSignal's, or m.stop(reason)'s). */
 export function abortError(reason?: unknown): ErrorValue {
-  const timeout = reason !== null && typeof reason === 'object' && (reason as { name?: unknown }).name === 'TimeoutError';
-  return new ErrorValue(Code.CANCELED, reason === undefined ? { name: 'AbortError' } : { name: timeout ? 'TimeoutError' : 'AbortError', cause: reason });
+  const timeout =
+    reason !== null && typeof reason === 'object' && (reason as { name?: unknown }).name === 'TimeoutError';
+  return new ErrorValue(
+    Code.CANCELED,
+    reason === undefined ? { name: 'AbortError' } : { name: timeout ? 'TimeoutError' : 'AbortError', cause: reason },
+  );
 }
 Object.defineProperty(ErrorValue.prototype, ERROR_VALUE, { value: true });
 
 /** True for a MiraiError (also one made by another copy of this package). */
 export function isMiraiError(x: unknown): x is MiraiError {
-  return x instanceof MiraiError || (x !== null && typeof x === 'object' && (x as Record<symbol, unknown>)[MIRAI_ERROR] === true);
+  return (
+    x instanceof MiraiError ||
+    (x !== null && typeof x === 'object' && (x as Record<symbol, unknown>)[MIRAI_ERROR] === true)
+  );
 }
 
 /** True for an ErrorValue (also one made by another copy of this package). */
 export function isErrorValue(x: unknown): x is ErrorValue {
-  return x instanceof ErrorValue || (x !== null && typeof x === 'object' && (x as Record<symbol, unknown>)[ERROR_VALUE] === true);
+  return (
+    x instanceof ErrorValue ||
+    (x !== null && typeof x === 'object' && (x as Record<symbol, unknown>)[ERROR_VALUE] === true)
+  );
 }
 
 /**

@@ -47,7 +47,10 @@ type Fn = (v: any) => unknown;
 /** Checks a `serial` option; returns the configs as an array. Throws a TypeError naming the problem. */
 export function checkSerial(value: unknown): SerialConfig[] {
   const list = Array.isArray(value) ? value : [value];
-  if (list.length === 0) throw new TypeError('daemons(): serial must be a { class, serialize, deserialize } object or a non-empty array of them (got an empty array)');
+  if (list.length === 0)
+    throw new TypeError(
+      'daemons(): serial must be a { class, serialize, deserialize } object or a non-empty array of them (got an empty array)',
+    );
   const seen = new Set<string>();
   return list.map((c, i) => {
     const at = Array.isArray(value) ? `serial[${i}]` : 'serial';
@@ -60,8 +63,12 @@ export function checkSerial(value: unknown): SerialConfig[] {
     }
     if (seen.has(name)) throw new TypeError(`daemons(): ${at}.class '${name}' is registered twice`);
     seen.add(name);
-    for (const [key, fn] of [['serialize', serialize], ['deserialize', deserialize]] as const) {
-      if (typeof fn !== 'function') throw new TypeError(`daemons(): ${at}.${key} must be a function (got ${describe(fn)})`);
+    for (const [key, fn] of [
+      ['serialize', serialize],
+      ['deserialize', deserialize],
+    ] as const) {
+      if (typeof fn !== 'function')
+        throw new TypeError(`daemons(): ${at}.${key} must be a function (got ${describe(fn)})`);
       functionSource(fn); // native code cannot be sent: a clear error now
     }
     return { class: name, serialize: serialize as Fn, deserialize: deserialize as Fn };
@@ -119,7 +126,9 @@ export class SerialCodec {
   /** Index of the config for v's class (or nearest registered base class), or -1. */
   #match(v: object): number {
     for (let p = Object.getPrototypeOf(v); p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
-      const ctor = Object.prototype.hasOwnProperty.call(p, 'constructor') ? (p as { constructor?: unknown }).constructor : undefined;
+      const ctor = Object.prototype.hasOwnProperty.call(p, 'constructor')
+        ? (p as { constructor?: unknown }).constructor
+        : undefined;
       const i = typeof ctor === 'function' ? this.#index.get(ctor.name) : undefined;
       if (i !== undefined) return i;
     }
@@ -205,7 +214,8 @@ export class SerialCodec {
   #rebuild(m: Record<string, unknown>): unknown {
     const i = m[MARK] as number;
     const fn = this.#deserialize[i];
-    if (fn === undefined) throw new TypeError(`serial: a value of a class this side has no deserialize for (config ${i})`);
+    if (fn === undefined)
+      throw new TypeError(`serial: a value of a class this side has no deserialize for (config ${i})`);
     try {
       return fn(m.d);
     } catch (e) {

@@ -66,7 +66,10 @@ export function withTraceparent<T>(traceparent: string | undefined, fn: () => T)
   const m = TRACEPARENT.exec(traceparent);
   if (a === null || m === null) return fn();
   const parent = a.trace.setSpanContext(a.context.active(), {
-    traceId: m[1]!, spanId: m[2]!, traceFlags: parseInt(m[3]!, 16), isRemote: true,
+    traceId: m[1]!,
+    spanId: m[2]!,
+    traceFlags: parseInt(m[3]!, 16),
+    isRemote: true,
   });
   return a.context.with(parent, fn);
 }

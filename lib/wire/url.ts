@@ -34,7 +34,9 @@ export function parseUrl(url: unknown): ParsedUrl {
   const m = /^([a-z+]+):\/\/(.*)$/.exec(url);
   const scheme = m?.[1] as Scheme | undefined;
   if (!m || !scheme || !SCHEMES.includes(scheme)) {
-    throw new TypeError(`unsupported url '${url}': expected ipc://, abstract:// (Linux), tcp://, tls+tcp://, ws:// or wss://`);
+    throw new TypeError(
+      `unsupported url '${url}': expected ipc://, abstract:// (Linux), tcp://, tls+tcp://, ws:// or wss://`,
+    );
   }
   const rest = m[2]!;
   if (scheme === 'abstract' && process.platform !== 'linux') {
@@ -55,14 +57,16 @@ export function parseUrl(url: unknown): ParsedUrl {
 function hostPort(url: string, scheme: Scheme, rest: string): ParsedUrl {
   const bad = (): TypeError => new TypeError(`url '${url}' must be ${scheme}://host:port (IPv6 in brackets)`);
   const written = /^(?:\[[^\]]*\]|[^/]*?):(\d+)(?:\/|$)/.exec(rest);
-  if (written && Number(written[1]) > 65535) throw new TypeError(`url '${url}' has port ${written[1]}: expected 0-65535`);
+  if (written && Number(written[1]) > 65535)
+    throw new TypeError(`url '${url}' has port ${written[1]}: expected 0-65535`);
   let u: URL;
   try {
     u = new URL(url);
   } catch {
     throw bad();
   }
-  if (!written || u.hostname === '' || u.username !== '' || u.password !== '' || u.search !== '' || u.hash !== '') throw bad();
+  if (!written || u.hostname === '' || u.username !== '' || u.password !== '' || u.search !== '' || u.hash !== '')
+    throw bad();
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
   // ws / wss (special schemes) read an absent path as '/': only a path that was written counts.
   const path = rest.includes('/') ? u.pathname : '';

@@ -16,7 +16,8 @@ export const is = {
   posFinite: ((v) => typeof v === 'number' && v > 0 && Number.isFinite(v)) as Check,
   nonNegNumber: ((v) => typeof v === 'number' && v >= 0 && !Number.isNaN(v)) as Check,
   stringArray: ((v) => Array.isArray(v) && v.every((x) => typeof x === 'string')) as Check,
-  stringRecord: ((v) => typeof v === 'object' && v !== null && Object.values(v).every((x) => typeof x === 'string')) as Check,
+  stringRecord: ((v) =>
+    typeof v === 'object' && v !== null && Object.values(v).every((x) => typeof x === 'string')) as Check,
   object: ((v) => typeof v === 'object' && v !== null) as Check,
   any: (() => true) as Check,
 };
@@ -45,19 +46,33 @@ export interface CheckStyle {
  * Throws TypeError for an unknown key or a value of the wrong kind, RangeError for one out of
  * range. Every message names the key, what was expected, and the value (describe()).
  */
-export function checkOptions(what: string, opts: unknown, schema: Schema, style: CheckStyle = {}): Record<string, unknown> {
+export function checkOptions(
+  what: string,
+  opts: unknown,
+  schema: Schema,
+  style: CheckStyle = {},
+): Record<string, unknown> {
   if (opts === undefined) return {};
   const subject = style.subject;
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
-    throw new TypeError(subject ? `${subject}s must be an object (got ${describe(opts)})` : `${what}: options must be an object (got ${describe(opts)})`);
+    throw new TypeError(
+      subject
+        ? `${subject}s must be an object (got ${describe(opts)})`
+        : `${what}: options must be an object (got ${describe(opts)})`,
+    );
   }
-  const name = (key: string): string => (subject ? `${subject} '${key}'` : style.plain ? `${what}: ${key}` : `${what}: option '${key}'`);
+  const name = (key: string): string =>
+    subject ? `${subject} '${key}'` : style.plain ? `${what}: ${key}` : `${what}: option '${key}'`;
   for (const [key, value] of Object.entries(opts)) {
     if (value === undefined && style.undefinedIsAbsent) continue;
     const rule = schema[key];
     if (!rule) {
       const keys = Object.keys(schema).join(', ');
-      throw new TypeError(subject ? `unknown ${subject} '${key}': expected one of ${keys}` : `${what}: unknown option '${key}': expected one of ${keys}`);
+      throw new TypeError(
+        subject
+          ? `unknown ${subject} '${key}': expected one of ${keys}`
+          : `${what}: unknown option '${key}': expected one of ${keys}`,
+      );
     }
     if (value === undefined) continue;
     const [kind, expected, more] = rule;

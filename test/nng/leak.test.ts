@@ -1,25 +1,25 @@
 // 200,000 req/rep round trips must not grow the resident set by 20 MB or more. Measured in a
 // child with --expose-gc, after a warm-up and a gc() each time.
-import { test } from 'uvu'
-import * as assert from 'uvu/assert'
-import * as path from 'node:path'
-import { killChildren, spawnNode, withTimeout } from '../helpers'
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as path from 'node:path';
+import { killChildren, spawnNode, withTimeout } from '../helpers';
 
-const ROUNDS = 200_000
-const LIMIT_MB = 20
+const ROUNDS = 200_000;
+const LIMIT_MB = 20;
 
-test.after(() => killChildren())
+test.after(() => killChildren());
 
 test(`${ROUNDS} round trips over inproc keep RSS growth under ${LIMIT_MB} MB`, async () => {
-  const fixture = path.join(__dirname, '..', 'fixtures', 'nng', 'leak.js')
-  const child = spawnNode(['--expose-gc', fixture, String(ROUNDS)], { timeoutMs: 60000 })
-  const exit = await withTimeout(child.exited, 58000, 'leak child')
-  assert.equal(exit, { code: 0, signal: null }, child.stderr)
-  const growth = Number(/^rss growth MB (-?[\d.]+)$/m.exec(child.stdout)?.[1])
-  const rate = /^rate (\d+)$/m.exec(child.stdout)?.[1]
-  console.log('rss growth MB', growth, `(${rate} round trips/s)`)
-  assert.ok(Number.isFinite(growth), child.stdout)
-  assert.ok(growth < LIMIT_MB, `RSS grew by ${growth} MB`)
-})
+  const fixture = path.join(__dirname, '..', 'fixtures', 'nng', 'leak.js');
+  const child = spawnNode(['--expose-gc', fixture, String(ROUNDS)], { timeoutMs: 60000 });
+  const exit = await withTimeout(child.exited, 58000, 'leak child');
+  assert.equal(exit, { code: 0, signal: null }, child.stderr);
+  const growth = Number(/^rss growth MB (-?[\d.]+)$/m.exec(child.stdout)?.[1]);
+  const rate = /^rate (\d+)$/m.exec(child.stdout)?.[1];
+  console.log('rss growth MB', growth, `(${rate} round trips/s)`);
+  assert.ok(Number.isFinite(growth), child.stdout);
+  assert.ok(growth < LIMIT_MB, `RSS grew by ${growth} MB`);
+});
 
-test.run()
+test.run();
