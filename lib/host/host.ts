@@ -2,7 +2,7 @@
  * The host end of one profile: the socket tasks leave from and results come back to.
  *
  * This is the core both kinds of host share: pending mirai by id, keep-alive holds, waits for
- * connections, everywhere() bookkeeping, result decoding and close. What differs goes through a
+ * connections, everywhere() calls (lib/host/everywhere.ts), result decoding and close. What differs goes through a
  * Link (lib/host/link.ts): with a dispatcher, lib/host/dispatcher-link.ts (a `pair` socket, the
  * dispatcher queues); without one ('direct'), lib/host/round-robin-link.ts (daemons dial a `poly`
  * socket and tasks go to them in turn at once). Either way results arrive on one receive loop
@@ -32,8 +32,9 @@ import { DispatcherLink } from './dispatcher-link';
 import { RoundRobinLink } from './round-robin-link';
 import type { Link, LinkHost } from './link';
 import { QueueBudget, QueueFullError } from './budget';
+import { EverywhereCalls } from './everywhere';
 import { endSpan, startSpan, traceparent, type Span } from '../wire/trace';
-import { DaemonHub } from './events';
+import { DaemonHub } from './daemon-hub';
 import type { DaemonRow } from '../wire/protocol';
 
 export type HostMode = 'dispatcher' | 'direct';
@@ -43,20 +44,6 @@ export interface SubmitOptions {
   signal?: AbortSignal;
   /** Times to resubmit it if its daemon is lost while it runs (u16). */
   retry?: number;
-}
-
-interface EverywhereCall {
-  expected: number | undefined;
-  /** At least this many answers are due (everywhere({ min })). */
-  min: number;
-  timer: NodeJS.Timeout | undefined;
-  /** The call's message until it has gone out (it waits for `min` daemons). */
-  unsent: Buffer[] | undefined;
-  results: unknown[];
-  /** The first failure: a MiraiError (it threw) or an ErrorValue (lost, timed out). */
-  error: Error | undefined;
-  resolve: (v: unknown[]) => void;
-  reject: (e: unknown) => void;
 }
 
 type Waiter = () => boolean; // returns true when done (and removes itself)
@@ -90,7 +77,14 @@ export class Host implements Canceller {
   #waiters: Waiter[] = [];
   /** Timers of pending waitConnections, cleared when the host closes. */
   #waitTimers = new Set<NodeJS.Timeout>();
-  #everywhere = new Map<number, EverywhereCall>();
+  readonly #everywhere = new EverywhereCalls({
+    send: (id, parts) => {
+      if (!this.#closed && !this.#lost) this.#link.everywhere(id, parts);
+    },
+    stop: (id) => {
+      if (!this.#closed) this.#link.stopEverywhere(id);
+    },
+  });
   #ready: ((r: { url?: string; error?: string }) => void) | undefined;
   #closed = false;
   /** The far side went away for good (the dispatcher crashed, was killed): nothing can run here any more. */
@@ -245,37 +239,17 @@ export class Host implements Canceller {
     if (span !== undefined) payload.trace = traceparent(span);
     const parts = encode(Kind.EVERYWHERE, id, payload);
     const min = opts.min ?? 0;
-    const p = new Promise<unknown[]>((resolve, reject) => {
-      this.#everywhere.set(id, {
-        expected: undefined,
-        min,
-        timer: undefined,
-        unsent: parts,
-        results: [],
-        error: undefined,
-        resolve,
-        reject,
-      });
-    });
-    const call = this.#everywhere.get(id)!;
-    if (opts.timeout !== undefined) call.timer = setTimeout(() => this.#everywhereExpired(id, call), opts.timeout);
-    if (this.connections >= min) this.#everywhereSend(id, call);
-    // Else sent once enough daemons are here, or at the deadline anyway (#everywhereExpired):
+    const p = this.#everywhere.start(id, parts, min, opts.timeout);
+    if (this.connections >= min) this.#everywhere.send(id);
+    // Else sent once enough daemons are here, or at the deadline anyway (lib/host/everywhere.ts):
     // its state then reaches the daemons that come later, as every everywhere() call's does.
-    else void this.waitConnections(min, opts.timeout ?? MAX_TIMER).then(() => this.#everywhereSend(id, call));
+    else void this.waitConnections(min, opts.timeout ?? MAX_TIMER).then(() => this.#everywhere.send(id));
     if (span !== undefined)
       p.then(
         (r) => endSpan(span, undefined, { 'mirai.daemons': r.length }),
         (e) => endSpan(span, e),
       );
     return this.#hold(p);
-  }
-
-  #everywhereSend(id: number, call: EverywhereCall): void {
-    const parts = call.unsent;
-    if (parts === undefined || this.#closed || this.#lost) return;
-    call.unsent = undefined;
-    this.#link.everywhere(id, parts);
   }
 
   /** Counters from the dispatcher; null without one (or if it does not answer). */
@@ -319,7 +293,7 @@ export class Host implements Canceller {
       },
       result: (id, flags, body) => this.#onResult(id, flags, body),
       errorValue: (id, flags) => this.#onErrorValue(id, flags),
-      everywhereArrived: (id, expected) => this.#everywhereArrived(id, expected),
+      everywhereArrived: (id, expected) => this.#everywhere.arrived(id, expected),
       lost: (id) => this.#lostOne(id),
       sendFailed: (id) => this.#failSend(id),
       gone: (why) => {
@@ -355,11 +329,7 @@ export class Host implements Canceller {
       this.#done(id);
       m.settleError(new ErrorValue(Code.RESET));
     }
-    for (const e of this.#everywhere.values()) {
-      clearTimeout(e.timer);
-      e.reject(new ErrorValue(Code.RESET));
-    }
-    this.#everywhere.clear();
+    this.#everywhere.rejectAll(() => new ErrorValue(Code.RESET));
     this.#link.abandon();
     this.budget?.close();
     // Waits for connections end now (false), so no timer outlives the host.
@@ -408,8 +378,7 @@ export class Host implements Canceller {
 
   /** Id was lost with its daemon: a task settles, an everywhere() call gets that daemon's RESET. */
   #lostOne(id: number): void {
-    const e = this.#everywhere.get(id);
-    if (e) this.#everywhereResult(id, e, new ErrorValue(Code.RESET), true);
+    if (this.#everywhere.has(id)) this.#everywhere.result(id, new ErrorValue(Code.RESET), true);
     const m = this.#pending.get(id);
     if (!m) return;
     this.#done(id);
@@ -445,8 +414,7 @@ export class Host implements Canceller {
 
   #onErrorValue(id: number, flags: number): void {
     const value = new ErrorValue(codeFromWire(flags));
-    const e = this.#everywhere.get(id);
-    if (e) return this.#everywhereResult(id, e, value, true);
+    if (this.#everywhere.has(id)) return this.#everywhere.result(id, value, true);
     const m = this.#pending.get(id);
     if (!m) return;
     this.#done(id);
@@ -454,7 +422,7 @@ export class Host implements Canceller {
   }
 
   #onResult(id: number, flags: number, body: Buffer): void {
-    const e = this.#everywhere.get(id);
+    const e = this.#everywhere.has(id);
     const m = e ? undefined : this.#pending.get(id);
     if (!e && !m) return;
     let value: unknown;
@@ -467,52 +435,10 @@ export class Host implements Canceller {
       value = { name: 'Error', message: `result could not be decoded: ${(err as Error).message}`, props: {} };
     }
     const outcome = isError ? MiraiError.fromPayload(value as ErrorPayload) : value;
-    if (e) return this.#everywhereResult(id, e, outcome, isError);
+    if (e) return this.#everywhere.result(id, outcome, isError);
     this.#done(id);
     if (isError) m!.settleError(outcome as MiraiError);
     else m!.settleValue(outcome);
-  }
-
-  #everywhereArrived(id: number, expected: number): void {
-    const e = this.#everywhere.get(id);
-    if (!e) return;
-    e.expected = expected;
-    this.#everywhereMaybeDone(id, e);
-  }
-
-  #everywhereResult(id: number, e: EverywhereCall, v: unknown, isError: boolean): void {
-    e.results.push(v);
-    if (isError && !e.error) e.error = v as Error;
-    this.#everywhereMaybeDone(id, e);
-  }
-
-  #everywhereMaybeDone(id: number, e: EverywhereCall): void {
-    if (e.expected === undefined || e.results.length < Math.max(e.expected, e.min)) return;
-    this.#everywhereSettle(id, e);
-  }
-
-  /** everywhere({ timeout }) ran out: every answer still due is ErrorValue 5. */
-  #everywhereExpired(id: number, e: EverywhereCall): void {
-    e.timer = undefined;
-    if (e.unsent !== undefined) {
-      this.#everywhereSend(id, e); // it never got its `min` daemons: it goes out now, unstopped
-    } else if (!this.#closed) {
-      this.#link.stopEverywhere(id);
-    }
-    if (this.#everywhere.get(id) !== e) return;
-    const due = Math.max(e.expected ?? 0, e.min);
-    while (e.results.length < due) e.results.push(new ErrorValue(Code.TIMEOUT));
-    e.error ??= e.results.find((r): r is ErrorValue => r instanceof ErrorValue && r.code === Code.TIMEOUT);
-    this.#everywhereSettle(id, e);
-  }
-
-  #everywhereSettle(id: number, e: EverywhereCall): void {
-    this.#everywhere.delete(id);
-    clearTimeout(e.timer);
-    if (!e.error) return e.resolve(e.results);
-    // Every daemon's outcome stays reachable from the rejection.
-    Object.defineProperty(e.error, 'results', { value: e.results, enumerable: false, configurable: true });
-    e.reject(e.error);
   }
 }
 

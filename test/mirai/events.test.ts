@@ -17,6 +17,7 @@ import {
   isErrorValue,
   mirai,
   status,
+  type ConnectEvent,
   type DaemonEvent,
   type DaemonEvents,
   type DisconnectEvent,
@@ -72,7 +73,7 @@ class Recorder {
   }
 }
 
-const isConnect = (e: DaemonEvent): boolean => e.type === 'connect';
+const isConnect = (e: DaemonEvent): e is ConnectEvent => e.type === 'connect';
 const disconnectOf =
   (pid: number) =>
   (e: DaemonEvent): e is DisconnectEvent =>
@@ -318,7 +319,8 @@ test('a listener that throws is an uncaught exception, and the host carries on',
 
 test('the hub on its own: departed rows are bounded, taskLost waits for its disconnect, exit statuses are waited for', async () => {
   const hub = new DaemonHub(() => 'tcp://127.0.0.1:1');
-  const ev = new EventsClass('unit');
+  // The constructor is @internal (not in the published types).
+  const ev = new (EventsClass as unknown as new (profile: string) => InstanceType<typeof EventsClass>)('unit');
   hub.subscribe(ev);
   const got: DaemonEvent[] = [];
   for (const t of ['connect', 'disconnect', 'taskLost', 'replaced'] as const) ev.on(t, (e: DaemonEvent) => got.push(e));
