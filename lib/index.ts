@@ -58,7 +58,9 @@ export {
   type ErrorValueCode,
   type MiraiErrorInit,
 } from './wire/errors';
-export type { ErrorPayload } from './wire/protocol';
+export type { ErrorPayload, DepartureHint } from './wire/protocol';
+export type { Scheme } from './wire/url';
+export type { DaemonEventListener } from './host/events';
 export type { RespawnHooks } from './launchers/respawn';
 export { hostUrl, localUrl } from './wire/url';
 export {

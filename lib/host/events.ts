@@ -43,7 +43,8 @@ export interface DaemonEventMap {
   end: [];
 }
 
-type Listener<K extends keyof DaemonEventMap> = (...args: DaemonEventMap[K]) => void;
+/** A listener of event K of DaemonEvents. */
+export type DaemonEventListener<K extends keyof DaemonEventMap> = (...args: DaemonEventMap[K]) => void;
 
 /**
  * The events of one profile's daemons until that profile is reset (daemons(0), a new
@@ -56,12 +57,12 @@ type Listener<K extends keyof DaemonEventMap> = (...args: DaemonEventMap[K]) => 
 // events above (the merge adds no members the class lacks).
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface DaemonEvents {
-  on<K extends keyof DaemonEventMap>(event: K, listener: Listener<K>): this;
-  once<K extends keyof DaemonEventMap>(event: K, listener: Listener<K>): this;
-  off<K extends keyof DaemonEventMap>(event: K, listener: Listener<K>): this;
-  addListener<K extends keyof DaemonEventMap>(event: K, listener: Listener<K>): this;
-  removeListener<K extends keyof DaemonEventMap>(event: K, listener: Listener<K>): this;
-  prependListener<K extends keyof DaemonEventMap>(event: K, listener: Listener<K>): this;
+  on<K extends keyof DaemonEventMap>(event: K, listener: DaemonEventListener<K>): this;
+  once<K extends keyof DaemonEventMap>(event: K, listener: DaemonEventListener<K>): this;
+  off<K extends keyof DaemonEventMap>(event: K, listener: DaemonEventListener<K>): this;
+  addListener<K extends keyof DaemonEventMap>(event: K, listener: DaemonEventListener<K>): this;
+  removeListener<K extends keyof DaemonEventMap>(event: K, listener: DaemonEventListener<K>): this;
+  prependListener<K extends keyof DaemonEventMap>(event: K, listener: DaemonEventListener<K>): this;
   emit<K extends keyof DaemonEventMap>(event: K, ...args: DaemonEventMap[K]): boolean;
 }
 
