@@ -6,9 +6,21 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { daemons, mirai, QueueFullError, status, tryMirai, whenRoom, type Mirai } from '../../dist';
 import { errorOf, withTimeout } from '../helpers';
-import { assertNoDaemonChildren, testHooks } from '../fixtures/mirai/common';
+import { assertNoDaemonChildren, Gate, testHooks } from '../fixtures/mirai/common';
 
 const W = 60_000;
+
+/** Task: b's length, once the gate file exists (asyncBlockTask's gate, but the result is the length). */
+function gatedLength(d: { b: Uint8Array; gate: string }): Promise<number> {
+  const fs = require('node:fs');
+  return new Promise((resolve) => {
+    const t = setInterval(() => {
+      if (!fs.existsSync(d.gate)) return;
+      clearInterval(t);
+      resolve(d.b.length);
+    }, 5);
+  });
+}
 
 for (const [mode, dispatcher, count] of [
   ['round-robin', false, 100_000],
@@ -23,6 +35,8 @@ for (const [mode, dispatcher, count] of [
     let settled = 0;
     let size = 0;
     let peak = 0;
+    let allSettled!: () => void;
+    const all = new Promise<void>((r) => (allSettled = r));
     const t0 = Date.now();
     for (let i = 0; i < count; i++) {
       let m: Mirai<number> | null;
@@ -32,8 +46,8 @@ for (const [mode, dispatcher, count] of [
       const mm = m;
       void mm.then((v) => {
         sum += v;
-        settled++;
         outstanding--;
+        if (++settled === count) allSettled();
       });
       if (i === 0) {
         const s = await status();
@@ -45,14 +59,7 @@ for (const [mode, dispatcher, count] of [
         assert.ok(used <= limit, `${used} bytes held, over the cap`);
       }
     }
-    await withTimeout(
-      new Promise<void>((r) => {
-        const check = (): void => (settled === count ? r() : void setImmediate(check));
-        check();
-      }),
-      W,
-      'all results',
-    );
+    await withTimeout(all, W, 'all results');
     assert.is(sum, count * (count - 1), 'every result, once');
     const s = await status();
     assert.equal(s.memory, { used: 0, limit });
@@ -67,7 +74,8 @@ for (const [mode, dispatcher, count] of [
 test('beyond the cap: mirai() throws QueueFullError and submits nothing; too big ever: says so', async () => {
   await daemons(1, { maxQueueBytes: 2048 });
   const big = new Uint8Array(1500);
-  const first = mirai((d: { b: Uint8Array }) => new Promise((r) => setTimeout(() => r(d.b.length), 200)), { b: big });
+  const gate = new Gate();
+  const first = mirai(gatedLength, { b: big, gate: gate.path });
   const used = (await status()).memory!.used;
   const e = await errorOf(() => mirai((d: { b: Uint8Array }) => d.b.length, { b: big }));
   assert.instance(e, QueueFullError);
@@ -80,7 +88,9 @@ test('beyond the cap: mirai() throws QueueFullError and submits nothing; too big
     null,
   );
   // whenRoom() waits for that size; the first task's settlement makes room.
-  await withTimeout(whenRoom(), W, 'room');
+  const room = whenRoom();
+  gate.open();
+  await withTimeout(room, W, 'room');
   assert.is(await first, 1500);
   const second = tryMirai((d: { b: Uint8Array }) => d.b.length, { b: big });
   assert.ok(second !== null);
@@ -98,9 +108,7 @@ test('beyond the cap: mirai() throws QueueFullError and submits nothing; too big
 
 test('a wait for room ends when the profile is reset', async () => {
   await daemons(1, { maxQueueBytes: 1024 });
-  const block = mirai((d: { b: Uint8Array }) => new Promise((r) => setTimeout(() => r(d.b.length), 60_000)), {
-    b: new Uint8Array(900),
-  });
+  const block = mirai(gatedLength, { b: new Uint8Array(600), gate: new Gate().path }); // never opened
   block.then(
     () => {},
     () => {},

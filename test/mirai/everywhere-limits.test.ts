@@ -26,13 +26,6 @@ function rendezvous(d: { dir: string; n: number }): Promise<number> {
   });
 }
 
-/** A promise's state after I/O has had a turn. */
-async function pending(p: Promise<unknown>): Promise<boolean> {
-  const marker = Symbol('pending');
-  const r = await Promise.race([p.catch(() => undefined), new Promise((res) => setTimeout(() => res(marker), 200))]);
-  return r === marker;
-}
-
 for (const dispatcher of [true, false]) {
   const mode = dispatcher ? 'dispatcher' : 'round-robin';
 
@@ -74,7 +67,14 @@ for (const dispatcher of [true, false]) {
     await daemons({ url: 'tcp://127.0.0.1:0', dispatcher });
     await launchLocal(1);
     const call = everywhere(pidTask, {}, { min: 2, timeout: W });
-    assert.ok(await pending(call), 'still waiting with 1 of 2 daemons');
+    let settled = false;
+    call.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    // Had the call gone out, the daemon would have run it (and answered) before this task.
+    await withTimeout(mirai(pidTask), W, 'a task');
+    assert.ok(!settled, 'still waiting with 1 of 2 daemons');
     await launchLocal(1);
     const pids = (await withTimeout(call, W, 'everywhere')) as number[];
     assert.is(new Set(pids).size, 2, `ran on both daemons: ${pids}`);

@@ -6,8 +6,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { daemons, mirai } from '../../dist';
 import { progressLine, showProgress } from '../../dist/host/progress';
-import { withTimeout } from '../helpers';
-import { testHooks } from '../fixtures/mirai/common';
+import { waitFor, withTimeout } from '../helpers';
+import { asyncBlockTask, Gate, testHooks } from '../fixtures/mirai/common';
 
 const W = 15000;
 
@@ -62,7 +62,7 @@ test('a failed task ends the bar where it stands and says so (no jump to the end
     mirai(() => {
       throw new RangeError('bad item');
     }),
-    mirai(() => new Promise((r) => setTimeout(r, 5000))),
+    mirai(asyncBlockTask, { gate: new Gate().path }), // stopped below, never opened
   ];
   showProgress(ms, t);
   await ms[1]!.then(
@@ -79,14 +79,18 @@ test('a failed task ends the bar where it stands and says so (no jump to the end
 test('other output clears the bar first and the bar is drawn again after it', async () => {
   await daemons(1, { dispatcher: false });
   const t = terminal();
-  const gate = mirai(() => new Promise((r) => setTimeout(() => r('late'), 400)));
-  showProgress([mirai(() => 'early'), gate], t);
-  await new Promise((r) => setTimeout(r, 150)); // the bar is up, one of two done
+  const open = new Gate();
+  const early = mirai(() => 'early');
+  const gate = mirai(asyncBlockTask, { gate: open.path });
+  showProgress([early, gate], t);
+  await withTimeout(early, W, 'first task');
+  await waitFor(() => t.text().includes(' 1/2 '), W, 'the bar at 1/2');
   const before = t.writes.length;
   process.stdout.write(''); // any write to stdout or stderr goes through the bar's guard
   t.write('a log line\n');
   const after = t.writes.slice(before);
   assert.equal(after.slice(0, 2), ['\r\x1b[K', 'a log line\n'], 'the bar line is cleared before the other output');
+  open.open();
   await withTimeout(gate, W, 'task');
   assert.match(shown(t), /2\/2 {2}100%/);
   await daemons(0);
