@@ -11,11 +11,12 @@
  * Once armed (respawn()), a daemon that dies unexpectedly is replaced: see #exited.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, fstatSync, openSync, readdirSync, readSync, rmSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, rmSync, unlinkSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { buildDaemonArgs } from '../daemon/options';
+import { removeStaleFiles } from '../wire/url';
 import type { DaemonOptions } from '../daemon/options';
 import { describeExit, exitOnPurpose, Respawner, type RespawnHooks } from './respawn';
 
@@ -100,7 +101,7 @@ export class LocalDaemons {
 
   #openLog(): void {
     const file = path.join(os.tmpdir(), `mirai-${process.pid}-${randomBytes(4).toString('hex')}.log`);
-    if (process.platform === 'win32') removeStaleLogs();
+    if (process.platform === 'win32') removeStaleFiles(); // Windows cannot unlink an open log: sweep dead pids' files
     // Read-write (we read it back through this fd), append (daemons share it), owner only.
     this.#fd = openSync(file, constants.O_CREAT | constants.O_EXCL | constants.O_RDWR | constants.O_APPEND, 0o600);
     if (process.platform === 'win32') {
@@ -227,43 +228,4 @@ export class LocalDaemons {
 /** The CLI that runs a daemon: dist/cli.js next to this package's compiled lib. */
 export function daemonEntry(): string {
   return path.join(__dirname, '..', 'cli.js');
-}
-
-let staleSwept = false;
-
-/**
- * Removes mirai-<pid>-<hex>.log files in dir whose pid is no longer running (left by a host
- * that was killed before it could remove them). Once per process unless forced. Returns what
- * was removed.
- */
-export function removeStaleLogs(dir = os.tmpdir(), force = false): string[] {
-  if (staleSwept && !force) return [];
-  staleSwept = true;
-  const removed: string[] = [];
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return removed;
-  }
-  for (const name of names) {
-    const m = /^mirai-(\d+)-[0-9a-f]{8}\.log$/.exec(name);
-    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
-    try {
-      rmSync(path.join(dir, name), { force: true });
-      removed.push(name);
-    } catch {
-      // held open by a live process after all (a reused pid): leave it
-    }
-  }
-  return removed;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -8,8 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { daemons, everywhere, isErrorValue, launchLocal, mirai, status, type Status } from '../../dist';
-import { removeStaleLogs } from '../../dist/launchers/local';
-import { errorOf, removeTemps, spawnNode, tempPath, waitFor, waitForEvent, withTimeout } from '../helpers';
+import { errorOf, removeTemps, spawnNode, waitFor, waitForEvent, withTimeout } from '../helpers';
 import {
   alive,
   assertNoDaemonChildren,
@@ -210,19 +209,6 @@ test('stderr file: a host killed with SIGKILL leaves no mirai-*.log', async () =
     // Its IPC socket file is not ours to keep either.
     for (const f of packageTempFiles(host.proc.pid)) fs.rmSync(path.join(os.tmpdir(), f), { force: true });
   }
-});
-
-test('stale logs (Windows clean-up): files of dead pids are removed, live ones kept', async () => {
-  const dir = tempPath('mirai-logs');
-  fs.mkdirSync(dir);
-  const gone = spawnNode(['-e', ''], { timeoutMs: 5000 });
-  await gone.exited;
-  const dead = `mirai-${gone.proc.pid}-0123abcd.log`;
-  const live = `mirai-${process.pid}-0123abcd.log`;
-  const other = `mirai-${gone.proc.pid}-0123abcd.sock`;
-  for (const f of [dead, live, other]) fs.writeFileSync(path.join(dir, f), '');
-  assert.equal(removeStaleLogs(dir, true), [dead]);
-  assert.equal(fs.readdirSync(dir).sort(), [live, other].sort());
 });
 
 test('teardown leaves no daemon process behind', async () => {
