@@ -9,6 +9,7 @@ import type * as OtelApi from '@opentelemetry/api';
 export type Span = OtelApi.Span;
 
 let api: typeof OtelApi | null | undefined;
+let tracer: OtelApi.Tracer | undefined;
 
 function otel(): typeof OtelApi | null {
   if (api === undefined) {
@@ -27,7 +28,9 @@ const { version } = require('../../package.json') as { version: string };
 export function startSpan(name: string, attributes: OtelApi.Attributes): Span | undefined {
   const a = otel();
   if (a === null) return undefined;
-  const span = a.trace.getTracer('mirai', version).startSpan(name, { attributes, kind: a.SpanKind.PRODUCER });
+  // One tracer for the process (a proxy: it follows a provider registered later).
+  tracer ??= a.trace.getTracer('mirai', version);
+  const span = tracer.startSpan(name, { attributes, kind: a.SpanKind.PRODUCER });
   if (span.isRecording()) return span;
   span.end();
   return undefined;
