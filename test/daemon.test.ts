@@ -84,6 +84,7 @@ class Host {
   /** Each daemon proves it knows SECRET (lib/wire/auth.ts) before it counts as connected. */
   readonly gate = new Gate(this.sock, SECRET, (pipe) => {
     this.pipe = pipe;
+    this.#proved.add(pipe);
     this.#added.splice(0).forEach((f) => f());
   });
   constructor(url = ipc()) {
@@ -96,6 +97,10 @@ class Host {
   }
   /** Messages for body(), in order of arrival. */
   #inbox: Buffer[] = [];
+  /** Pipes that proved themselves: as in the real host, nothing else reaches body(). */
+  readonly #proved = new Set<number>();
+  /** Messages dropped because their pipe had not proved itself (or is being challenged anew). */
+  stray = 0;
   #wake: (() => void) | undefined;
   /**
    * One receive loop, routing by pipe: proofs go to the gate, HELLOs are recorded, the rest
@@ -115,6 +120,8 @@ class Host {
         } catch {
           // the socket closed meanwhile
         }
+      } else if (!this.#proved.has(m.pipe)) {
+        this.stray++; // the real host refuses such a pipe (lib/host/host.ts #onMessage)
       } else if (m.body[1] === K.HELLO) {
         const who = readHello(m.body);
         if (who !== null && !this.hellos.has(m.pipe)) this.hellos.set(m.pipe, who);
