@@ -279,6 +279,10 @@ export class DaemonLoop {
           this.#cancelQueued(id);
         }
         return undefined;
+      case Kind.RECALL:
+        // The dispatcher takes back a task held ahead for a daemon that went idle first.
+        if (this.#dropQueued(id)) this.#reply(Kind.RECALLED, id, 0);
+        return undefined;
       case Kind.EXIT:
         if (this.#leaving === undefined) this.#finish('exit');
         else if (cur === undefined && this.#queue.length === 0) this.#finish(this.#leaving);
@@ -385,10 +389,15 @@ export class DaemonLoop {
   }
 
   #cancelQueued(id: number): void {
+    if (this.#dropQueued(id)) this.#reply(Kind.ERROR_VALUE, id, Code.CANCELED);
+  }
+
+  /** Takes task id out of the queue; false if it is not there (started, done, or never came). */
+  #dropQueued(id: number): boolean {
     const i = this.#queue.findIndex((h) => h.id === id);
-    if (i < 0) return;
+    if (i < 0) return false;
     this.#queue.splice(i, 1);
-    this.#reply(Kind.ERROR_VALUE, id, Code.CANCELED);
+    return true;
   }
 
   /** A SIGINT that no CANCEL explains interrupted run: answer it, then stop (Ctrl-C). */

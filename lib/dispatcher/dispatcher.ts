@@ -9,8 +9,11 @@
  * payloads and results cross without being decoded or copied. Malformed messages from any
  * peer are dropped and counted.
  *
+ * Which task goes to which daemon is lib/dispatcher/scheduler.ts's (with `prefetch`, a busy
+ * daemon may hold its next task).
+ *
  * Counters (STATUS): `connections` live daemons; `awaiting` queued tasks; `executing` tasks
- * on a daemon; `completed` tasks settled by the dispatcher (a result, a cancellation of a
+ * on a daemon (held ahead included); `completed` tasks settled by the dispatcher (a result, a cancellation of a
  * queued task, or a daemon lost mid-task), so awaiting + executing + completed = every TASK
  * received. EVERYWHERE runs are not tasks and are not counted.
  *
@@ -20,7 +23,6 @@
 import { DEFAULT_MAX_MESSAGE_SIZE, Gate, HANDSHAKE_MAX_SIZE } from '../wire/auth';
 import { Socket, type TlsConfig, type Message } from '../nng';
 import { daemonTls, errorText, proveToHost, ready } from './connect';
-import { Code } from '../wire/errors';
 import {
   BYE_IDLE_TIME,
   BYE_WALLTIME,
@@ -35,18 +37,8 @@ import {
   type Counters,
 } from '../wire/protocol';
 import { DaemonTable } from './daemon-table';
-import {
-  Busy,
-  TaskQueue,
-  TaskState,
-  checkOptions,
-  newDaemon,
-  nextPending,
-  type Daemon,
-  type DispatcherOptions,
-  type EverywhereItem,
-  type Task,
-} from './state';
+import { Scheduler } from './scheduler';
+import { Busy, checkOptions, newDaemon, type Daemon, type DispatcherOptions, type EverywhereItem } from './state';
 
 export type { DispatcherOptions, DispatcherTls } from './state';
 
@@ -71,19 +63,14 @@ class Dispatcher {
   readonly #gate: Gate;
   #tls: TlsConfig | undefined;
 
-  readonly #tasks = new Map<number, Task>();
-  readonly #queue = new TaskQueue();
   readonly #daemons = new Map<number, Daemon>();
-  /** Idle daemons, longest idle first. */
-  readonly #idle = new Set<Daemon>();
+  readonly #sched: Scheduler;
   /** Every EVERYWHERE so far, replayed in order to daemons that join later. */
   readonly #replays: EverywhereItem[] = [];
   /** Who the daemons are; what happens to them goes to the host as DAEMON messages. */
   readonly #table = new DaemonTable((n) => this.#toHost(encodeNews(n)));
 
   #live = 0;
-  #executing = 0;
-  #completed = 0;
   #dropped = 0;
 
   #closing = false;
@@ -99,6 +86,14 @@ class Dispatcher {
       opts.secret,
       (pipe) => this.#added(pipe),
       opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+    );
+    this.#sched = new Scheduler(
+      {
+        toDaemon: (d, data) => this.#toDaemon(d, data),
+        toHost: (data) => this.#toHost(data),
+        taskLost: (d, id, retried) => this.#table.taskLost(d.row, id, retried),
+      },
+      opts.prefetch ?? false,
     );
   }
 
@@ -175,54 +170,22 @@ class Dispatcher {
     const id = h.id;
     switch (h.kind) {
       case Kind.TASK:
-        return this.#submit(id, m, h.flags);
+        if (!this.#sched.submit(id, m, h.flags)) this.#dropped++; // an id already known: a confused peer
+        return;
       case Kind.CANCEL:
-        return this.#cancel(id, m);
+        if (!this.#sched.cancel(id, m)) this.#stopEverywhere(id); // a task finished already, or an everywhere() call
+        return;
       case Kind.EVERYWHERE:
         return this.#everywhere(id, m);
       case Kind.STATUS_REQUEST:
         return this.#toHost(encodeCounters(this.counters()));
       case Kind.INFO_REQUEST:
-        return this.#toHost(encodeInfo(this.#table.rows((pipe) => this.#running(pipe))));
+        return this.#toHost(encodeInfo(this.#table.rows((pipe) => this.#sched.running(this.#daemons.get(pipe)))));
       case Kind.SHUTDOWN:
         void this.#teardown();
         return;
       default:
         this.#dropped++; // malformed, or a kind the host does not send
-    }
-  }
-
-  /** A TASK; flags: its retry budget. */
-  #submit(id: number, m: Message, retry: number): void {
-    if (this.#tasks.has(id)) {
-      this.#dropped++; // an id already queued or running: a confused peer
-      return;
-    }
-    // Only a task that may run again pays for a copy: the Message itself is handed to NNG.
-    const copy = retry > 0 ? Buffer.from(m.body) : null;
-    const t: Task = { id, msg: m, state: TaskState.QUEUED, daemon: null, cancelSent: false, retry, copy };
-    this.#tasks.set(id, t);
-    // Idle daemons exist only while the queue is empty, so this keeps FIFO order.
-    const d = this.#takeIdle();
-    if (d !== undefined) this.#start(d, t);
-    else this.#queue.push(t);
-  }
-
-  #cancel(id: number, m: Message): void {
-    const t = this.#tasks.get(id);
-    if (t === undefined) return this.#stopEverywhere(id); // a task finished already, or an everywhere() call
-    if (t.state === TaskState.QUEUED) {
-      t.state = TaskState.DONE;
-      t.msg = null;
-      t.copy = null;
-      this.#tasks.delete(id);
-      this.#queue.removed();
-      this.#completed++;
-      this.#toHost(header(Kind.ERROR_VALUE, id, Code.CANCELED));
-    } else if (!t.cancelSent && t.daemon !== null) {
-      // The daemon answers ERROR_VALUE 20, or RESULT if it finished first; either frees it.
-      t.cancelSent = true;
-      this.#toDaemon(t.daemon, m);
     }
   }
 
@@ -242,10 +205,7 @@ class Dispatcher {
       if (d.gone || d.retiring) continue;
       n++;
       d.pending.push(item);
-      if (d.busy === Busy.IDLE) {
-        this.#idle.delete(d);
-        this.#next(d);
-      }
+      if (!this.#closing) this.#sched.wake(d);
     }
     this.#toHost(header(Kind.EVERYWHERE_ACK, id, n));
   }
@@ -270,42 +230,15 @@ class Dispatcher {
       const why =
         (h!.flags & 0xff) === BYE_IDLE_TIME ? 'idleTime' : (h!.flags & 0xff) === BYE_WALLTIME ? 'walltime' : undefined;
       if (why !== undefined) this.#table.leaving(m.pipe, why);
-      d.retiring = true;
-      this.#idle.delete(d);
-      if (d.busy === Busy.IDLE) this.#toDaemon(d, header(Kind.EXIT, 0));
+      this.#sched.retire(d);
       return;
     }
-    if (
-      (kind !== Kind.RESULT && kind !== Kind.ERROR_VALUE) ||
-      d === undefined ||
-      d.busy === Busy.IDLE ||
-      d.runId !== id
-    ) {
-      this.#dropped++; // malformed, or not the answer to what that daemon runs
+    const last = ((h?.flags ?? 0) & FLAG_LAST) !== 0;
+    if (d === undefined || !this.#sched.answer(d, kind, id, m, last)) {
+      this.#dropped++; // malformed, or not the answer to anything that daemon holds
       return;
     }
-    const busy = d.busy;
-    d.busy = Busy.IDLE;
-    if (busy === Busy.TASK) {
-      const t = d.task!;
-      d.task = null;
-      t.state = TaskState.DONE;
-      this.#tasks.delete(id);
-      this.#executing--;
-      this.#completed++;
-      d.row.tasksDone++;
-      this.#toHost(m);
-    } else if (busy === Busy.EVERYWHERE) {
-      this.#toHost(m);
-    }
-    if ((h!.flags & FLAG_LAST) !== 0) {
-      d.retiring = true; // its last answer (maxTasks): it exits by itself
-      this.#table.leaving(d.pipe, 'maxTasks');
-    } else if (d.retiring) {
-      this.#toDaemon(d, header(Kind.EXIT, 0)); // it said BYE: it may go now
-    } else {
-      this.#next(d);
-    }
+    if (last) this.#table.leaving(d.pipe, 'maxTasks');
   }
 
   #added(pipe: number): void {
@@ -314,7 +247,7 @@ class Dispatcher {
     this.#daemons.set(pipe, d);
     this.#live++;
     this.#toHost(header(Kind.CONNECTIONS, this.#live));
-    this.#next(d);
+    this.#sched.next(d);
   }
 
   #removed(pipe: number): void {
@@ -322,7 +255,7 @@ class Dispatcher {
     if (d === undefined || d.gone) return;
     d.gone = true;
     this.#live--;
-    this.#idle.delete(d);
+    this.#sched.gone(d);
     if (this.#closing) {
       this.#daemons.delete(pipe);
       if (this.#live === 0) this.#onDrained?.();
@@ -330,7 +263,7 @@ class Dispatcher {
     }
     this.#toHost(header(Kind.CONNECTIONS, this.#live));
     this.#table.removed(pipe);
-    if (d.busy === Busy.IDLE && !d.pending.some((p) => p.forward)) {
+    if (d.busy === Busy.IDLE && d.ahead === null && !d.pending.some((p) => p.forward)) {
       this.#daemons.delete(pipe);
     } else {
       // A result it sent just before leaving may still be on its way through the addon's
@@ -341,94 +274,15 @@ class Dispatcher {
 
   #lost(d: Daemon): void {
     this.#daemons.delete(d.pipe);
-    if (this.#closing) return;
-    if (d.busy === Busy.TASK && d.task!.retry > 0) {
-      this.#table.taskLost(d.row, d.task!.id, true);
-      this.#requeue(d.task!);
-    } else if (d.busy === Busy.TASK) {
-      const t = d.task!;
-      this.#table.taskLost(d.row, t.id, false);
-      t.state = TaskState.DONE;
-      t.copy = null;
-      this.#tasks.delete(t.id);
-      this.#executing--;
-      this.#completed++;
-      this.#toHost(header(Kind.ERROR_VALUE, t.id, Code.RESET));
-    } else if (d.busy === Busy.EVERYWHERE) {
-      this.#toHost(header(Kind.ERROR_VALUE, d.runId, Code.RESET));
-    }
-    d.busy = Busy.IDLE;
-    d.task = null;
-    // EVERYWHERE calls it was counted in but never ran: the host waits for one answer each.
-    for (let item = nextPending(d); item !== undefined; item = nextPending(d)) {
-      if (item.forward) this.#toHost(header(Kind.ERROR_VALUE, item.id, Code.RESET));
-    }
-  }
-
-  // ---- scheduling ----
-
-  /** A daemon is free: its pending EVERYWHERE items first, then the head of the queue. */
-  #next(d: Daemon): void {
-    if (d.gone || d.retiring || this.#closing) return;
-    const item = nextPending(d);
-    if (item !== undefined) {
-      d.busy = item.forward ? Busy.EVERYWHERE : Busy.REPLAY;
-      d.runId = item.id;
-      this.#toDaemon(d, item.body);
-      return;
-    }
-    const t = this.#queue.shift();
-    if (t !== undefined) this.#start(d, t);
-    else this.#idle.add(d);
-  }
-
-  /** A task whose daemon was lost, with retries left: first in line again. */
-  #requeue(t: Task): void {
-    t.retry--;
-    t.state = TaskState.QUEUED;
-    t.daemon = null;
-    t.cancelSent = false;
-    this.#executing--;
-    // Idle daemons exist only while the queue is empty: one of them takes it at once.
-    const idle = this.#takeIdle();
-    if (idle !== undefined) this.#start(idle, t);
-    else this.#queue.unshift(t);
-  }
-
-  #start(d: Daemon, t: Task): void {
-    const m: Message | Buffer = t.msg ?? t.copy!;
-    t.msg = null;
-    if (t.retry === 0) t.copy = null;
-    t.state = TaskState.RUNNING;
-    t.daemon = d;
-    d.busy = Busy.TASK;
-    d.runId = t.id;
-    d.task = t;
-    this.#executing++;
-    this.#toDaemon(d, m);
-  }
-
-  /** What the daemon on pipe runs now (info()). */
-  #running(pipe: number): { busy: boolean; task?: number } {
-    const d = this.#daemons.get(pipe);
-    if (d === undefined || d.busy === Busy.IDLE) return { busy: false };
-    return d.busy === Busy.TASK ? { busy: true, task: d.runId } : { busy: true };
-  }
-
-  #takeIdle(): Daemon | undefined {
-    for (const d of this.#idle) {
-      this.#idle.delete(d);
-      return d;
-    }
-    return undefined;
+    this.#sched.lost(d, this.#closing);
   }
 
   counters(): Counters {
     return {
       connections: this.#live,
-      awaiting: this.#queue.size,
-      executing: this.#executing,
-      completed: this.#completed,
+      awaiting: this.#sched.awaiting,
+      executing: this.#sched.executing,
+      completed: this.#sched.completed,
       dropped: this.#dropped,
       rejected: this.#gate.rejected,
     };

@@ -46,19 +46,32 @@ async function parseCommandLine(argv: string[]): Promise<DispatcherOptions> {
   return { hostUrl: urls[0]!, daemonUrl: urls[1]!, ...parseStdin(await readStdin()) };
 }
 
-function parseStdin(text: string): { secret: string; tls?: DispatcherTls; maxMessageSize?: number } {
+function parseStdin(text: string): {
+  secret: string;
+  tls?: DispatcherTls;
+  maxMessageSize?: number;
+  prefetch?: boolean;
+} {
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch {
     throw new Error('stdin is not JSON { secret, tls? }');
   }
-  const o = v as { secret?: unknown; tls?: Partial<DispatcherTls>; maxMessageSize?: unknown } | null;
+  const o = v as {
+    secret?: unknown;
+    tls?: Partial<DispatcherTls>;
+    maxMessageSize?: unknown;
+    prefetch?: unknown;
+  } | null;
   if (o === null || typeof o !== 'object' || typeof o.secret !== 'string')
     throw new Error('stdin: expected JSON { secret, tls? }');
-  const max = typeof o.maxMessageSize === 'number' ? { maxMessageSize: o.maxMessageSize } : {};
+  const extra = {
+    ...(typeof o.maxMessageSize === 'number' ? { maxMessageSize: o.maxMessageSize } : {}),
+    ...(o.prefetch === true ? { prefetch: true } : {}),
+  };
   const t = o.tls;
-  if (t === undefined) return { secret: o.secret, ...max };
+  if (t === undefined) return { secret: o.secret, ...extra };
   if (
     t === null ||
     typeof t !== 'object' ||
@@ -71,7 +84,7 @@ function parseStdin(text: string): { secret: string; tls?: DispatcherTls; maxMes
   return {
     secret: o.secret,
     tls: { cert: t.cert, key: t.key, pass: t.pass, ...(typeof t.ca === 'string' ? { ca: t.ca } : {}) },
-    ...max,
+    ...extra,
   };
 }
 
@@ -146,7 +159,14 @@ export function startDispatcher(mode: 'thread' | 'process', opts: DispatcherOpti
   });
   if (child.stdin) {
     child.stdin.on('error', () => {});
-    child.stdin.end(JSON.stringify({ secret: opts.secret, tls: opts.tls, maxMessageSize: opts.maxMessageSize }));
+    child.stdin.end(
+      JSON.stringify({
+        secret: opts.secret,
+        tls: opts.tls,
+        maxMessageSize: opts.maxMessageSize,
+        prefetch: opts.prefetch,
+      }),
+    );
   }
   child.unref();
   return handle;

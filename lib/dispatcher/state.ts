@@ -27,6 +27,8 @@ export interface DispatcherOptions {
   secret: string;
   /** The largest message a daemon may send, bytes (0: any; default DEFAULT_MAX_MESSAGE_SIZE). */
   maxMessageSize?: number;
+  /** Let a busy daemon hold the next task (lib/dispatcher/scheduler.ts). Default false. */
+  prefetch?: boolean;
 }
 
 export function checkOptions(opts: DispatcherOptions): void {
@@ -45,6 +47,8 @@ export function checkOptions(opts: DispatcherOptions): void {
   ) {
     throw new TypeError('dispatcher: tls must be { cert, key, pass? } with PEM strings');
   }
+  if (opts.prefetch !== undefined && typeof opts.prefetch !== 'boolean')
+    throw new TypeError('dispatcher: prefetch must be a boolean');
 }
 
 /** Where a task is. */
@@ -65,7 +69,10 @@ export interface Task {
   cancelSent: boolean;
   /** Times it may still be re-queued if its daemon is lost (the TASK header's flags). */
   retry: number;
-  /** With retries left: a copy of the message, sent again after a loss (msg is gone by then). */
+  /**
+   * With retries left, or while held ahead by a daemon: a copy of the message, sent again after
+   * a loss or a recall (msg is gone by then).
+   */
   copy: Buffer | null;
 }
 
@@ -96,6 +103,10 @@ export interface Daemon {
   runId: number;
   /** The task it runs, when busy === TASK. */
   task: Task | null;
+  /** The task it holds to run next (prefetch, lib/dispatcher/scheduler.ts); not started yet. */
+  ahead: Task | null;
+  /** A RECALL of `ahead` was sent. */
+  recalling: boolean;
   /** EVERYWHERE items it must run, in order, before its next task. */
   pending: EverywhereItem[];
   pendingHead: number;
@@ -113,6 +124,8 @@ export function newDaemon(pipe: number, replays: readonly EverywhereItem[], row:
     busy: Busy.IDLE,
     runId: 0,
     task: null,
+    ahead: null,
+    recalling: false,
     pending: replays.slice(),
     pendingHead: 0,
     gone: false,

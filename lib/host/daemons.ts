@@ -141,6 +141,7 @@ async function setUp(
         tls: tls ? { cert: tls.cert, key: tls.key, pass: tls.pass, ca: tls.ca } : undefined,
         secret,
         maxMessageSize,
+        ...(opts.prefetch ? { prefetch: true } : {}),
       });
       // Local daemons on our own fresh IPC path start while the dispatcher comes up (they
       // wait for its socket): both take tens of ms, so this halves the time to connected.

@@ -43,7 +43,8 @@ export const Kind = {
    * Several messages in one: id = how many; payload = for each, a u32 LE length and then the
    * message (header and payload). A round-robin host batches the TASK / EVERYWHERE messages of
    * one tick per daemon; a daemon that has received a BATCH batches the replies of the tasks it
-   * runs back to back. (The dispatcher neither sends nor gets them: one task per daemon.)
+   * runs back to back. (The dispatcher neither sends nor gets them: a daemon holds at most two
+   * of its tasks, see RECALL.)
    */
   BATCH: 6,
   // daemon -> dispatcher -> host
@@ -78,9 +79,17 @@ export const Kind = {
   DAEMON: 24,
   /** Answer to INFO_REQUEST. Payload: v8 DaemonRow[] (connected daemons only). */
   INFO: 25,
+  // daemon -> dispatcher
+  /** Answer to RECALL: task `id` had not started and is dropped; the dispatcher sends it elsewhere. */
+  RECALLED: 26,
   // dispatcher -> daemon
   /** Exit now (teardown), or, after a BYE, once what the daemon holds has run. */
   EXIT: 32,
+  /**
+   * Give back task `id`, held while another runs (daemons({ prefetch })): answered RECALLED if it
+   * has not started, else ignored (its RESULT follows as usual). No payload.
+   */
+  RECALL: 33,
   // the handshake on every new connection (lib/wire/auth.ts), listener <-> dialer
   /** Listener -> dialer: payload a 32-byte nonce. */
   CHALLENGE: 40,
