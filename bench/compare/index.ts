@@ -155,7 +155,7 @@ function report(results: Results, haveR: boolean, passes: number): void {
   const modeName = (m: Mode): string => (m === 'dispatcher' ? 'dispatcher' : 'none');
   for (const row of ROWS) {
     for (const m of row.modes) {
-      const r = results.median('r', m, row.metric);
+      const r = results.median('r', m, row.rMetric ?? row.metric);
       const o = results.median('ours', m, row.metric);
       const ratio = ratioOf(row.kind, r, o);
       const want = row.goal?.[m];
@@ -164,7 +164,10 @@ function report(results: Results, haveR: boolean, passes: number): void {
         verdict = !haveR ? 'n/a (no R)' : Number.isFinite(ratio) ? (ratio >= want ? 'met' : 'MISSED') : 'n/a';
         verdicts.push(verdict);
       }
-      const label = row.metric === 'tput' ? `${fmtInt(groups()[0]!.args.tasks)} ${row.label}` : row.label;
+      const label =
+        row.metric === 'tput' || row.metric === 'tput.prefetch'
+          ? `${fmtInt(groups()[0]!.args.tasks)} ${row.label}`
+          : row.label;
       rows.push([
         label,
         modeName(m),

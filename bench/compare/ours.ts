@@ -80,7 +80,7 @@ export async function main(argv: string[]): Promise<void> {
   // All tasks submitted at once. A transport slower than the budget allows (tls+tcp while its
   // Nagle stall lasts) is measured on the tasks done by the deadline, and says so; the rest are
   // dropped with the daemons.
-  const throughput = async (prefix: string): Promise<void> => {
+  const throughput = async (prefix: string, metric: Metric = `${prefix}tput` as Metric): Promise<void> => {
     let rate = NaN;
     let note: string | undefined;
     for (const n of [c.warmTasks, c.tasks]) {
@@ -112,7 +112,7 @@ export async function main(argv: string[]): Promise<void> {
         break;
       }
     }
-    emit(`${prefix}tput` as Metric, { value: rate, n: c.tasks, note });
+    emit(metric, { value: rate, n: c.tasks, note });
   };
 
   const payload = async (): Promise<void> => {
@@ -175,6 +175,16 @@ export async function main(argv: string[]): Promise<void> {
       if (up) {
         await guard(['rtt.median', 'rtt.p99'], () => roundTrips(''));
         await guard(['tput'], () => throughput(''));
+        if (dispatcher) {
+          // The same workload with prefetch (this package only): a busy daemon holds its next task.
+          await guard(['tput.prefetch'], async () => {
+            await daemons(0);
+            await daemons(2, { ...opts, prefetch: true });
+            await throughput('', 'tput.prefetch');
+            await daemons(0);
+            await daemons(2, opts);
+          });
+        }
         await guard(['mibps'], payload);
         await guard(['everywhere.median', 'everywhere.p99'], everywhereCalls);
       }

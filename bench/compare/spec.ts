@@ -9,6 +9,7 @@ export const TRANSPORTS: Transport[] = ['ipc', 'tcp', 'tls'];
 export type Metric =
   | 'connect'
   | 'tput'
+  | 'tput.prefetch'
   | 'rtt.median'
   | 'rtt.p99'
   | 'mibps'
@@ -73,6 +74,8 @@ export interface Row {
   label: string;
   metric: Metric;
   unit: string;
+  /** R's column comes from this metric instead (a variant only this package has). */
+  rMetric?: Metric;
   /** 'time': smaller is better, ratio = R / ours; 'rate': ratio = ours / R. */
   kind: 'time' | 'rate';
   modes: Mode[];
@@ -101,6 +104,16 @@ export const ROWS: Row[] = [
     kind: 'rate',
     modes: both,
     ...g(atLeast(2.5), atLeast(4)),
+  },
+  {
+    label: 'tiny tasks at once, daemons({ prefetch: true }), tasks/s',
+    metric: 'tput.prefetch',
+    rMetric: 'tput',
+    unit: '/s',
+    kind: 'rate',
+    modes: ['dispatcher'],
+    goal: { dispatcher: 2.5 },
+    goalText: { dispatcher: '≥ 2.5x R' },
   },
   {
     label: 'sequential round trip median, µs',
