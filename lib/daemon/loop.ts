@@ -332,6 +332,7 @@ export class DaemonLoop {
       }
     }
     this.#current = run;
+    if (payload.trace !== undefined) this.#reply(Kind.STARTED, run.id, 0); // for the host's span
     let value: unknown;
     // A task stuck in synchronous code never sees the pipe event: while it runs, the addon
     // interrupts it if the host connection is lost, so autoExit holds even then.

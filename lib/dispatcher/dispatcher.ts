@@ -233,6 +233,13 @@ class Dispatcher {
       this.#sched.retire(d);
       return;
     }
+    if (kind === Kind.STARTED) {
+      // A traced task started: the host's span says on which daemon (flags: its number).
+      if (d !== undefined && d.busy === Busy.TASK && d.runId === id)
+        this.#toHost(header(Kind.STARTED, id, Math.min(d.row.daemon, 0xffff)));
+      else this.#dropped++;
+      return;
+    }
     const last = ((h?.flags ?? 0) & FLAG_LAST) !== 0;
     if (d === undefined || !this.#sched.answer(d, kind, id, m, last)) {
       this.#dropped++; // malformed, or not the answer to anything that daemon holds

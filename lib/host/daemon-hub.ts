@@ -4,6 +4,7 @@
  * teardown, into the events of lib/host/events.ts and the rows of info(). See lib/host/events.ts
  * for where each piece comes from. Nothing here is on the task path.
  */
+import type { RunsOn } from './task-spans';
 import { hostname } from 'node:os';
 import type { DaemonNews, DaemonRow, DepartureHint } from '../wire/protocol';
 import type { LocalObserver } from '../launchers/local';
@@ -161,6 +162,12 @@ export class DaemonHub implements LocalObserver {
       }
     }
     this.#subs.clear();
+  }
+
+  /** Daemon number id as far as it is known (for a task span: lib/host/task-spans.ts). */
+  runsOn(id: number): RunsOn {
+    const r = this.#live.get(id)?.ref;
+    return r?.pid !== undefined ? { daemon: id, pid: r.pid, hostname: r.hostname } : { daemon: id };
   }
 
   /** info(): the link's rows of connected daemons, then the departed ones, by id. */

@@ -115,6 +115,8 @@ export class DispatcherLink implements Link {
         return host.result(h.id, h.flags, body);
       case Kind.ERROR_VALUE:
         return host.errorValue(h.id, h.flags);
+      case Kind.STARTED:
+        return host.started(h.id, h.flags);
       case Kind.CONNECTIONS:
         return host.setConnections(h.id);
       case Kind.STATUS:

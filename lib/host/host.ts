@@ -15,7 +15,7 @@
  */
 import { Gate, HANDSHAKE_MAX_SIZE, DEFAULT_MAX_MESSAGE_SIZE } from '../wire/auth';
 import { Code, codeFromWire, ErrorValue, MiraiError } from '../wire/errors';
-import { Mirai, onSettled, type Canceller } from './mirai';
+import { Mirai, type Canceller } from './mirai';
 import type { SerialCodec } from '../wire/serial';
 import { keepAlive, Socket, type Message } from '../nng';
 import {
@@ -33,7 +33,8 @@ import { RoundRobinLink } from './round-robin-link';
 import type { Link, LinkHost } from './link';
 import { QueueBudget, QueueFullError } from './budget';
 import { EverywhereCalls } from './everywhere';
-import { endSpan, startSpan, traceparent, type Span } from '../wire/trace';
+import { endSpan, startSpan, traceparent } from '../wire/trace';
+import { TaskSpans } from './task-spans';
 import { DaemonHub } from './daemon-hub';
 import type { DaemonRow } from '../wire/protocol';
 
@@ -95,6 +96,7 @@ export class Host implements Canceller {
   #dropped = 0;
   /** Who the daemons are and what happens to them: daemonEvents(), info() (lib/host/events.ts). */
   readonly daemonHub = new DaemonHub(() => this.url);
+  readonly #spans = new TaskSpans();
 
   /** maxMessageSize: the largest message a daemon may send (round-robin; a dispatcher has its own). */
   constructor(mode: HostMode, secret: string, maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE) {
@@ -206,7 +208,7 @@ export class Host implements Canceller {
     const m = new Mirai<T>(id, this);
     this.#track(id, m as Mirai<unknown>);
     budget?.take(id, bytes);
-    if (span !== undefined) traceTask(span, m as Mirai<unknown>);
+    if (span !== undefined) this.#spans.track(id, span, m as Mirai<unknown>);
     if (opts.timeout !== undefined) m.armTimeout(opts.timeout);
     if (opts.signal) {
       const signal = opts.signal;
@@ -310,6 +312,7 @@ export class Host implements Canceller {
       },
       hold: (p) => this.#hold(p),
       news: (n) => this.daemonHub.news(n),
+      started: (id, daemon) => this.#spans.started(id, this.daemonHub.runsOn(daemon)),
     };
   }
 
@@ -443,6 +446,3 @@ export class Host implements Canceller {
 }
 
 /** Ends a task's span when it settles, with its outcome (lib/wire/trace.ts). */
-function traceTask(span: Span, m: Mirai<unknown>): void {
-  onSettled(m, () => endSpan(span, m.succeeded ? undefined : m.data));
-}

@@ -72,6 +72,8 @@ export interface LinkHost {
   hold<T>(p: Promise<T>): Promise<T>;
   /** Something happened to a daemon (lib/host/events.ts DaemonHub: daemonEvents(), info()). */
   news(n: DaemonNews): void;
+  /** Traced task id started on daemon number `daemon` (STARTED). */
+  started(id: number, daemon: number): void;
 }
 
 export function ignore(): void {}

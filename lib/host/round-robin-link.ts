@@ -140,6 +140,12 @@ export class RoundRobinLink implements Link {
         else host.errorValue(h.id, h.flags);
         return;
       }
+      case Kind.STARTED: {
+        if (!this.#rr.holds(pipe, h.id)) return host.dropped();
+        const row = this.#table.get(pipe);
+        if (row !== undefined) host.started(h.id, row.daemon);
+        return;
+      }
       case Kind.HELLO: {
         const who = readHello(body);
         if (who === null) return host.dropped();

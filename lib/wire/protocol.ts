@@ -82,6 +82,12 @@ export const Kind = {
   // daemon -> dispatcher
   /** Answer to RECALL: task `id` had not started and is dropped; the dispatcher sends it elsewhere. */
   RECALLED: 26,
+  // daemon -> dispatcher / host, dispatcher -> host
+  /**
+   * Task `id` has started (sent only for tasks that carry a traceparent, so that the host's span
+   * says where it ran). From a dispatcher, flags = the daemon's number. No payload.
+   */
+  STARTED: 27,
   // dispatcher -> daemon
   /** Exit now (teardown), or, after a BYE, once what the daemon holds has run. */
   EXIT: 32,

@@ -10,6 +10,13 @@ export type Span = OtelApi.Span;
 
 let api: typeof OtelApi | null | undefined;
 let tracer: OtelApi.Tracer | undefined;
+let tracerProvider: OtelApi.TracerProvider | undefined;
+let noopProvider: OtelApi.TracerProvider | undefined;
+
+/** The API's no-op provider: what a proxy without a registered SDK delegates to. */
+function noopOf(a: typeof OtelApi): OtelApi.TracerProvider {
+  return new a.ProxyTracerProvider().getDelegate();
+}
 
 function otel(): typeof OtelApi | null {
   if (api === undefined) {
@@ -28,9 +35,19 @@ const { version } = require('../../package.json') as { version: string };
 export function startSpan(name: string, attributes: OtelApi.Attributes): Span | undefined {
   const a = otel();
   if (a === null) return undefined;
-  // One tracer for the process (a proxy: it follows a provider registered later).
-  tracer ??= a.trace.getTracer('mirai', version);
-  const span = tracer.startSpan(name, { attributes, kind: a.SpanKind.PRODUCER });
+  // One tracer per global provider: a proxy follows a provider registered later, but not one
+  // registered again after trace.disable() (which replaces the proxy itself).
+  const provider = a.trace.getTracerProvider();
+  // The API alone (no SDK registered): the proxy has no delegate; nothing would record, so no
+  // span is made at all (a non-recording one per task would still cost an allocation).
+  if (provider instanceof a.ProxyTracerProvider && provider.getDelegate() === (noopProvider ??= noopOf(a))) {
+    return undefined;
+  }
+  if (provider !== tracerProvider) {
+    tracerProvider = provider;
+    tracer = provider.getTracer('mirai', version);
+  }
+  const span = tracer!.startSpan(name, { attributes, kind: a.SpanKind.PRODUCER });
   if (span.isRecording()) return span;
   span.end();
   return undefined;

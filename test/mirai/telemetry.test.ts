@@ -15,12 +15,27 @@ const W = 15000;
 
 test('without a registered SDK: no span, no traceparent sent', async () => {
   await daemons(1);
-  const seen = await withTimeout(
-    mirai((_: object, ctx: TaskContext) => ctx.traceparent ?? 'none', {}),
-    W,
-    'task',
-  );
-  assert.is(seen, 'none');
+  // Not even a non-recording span is made: the tracer is never asked.
+  const proto = Object.getPrototypeOf(trace.getTracerProvider().getTracer('probe')) as {
+    startSpan: (...a: unknown[]) => unknown;
+  };
+  const startSpan = proto.startSpan;
+  let asked = 0;
+  proto.startSpan = function (this: unknown, ...a: unknown[]) {
+    asked++;
+    return startSpan.apply(this, a);
+  };
+  try {
+    const seen = await withTimeout(
+      mirai((_: object, ctx: TaskContext) => ctx.traceparent ?? 'none', {}),
+      W,
+      'task',
+    );
+    assert.is(seen, 'none');
+    assert.is(asked, 0, 'tracer.startSpan calls');
+  } finally {
+    proto.startSpan = startSpan;
+  }
   await daemons(0);
 });
 
@@ -49,6 +64,7 @@ test('with the SDK: spans for daemons(), each mirai and everywhere(); the task r
           // What OpenTelemetry on the daemon sees as the active span context (the API is there).
           const api = require('@opentelemetry/api');
           return {
+            pid: process.pid,
             traceparent: ctx.traceparent,
             active: api.trace.getSpanContext(api.context.active())?.spanId ?? null,
           };
@@ -90,6 +106,13 @@ test('with the SDK: spans for daemons(), each mirai and everywhere(); the task r
     assert.is(seen.traceparent, `00-${ok.spanContext().traceId}-${ok.spanContext().spanId}-01`);
     // On the daemon the task ran with the host's span as its active span context.
     assert.is(seen.active, ok.spanContext().spanId);
+    // The span says which daemon ran it (the daemon's STARTED, through the dispatcher).
+    assert.is(ok.attributes['mirai.daemon.pid'], seen.pid);
+    assert.type(ok.attributes['mirai.daemon'], 'number');
+    assert.ok(
+      ok.events.some((e) => e.name === 'mirai.started' && e.attributes?.['mirai.daemon.pid'] === seen.pid),
+      'a mirai.started event',
+    );
     const [ew] = byName('mirai.everywhere');
     assert.ok(
       ew && ew.status.code === SpanStatusCode.OK && ew.attributes['mirai.daemons'] === 2,
@@ -98,6 +121,24 @@ test('with the SDK: spans for daemons(), each mirai and everywhere(); the task r
   } finally {
     trace.disable();
     context.disable();
+    await provider.shutdown();
+  }
+});
+
+test('with the SDK, round-robin: the task span says which daemon ran it', async () => {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  trace.setGlobalTracerProvider(provider);
+  try {
+    await daemons(2, { dispatcher: false });
+    const pid = (await withTimeout(mirai(() => process.pid) as Promise<number>, W, 'task')) as number;
+    await daemons(0);
+    const span = exporter.getFinishedSpans().find((s) => s.name === 'mirai.task');
+    assert.ok(span, 'a mirai.task span');
+    assert.is(span!.attributes['mirai.daemon.pid'], pid);
+    assert.ok(span!.events.some((e) => e.name === 'mirai.started'));
+  } finally {
+    trace.disable();
     await provider.shutdown();
   }
 });
