@@ -1,8 +1,8 @@
 /**
  * The daemon's receive-run-reply loop (see lib/daemon/daemon.ts for the protocol it speaks): one
  * receive pending at any time, armed with the running task's CANCEL header so that the addon
- * raises SIGINT for it (the accounting around those SIGINTs: lib/daemon/interrupts.ts); exit
- * conditions (maxTasks, idleTime and walltime with the BYE / EXIT handshake, autoExit).
+ * raises SIGINT for it (the accounting around those SIGINTs: lib/daemon/interrupts.ts); autoExit.
+ * Exit conditions (maxTasks, idleTime, walltime, BYE / EXIT): lib/daemon/exit-rules.ts.
  * Replies: lib/daemon/replies.ts.
  */
 import { Proof, raiseLimit } from '../wire/auth';
@@ -10,6 +10,7 @@ import type { DaemonOptions, ExitReason } from './options';
 import { Replies } from './replies';
 import { compileFunction, Evaluator, isInterrupt, isThenable, TaskContext } from './evaluate';
 import { Interrupts, type InterruptMechanism } from './interrupts';
+import { ExitRules } from './exit-rules';
 import { Code } from '../wire/errors';
 import { NngError } from '../nng/errors';
 import type { Message } from '../nng/message';
@@ -19,7 +20,6 @@ import {
   BYE_IDLE_TIME,
   BYE_WALLTIME,
   decodePayload,
-  FLAG_LAST,
   header,
   HEADER_SIZE,
   hello,
@@ -29,9 +29,6 @@ import {
   type TaskPayload,
 } from '../wire/protocol';
 import { daemonCodec, SERIAL_GLOBAL } from '../wire/serial';
-
-/** Timers beyond this many ms cannot be set: such limits mean "none". */
-export const MAX_TIMER = 2 ** 31 - 1;
 
 /** A TASK / EVERYWHERE waiting its turn (only round-robin hosts send more than one at a time). */
 interface Held {
@@ -58,7 +55,6 @@ export class DaemonLoop {
   readonly #socket: Socket;
   readonly #interrupts: Interrupts;
   readonly #ev: Evaluator;
-  readonly #maxTasks: number;
   readonly #autoExit: boolean;
   readonly #done: (reason: ExitReason) => void;
   #finished = false;
@@ -70,16 +66,7 @@ export class DaemonLoop {
   readonly #armPrefix = Buffer.alloc(HEADER_SIZE);
   #current: Running | undefined;
   #queue: Held[] = [];
-  #tasks = 0;
-  #walltimeHit = false;
-  /** Set once BYE was sent: the reason to exit with when the host answers EXIT. */
-  #leaving: ExitReason | undefined;
-  /** EXIT came after our BYE: exit as soon as nothing runs or waits. */
-  #exitWhenIdle = false;
-  /** OR'ed into the flags of the next reply (FLAG_LAST). */
-  #replyFlags = 0;
-  #idleTimer: NodeJS.Timeout | undefined;
-  #wallTimer: NodeJS.Timeout | undefined;
+  readonly #exit: ExitRules;
   #recvErrors = 0;
   readonly #replies: Replies;
   /** Nothing from the host is acted on until it has answered our proof (lib/wire/auth.ts). */
@@ -106,25 +93,16 @@ export class DaemonLoop {
       interruptible: this.#interrupts.available,
       runs: this.#interrupts.runs,
     });
-    this.#maxTasks = opts.maxTasks ?? Infinity;
     this.#autoExit = opts.autoExit ?? true;
     this.#done = done;
     this.#replies = new Replies(socket);
     this.#proof = new Proof(opts.secret);
-    if (opts.idleTime !== undefined && opts.idleTime <= MAX_TIMER) {
-      this.#idleTimer = setTimeout(() => {
-        if (this.#current === undefined) this.#leave('idleTime');
-      }, opts.idleTime).unref();
-    }
-    if (opts.walltime !== undefined && opts.walltime <= MAX_TIMER) {
-      this.#wallTimer = setTimeout(
-        () => {
-          if (this.#current === undefined) this.#leave('walltime');
-          else this.#walltimeHit = true;
-        },
-        Math.max(0, opts.walltime - (Date.now() - startedAt)),
-      ).unref();
-    }
+    this.#exit = new ExitRules(
+      opts,
+      startedAt,
+      () => this.#current === undefined,
+      (r) => this.#leave(r),
+    );
   }
 
   start(lostEarly: boolean): void {
@@ -283,11 +261,11 @@ export class DaemonLoop {
         // The dispatcher takes back a task held ahead for a daemon that went idle first.
         if (this.#dropQueued(id)) this.#reply(Kind.RECALLED, id, 0);
         return undefined;
-      case Kind.EXIT:
-        if (this.#leaving === undefined) this.#finish('exit');
-        else if (cur === undefined && this.#queue.length === 0) this.#finish(this.#leaving);
-        else this.#exitWhenIdle = true;
+      case Kind.EXIT: {
+        const reason = this.#exit.exit(cur === undefined && this.#queue.length === 0);
+        if (reason !== undefined) this.#finish(reason);
         return undefined;
+      }
       default:
         return undefined; // unknown kind: dropped
     }
@@ -375,8 +353,8 @@ export class DaemonLoop {
   #complete(run: Running, v: unknown, isError: boolean): void {
     this.#current = undefined;
     this.#markLast(run);
-    if (isError) this.#replies.error(run.id, v, this.#replyFlags);
-    else this.#replies.value(run.id, v, this.#replyFlags);
+    if (isError) this.#replies.error(run.id, v, this.#exit.replyFlags);
+    else this.#replies.value(run.id, v, this.#exit.replyFlags);
     this.#ev.done(run.everywhere);
     this.#counted(run);
   }
@@ -408,12 +386,9 @@ export class DaemonLoop {
   }
 
   #counted(run: Running): void {
-    if (!run.everywhere) this.#tasks++;
-    this.#replyFlags = 0;
-    if (this.#leaving === undefined) this.#idleTimer?.refresh();
-    if (this.#tasks >= this.#maxTasks) this.#finish('maxTasks');
-    else if (this.#exitWhenIdle && this.#queue.length === 0) this.#finish(this.#leaving!);
-    else if (this.#walltimeHit && this.#queue.length === 0) this.#leave('walltime');
+    const next = this.#exit.counted(run.everywhere, this.#queue.length === 0);
+    if (next === 'bye') this.#leave('walltime');
+    else if (next !== undefined) this.#finish(next);
   }
 
   /**
@@ -421,15 +396,14 @@ export class DaemonLoop {
    * when the host or dispatcher answers EXIT, running whatever reached us before it.
    */
   #leave(reason: ExitReason): void {
-    if (this.#leaving !== undefined || this.#finished) return;
-    this.#leaving = reason;
+    if (this.#finished || !this.#exit.startLeaving(reason)) return;
     // Why, in the flags: the host's disconnect event reports it.
     this.#reply(Kind.BYE, 0, reason === 'idleTime' ? BYE_IDLE_TIME : reason === 'walltime' ? BYE_WALLTIME : 0);
   }
 
   /** Marks the next reply as the last one when it will reach maxTasks. */
   #markLast(run: Running): void {
-    if (!run.everywhere && this.#tasks + 1 >= this.#maxTasks) this.#replyFlags = FLAG_LAST;
+    this.#exit.markLast(run.everywhere);
   }
 
   /** Nothing runs: with an armed receive left pending, the interrupts may need to wait (see idle()). */
@@ -440,7 +414,7 @@ export class DaemonLoop {
 
   /** A reply without payload; FLAG_LAST is added while the last task's answer is due. */
   #reply(kind: Kind, id: number, flags: number): void {
-    this.#replies.send(kind, id, flags | this.#replyFlags);
+    this.#replies.send(kind, id, flags | this.#exit.replyFlags);
   }
 
   #finish(reason: ExitReason): void {
@@ -448,8 +422,7 @@ export class DaemonLoop {
     if (reason === 'interrupted' && this.#socket.stats.pipes === 0) reason = 'disconnected';
     if (this.#finished) return;
     this.#finished = true;
-    clearTimeout(this.#idleTimer);
-    clearTimeout(this.#wallTimer);
+    this.#exit.stop();
     this.#interrupts.detach();
     const cur = this.#current;
     if (cur !== undefined) {
