@@ -269,6 +269,10 @@ export function requireDaemons(profile?: string): void {
 export async function status(profile?: string): Promise<Status> {
   const p = getProfile(profileName(profile));
   if (!p) return { connections: 0, daemons: '' };
+  // The host's own figure as of the call: the dispatcher's answer comes after the results sent
+  // before it, which would already have released their bytes.
+  const budget = p.host.budget;
+  const memory = budget !== undefined ? { used: budget.used, limit: budget.limit } : undefined;
   const c = await p.host.counters();
   const own = p.host.refused;
   const s: Status = c
@@ -280,8 +284,7 @@ export async function status(profile?: string): Promise<Status> {
         rejected: own.rejected + c.rejected,
       }
     : { connections: p.host.connections, daemons: p.url, ...own };
-  const budget = p.host.budget;
-  if (budget !== undefined) s.memory = { used: budget.used, limit: budget.limit };
+  if (memory !== undefined) s.memory = memory;
   const respawned =
     p.local.reduce((sum, l) => sum + l.respawned, 0) + p.remote.reduce((sum, r) => sum + (r.respawned ?? 0), 0);
   if (respawned > 0) s.respawned = respawned;
