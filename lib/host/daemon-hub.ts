@@ -7,7 +7,6 @@
 import { hostname } from 'node:os';
 import type { DaemonNews, DaemonRow, DepartureHint } from '../wire/protocol';
 import type { LocalObserver } from '../launchers/local';
-import type { ChildExit } from '../launchers/child';
 import type { DaemonEvents } from './events';
 import {
   DEPARTED_KEPT,
@@ -117,10 +116,10 @@ export class DaemonHub implements LocalObserver {
     if (!this.#ended) this.#local.set(pid, {});
   }
 
-  exited(pid: number, exit: ChildExit): void {
+  exited(pid: number, code: number | null, signal: NodeJS.Signals | null): void {
     const p = this.#local.get(pid);
     if (p === undefined) return;
-    p.exit = { code: exit.code, signal: exit.signal };
+    p.exit = { code, signal };
     const e = p.daemon === undefined ? undefined : this.#live.get(p.daemon);
     if (e !== undefined) this.#settle(e);
     // Else it never connected, or its connect news is still on its way (#connected settles it).

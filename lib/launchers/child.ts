@@ -360,6 +360,9 @@ export async function runChild(
       stdout: 'capture',
       stderr: 'capture',
       tailChars: opts.tailChars,
+      // Whoever awaits its result must not see this process exit meanwhile (the timeout's
+      // timer below does not keep it alive: the command does, while it runs).
+      ref: true,
     });
   } catch (e) {
     return { exit: { code: null, signal: null, error: (e as Error).message }, stdout: '', stderr: '', timedOut: false };

@@ -34,8 +34,8 @@ export interface LocalLaunchOptions extends DaemonOptions {
 export interface LocalObserver {
   /** A daemon process was started. */
   spawned(pid: number): void;
-  /** It exited: how (status or signal). */
-  exited(pid: number, exit: ChildExit): void;
+  /** It exited: with this status, or by this signal (ChildExit's code and signal). */
+  exited(pid: number, code: number | null, signal: NodeJS.Signals | null): void;
   /** newPid was started to replace oldPid, which died unexpectedly (respawn). */
   replaced(oldPid: number, newPid: number): void;
 }
@@ -118,7 +118,7 @@ export class LocalDaemons {
     this.#exitCount++;
     const i = this.children.indexOf(child);
     if (i >= 0) this.children.splice(i, 1);
-    if (child.pid !== undefined) this.#observer?.exited(child.pid, exit);
+    if (child.pid !== undefined) this.#observer?.exited(child.pid, exit.code, exit.signal);
     for (const f of this.#onExit.splice(0)) f();
     if (this.#stopping || exitOnPurpose(exit)) return;
     const replace = (): void => {
