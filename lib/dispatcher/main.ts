@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { runDispatcher, type DispatcherOptions, type DispatcherTls } from './dispatcher';
+import { runDispatcher, type DispatcherOptions } from './dispatcher';
 import { startNode } from '../launchers/child';
 
 const USAGE = 'usage: mirai dispatcher <hostUrl> <daemonUrl>';
@@ -43,49 +43,23 @@ async function parseCommandLine(argv: string[]): Promise<DispatcherOptions> {
     else throw new Error(`unknown option '${t.kind === 'option' ? t.rawName : '--'}'\n${USAGE}`);
   }
   if (urls.length !== 2) throw new Error(`expected 2 URLs, got ${urls.length}\n${USAGE}`);
-  return { hostUrl: urls[0]!, daemonUrl: urls[1]!, ...parseStdin(await readStdin()) };
+  // The URLs come from the command line only, whatever stdin says.
+  return { ...parseStdin(await readStdin()), hostUrl: urls[0]!, daemonUrl: urls[1]! } as DispatcherOptions;
 }
 
-function parseStdin(text: string): {
-  secret: string;
-  tls?: DispatcherTls;
-  maxMessageSize?: number;
-  prefetch?: boolean;
-} {
+/**
+ * The JSON on stdin, parsed only: its values are checked with the rest of the options, in one
+ * place (lib/dispatcher/state.ts checkOptions, which runDispatcher calls).
+ */
+function parseStdin(text: string): Record<string, unknown> {
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch {
     throw new Error('stdin is not JSON { secret, tls? }');
   }
-  const o = v as {
-    secret?: unknown;
-    tls?: Partial<DispatcherTls>;
-    maxMessageSize?: unknown;
-    prefetch?: unknown;
-  } | null;
-  if (o === null || typeof o !== 'object' || typeof o.secret !== 'string')
-    throw new Error('stdin: expected JSON { secret, tls? }');
-  const extra = {
-    ...(typeof o.maxMessageSize === 'number' ? { maxMessageSize: o.maxMessageSize } : {}),
-    ...(o.prefetch === true ? { prefetch: true } : {}),
-  };
-  const t = o.tls;
-  if (t === undefined) return { secret: o.secret, ...extra };
-  if (
-    t === null ||
-    typeof t !== 'object' ||
-    typeof t.cert !== 'string' ||
-    typeof t.key !== 'string' ||
-    (t.pass !== undefined && typeof t.pass !== 'string')
-  ) {
-    throw new Error('stdin: expected tls to be { cert, key, pass? } with PEM strings');
-  }
-  return {
-    secret: o.secret,
-    tls: { cert: t.cert, key: t.key, pass: t.pass, ...(typeof t.ca === 'string' ? { ca: t.ca } : {}) },
-    ...extra,
-  };
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('stdin: expected JSON { secret, tls? }');
+  return v as Record<string, unknown>;
 }
 
 function readStdin(): Promise<string> {
