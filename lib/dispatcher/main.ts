@@ -2,11 +2,11 @@
  * The dispatcher as its own process (`mirai dispatcher <hostUrl> <daemonUrl>`),
  * and `startDispatcher`, which the host uses to run it on a worker thread or as a process.
  */
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { runDispatcher, type DispatcherOptions, type DispatcherTls } from './dispatcher';
+import { runDispatcher, type DispatcherOptions } from './dispatcher';
+import { startNode } from '../launchers/child';
 
 const USAGE = 'usage: mirai dispatcher <hostUrl> <daemonUrl>';
 
@@ -43,49 +43,23 @@ async function parseCommandLine(argv: string[]): Promise<DispatcherOptions> {
     else throw new Error(`unknown option '${t.kind === 'option' ? t.rawName : '--'}'\n${USAGE}`);
   }
   if (urls.length !== 2) throw new Error(`expected 2 URLs, got ${urls.length}\n${USAGE}`);
-  return { hostUrl: urls[0]!, daemonUrl: urls[1]!, ...parseStdin(await readStdin()) };
+  // The URLs come from the command line only, whatever stdin says.
+  return { ...parseStdin(await readStdin()), hostUrl: urls[0]!, daemonUrl: urls[1]! } as DispatcherOptions;
 }
 
-function parseStdin(text: string): {
-  secret: string;
-  tls?: DispatcherTls;
-  maxMessageSize?: number;
-  prefetch?: boolean;
-} {
+/**
+ * The JSON on stdin, parsed only: its values are checked with the rest of the options, in one
+ * place (lib/dispatcher/state.ts checkOptions, which runDispatcher calls).
+ */
+function parseStdin(text: string): Record<string, unknown> {
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch {
     throw new Error('stdin is not JSON { secret, tls? }');
   }
-  const o = v as {
-    secret?: unknown;
-    tls?: Partial<DispatcherTls>;
-    maxMessageSize?: unknown;
-    prefetch?: unknown;
-  } | null;
-  if (o === null || typeof o !== 'object' || typeof o.secret !== 'string')
-    throw new Error('stdin: expected JSON { secret, tls? }');
-  const extra = {
-    ...(typeof o.maxMessageSize === 'number' ? { maxMessageSize: o.maxMessageSize } : {}),
-    ...(o.prefetch === true ? { prefetch: true } : {}),
-  };
-  const t = o.tls;
-  if (t === undefined) return { secret: o.secret, ...extra };
-  if (
-    t === null ||
-    typeof t !== 'object' ||
-    typeof t.cert !== 'string' ||
-    typeof t.key !== 'string' ||
-    (t.pass !== undefined && typeof t.pass !== 'string')
-  ) {
-    throw new Error('stdin: expected tls to be { cert, key, pass? } with PEM strings');
-  }
-  return {
-    secret: o.secret,
-    tls: { cert: t.cert, key: t.key, pass: t.pass, ...(typeof t.ca === 'string' ? { ca: t.ca } : {}) },
-    ...extra,
-  };
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('stdin: expected JSON { secret, tls? }');
+  return v as Record<string, unknown>;
 }
 
 function readStdin(): Promise<string> {
@@ -131,43 +105,25 @@ export function startDispatcher(mode: 'thread' | 'process', opts: DispatcherOpti
   }
   if (mode !== 'process') throw new TypeError(`dispatcher mode must be 'thread' or 'process' (got ${String(mode)})`);
   const args = [path.join(__dirname, '..', 'cli.js'), 'dispatcher', opts.hostUrl, opts.daemonUrl];
-  const env = process.versions.electron ? { ...process.env, ELECTRON_RUN_AS_NODE: '1' } : process.env;
-  const child = spawn(process.execPath, args, {
-    stdio: ['pipe', 'ignore', 'pipe'],
-    env,
-    windowsHide: true,
+  // The secret and TLS key go on its stdin, never on its command line; the tail of its stderr
+  // says why it failed, for the error daemons() throws. Not a tree: it starts no processes.
+  const child = startNode(args, {
+    input: JSON.stringify({
+      secret: opts.secret,
+      tls: opts.tls,
+      maxMessageSize: opts.maxMessageSize,
+      prefetch: opts.prefetch,
+    }),
+    stderr: 'capture',
+    tailChars: 2000,
   });
   const handle: DispatcherHandle = {
-    exited: Promise.resolve(),
-    kill: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    },
+    exited: child.done.then((exit) => {
+      if (exit.error !== undefined) handle.error ??= exit.error;
+      else if (exit.code !== 0)
+        handle.error ??= child.stderr.trim() || (exit.signal ? `killed by ${exit.signal}` : `exit status ${exit.code}`);
+    }),
+    kill: () => child.kill('SIGKILL'),
   };
-  // The tail of its stderr: why it failed, for the error daemons() throws.
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-2000)));
-  (child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
-  handle.exited = new Promise<void>((resolve) => {
-    child.once('close', (code, signal) => {
-      if (code !== 0) handle.error ??= stderr.trim() || (signal ? `killed by ${signal}` : `exit status ${code}`);
-      resolve();
-    });
-    child.once('error', (e) => {
-      handle.error ??= `cannot start it: ${e.message}`;
-      resolve();
-    });
-  });
-  if (child.stdin) {
-    child.stdin.on('error', () => {});
-    child.stdin.end(
-      JSON.stringify({
-        secret: opts.secret,
-        tls: opts.tls,
-        maxMessageSize: opts.maxMessageSize,
-        prefetch: opts.prefetch,
-      }),
-    );
-  }
-  child.unref();
   return handle;
 }

@@ -4,6 +4,7 @@
  */
 import type { Message } from '../nng';
 import type { TableRow } from './daemon-table';
+import { checkOptions as checkSchema, describe, is, type Schema } from '../wire/validate';
 
 export interface DispatcherTls {
   /** Certificate (chain), PEM. */
@@ -31,24 +32,44 @@ export interface DispatcherOptions {
   prefetch?: boolean;
 }
 
+/** The dispatcher's options, in lib/wire/validate.ts's vocabulary (the only check of them). */
+const DISPATCHER_SCHEMA: Schema = {
+  hostUrl: [is.nonEmptyString, 'a non-empty URL string'],
+  daemonUrl: [is.nonEmptyString, 'a non-empty URL string'],
+  secret: [is.nonEmptyString, 'a non-empty string', { secret: true }],
+  tls: [is.object, '{ cert, key, pass?, ca? } with PEM strings'],
+  maxMessageSize: [is.nonNegInt, 'a number of bytes (0: no limit)'],
+  prefetch: [is.bool, 'a boolean'],
+};
+
+const TLS_SCHEMA: Schema = {
+  cert: [is.string, 'a PEM string'],
+  key: [is.string, 'a PEM string', { secret: true }],
+  pass: [is.string, 'a string', { secret: true }],
+  ca: [is.string, 'a PEM string'],
+};
+
+/**
+ * Checks the dispatcher's options, however they came (a worker's workerData, or the
+ * `mirai dispatcher` command's URLs and stdin JSON, which lib/dispatcher/main.ts only parses):
+ * TypeError naming the key, what was expected and what it got.
+ */
 export function checkOptions(opts: DispatcherOptions): void {
-  if (opts === null || typeof opts !== 'object') throw new TypeError('dispatcher options must be an object');
-  for (const k of ['hostUrl', 'daemonUrl'] as const) {
-    if (typeof opts[k] !== 'string' || opts[k].length === 0) {
-      throw new TypeError(`dispatcher: ${k} must be a non-empty URL string (got ${String(opts[k])})`);
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts))
+    throw new TypeError(`dispatcher options must be an object (got ${describe(opts)})`);
+  const style = { plain: true, undefinedIsAbsent: true };
+  checkSchema('dispatcher', opts, DISPATCHER_SCHEMA, style);
+  // Required, so not left to the schema (which skips absent keys).
+  for (const k of ['hostUrl', 'daemonUrl', 'secret'] as const) {
+    if (opts[k] === undefined)
+      throw new TypeError(`dispatcher: ${k} must be ${DISPATCHER_SCHEMA[k]![1]} (got undefined)`);
+  }
+  if (opts.tls !== undefined) {
+    checkSchema('dispatcher: tls', opts.tls, TLS_SCHEMA, style);
+    for (const k of ['cert', 'key'] as const) {
+      if (opts.tls[k] === undefined) throw new TypeError(`dispatcher: tls: ${k} must be a PEM string (got undefined)`);
     }
   }
-  if (typeof opts.secret !== 'string' || opts.secret.length === 0)
-    throw new TypeError('dispatcher: secret must be a non-empty string');
-  const tls = opts.tls;
-  if (
-    tls !== undefined &&
-    (tls === null || typeof tls !== 'object' || typeof tls.cert !== 'string' || typeof tls.key !== 'string')
-  ) {
-    throw new TypeError('dispatcher: tls must be { cert, key, pass? } with PEM strings');
-  }
-  if (opts.prefetch !== undefined && typeof opts.prefetch !== 'boolean')
-    throw new TypeError('dispatcher: prefetch must be a boolean');
 }
 
 /** Where a task is. */

@@ -10,7 +10,6 @@
  * No `respawn` option (a TypeError): unlike sshConfig and remoteConfig launchers, no process here
  * lives as long as the job, so a job that ends later cannot be told from one that finished.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -27,6 +26,7 @@ import {
   type RemoteLaunch,
 } from './remote';
 import { checkOptions, describe, is, type Schema } from '../wire/validate';
+import { runChild } from './child';
 
 export type ClusterCommand = 'sbatch' | 'qsub' | 'bsub';
 
@@ -196,46 +196,20 @@ interface Result {
   error?: string;
 }
 
-/** Runs a command without a shell, optionally with a file as stdin; never rejects. */
-function run(cmd: string, args: string[], stdinFile?: string, timeoutMs = COMMAND_TIMEOUT): Promise<Result> {
-  return new Promise((resolve) => {
-    let stdout = '';
-    let stderr = '';
-    let error: string | undefined;
-    let child;
-    try {
-      child = spawn(cmd, args, { stdio: [stdinFile ? 'pipe' : 'ignore', 'pipe', 'pipe'], windowsHide: true });
-    } catch (e) {
-      resolve({ code: null, stdout, stderr, error: (e as Error).message });
-      return;
-    }
-    let settled = false;
-    const finish = (code: number | null): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, error });
-    };
-    const timer = setTimeout(() => {
-      error = `'${cmd}' did not finish within ${timeoutMs} ms`;
-      child.kill('SIGKILL');
-      // Without waiting for pipes that something it started may still hold open.
-      child.stdout?.destroy();
-      child.stderr?.destroy();
-      finish(null);
-    }, timeoutMs);
-    timer.unref();
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    if (stdinFile) {
-      child.stdin!.on('error', () => {});
-      child.stdin!.end(readFileSync(stdinFile));
-    }
-    child.once('error', (e: NodeJS.ErrnoException) => {
-      error = e.code === 'ENOENT' ? `command '${cmd}' not found` : `cannot run '${cmd}': ${e.message}`;
-    });
-    child.once('close', (code) => finish(code));
-  });
+/**
+ * Output kept of one scheduler command (characters per stream): far more than submit, cancel and
+ * query commands print for the jobs of one launch, yet bounded.
+ */
+const OUTPUT_CHARS = 1 << 20;
+
+/** Runs a command without a shell (child.ts runChild), optionally with a file as stdin; never rejects. */
+async function run(cmd: string, args: string[], stdinFile?: string, timeoutMs = COMMAND_TIMEOUT): Promise<Result> {
+  let input: Buffer | undefined;
+  if (stdinFile) input = readFileSync(stdinFile);
+  const r = await runChild(cmd, args, { input, timeoutMs, tailChars: OUTPUT_CHARS });
+  const e = r.exit;
+  const error = e.errno === 'ENOENT' ? `command '${cmd}' not found` : e.error;
+  return { code: e.code, stdout: r.stdout, stderr: r.stderr, ...(error !== undefined ? { error } : {}) };
 }
 
 /** The job id in a submit command's output, or undefined. */

@@ -1,24 +1,19 @@
 /**
  * Local daemons: child processes of this one, started with this Node (or Electron run as Node)
- * and this package's CLI. Their stderr goes to a temp file so that a daemon that cannot
- * connect can be quoted in the error; with `output` it is inherited instead.
+ * and this package's CLI, under the supervisor (child.ts). Their stderr goes to a StderrFile
+ * shared by the batch, so that a daemon that cannot connect can be quoted in the error; with
+ * `output` it is inherited instead.
  *
- * The stderr file must not outlive this process, even when it is killed with SIGKILL: on POSIX
- * it is unlinked as soon as it is opened and read back through our own descriptor (the
- * daemons write to a dup of it). Windows cannot unlink an open file, so there the name carries
- * our pid and the next process that launches daemons removes the files of dead pids.
+ * They are not trees (no process group of their own): a Ctrl-C in the host's terminal reaches
+ * them as it reaches the host, and they start nothing that must be ended with them.
  *
  * Once armed (respawn()), a daemon that dies unexpectedly is replaced: see #exited.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, fstatSync, openSync, readSync, rmSync, unlinkSync } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { buildDaemonArgs } from '../daemon/options';
-import { removeStaleFiles } from '../wire/url';
 import type { DaemonOptions } from '../daemon/options';
-import { describeExit, exitOnPurpose, Respawner, type RespawnHooks } from './respawn';
+import { describeExit, exitOnPurpose, startNode, stopChildren, StderrFile, type Child, type ChildExit } from './child';
+import { Respawner, type RespawnHooks } from './respawn';
 
 // Where they were defined first; the policy now lives in respawn.ts for remote launchers too.
 export { RESPAWN, type RespawnHooks } from './respawn';
@@ -39,7 +34,7 @@ export interface LocalLaunchOptions extends DaemonOptions {
 export interface LocalObserver {
   /** A daemon process was started. */
   spawned(pid: number): void;
-  /** It exited (a ChildProcess 'exit' event). */
+  /** It exited: with this status, or by this signal (ChildExit's code and signal). */
   exited(pid: number, code: number | null, signal: NodeJS.Signals | null): void;
   /** newPid was started to replace oldPid, which died unexpectedly (respawn). */
   replaced(oldPid: number, newPid: number): void;
@@ -50,14 +45,12 @@ const STDERR_TAIL = 64 * 1024;
 
 /** A batch of local daemons. */
 export class LocalDaemons {
-  readonly children: ChildProcess[] = [];
+  readonly children: Child[] = [];
   readonly #args: string[];
-  readonly #env: NodeJS.ProcessEnv;
+  readonly #env: Record<string, string> | undefined;
   readonly #output: boolean;
-  /** Our descriptor of the stderr file (POSIX: already unlinked). */
-  #fd: number | undefined;
-  /** Its name while it exists (Windows only; removed at stop()). */
-  #logPath: string | undefined;
+  /** Where their stderr goes (without `output`, unless captureStderr: false). */
+  #log: StderrFile | undefined;
   #exitCount = 0;
   #onExit: Array<() => void> = [];
   #stopping = false;
@@ -68,9 +61,9 @@ export class LocalDaemons {
     this.#observer = observer;
     const { env, execArgv, captureStderr, ...daemonOpts } = opts;
     this.#output = daemonOpts.output === true;
-    if (!this.#output && captureStderr !== false) this.#openLog();
+    if (!this.#output && captureStderr !== false) this.#log = new StderrFile(STDERR_TAIL);
     this.#args = [...(execArgv ?? []), daemonEntry(), ...buildDaemonArgs(url, daemonOpts)];
-    this.#env = { ...process.env, ...env, ...(process.versions.electron ? { ELECTRON_RUN_AS_NODE: '1' } : {}) };
+    this.#env = env;
     try {
       this.#spawn(); // one at once: a command that cannot start at all throws here
     } catch (e) {
@@ -99,40 +92,19 @@ export class LocalDaemons {
     if (this.#toSpawn > 0) setImmediate(this.#spawnNext);
   };
 
-  #openLog(): void {
-    const file = path.join(os.tmpdir(), `mirai-${process.pid}-${randomBytes(4).toString('hex')}.log`);
-    if (process.platform === 'win32') removeStaleFiles(); // Windows cannot unlink an open log: sweep dead pids' files
-    // Read-write (we read it back through this fd), append (daemons share it), owner only.
-    this.#fd = openSync(file, constants.O_CREAT | constants.O_EXCL | constants.O_RDWR | constants.O_APPEND, 0o600);
-    if (process.platform === 'win32') {
-      this.#logPath = file;
-    } else {
-      try {
-        unlinkSync(file);
-      } catch {
-        this.#logPath = file; // cannot happen for a file we just created; fall back to rm at stop
-      }
-    }
-  }
-
   #closeLog(): void {
-    if (this.#fd !== undefined) closeSync(this.#fd);
-    this.#fd = undefined;
-    if (this.#logPath) rmSync(this.#logPath, { force: true });
-    this.#logPath = undefined;
+    this.#log?.close();
+    this.#log = undefined;
   }
 
-  #spawn(): ChildProcess {
-    const child = spawn(process.execPath, this.#args, {
-      stdio: this.#output ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'ignore', this.#fd ?? 'ignore'],
+  #spawn(): Child {
+    const child = startNode(this.#args, {
       env: this.#env,
-      windowsHide: true,
+      stdout: this.#output ? 'inherit' : 'ignore',
+      stderr: this.#output ? 'inherit' : (this.#log?.fd ?? 'ignore'),
     });
-    child.unref();
     if (child.pid !== undefined) this.#observer?.spawned(child.pid);
-    const started = Date.now();
-    child.once('exit', (code, signal) => this.#exited(child, started, code, signal));
-    child.once('error', () => {});
+    child.onExit((exit) => this.#exited(child, exit));
     this.children.push(child);
     return child;
   }
@@ -142,18 +114,18 @@ export class LocalDaemons {
    * daemon leaving under idleTime / maxTasks / walltime, or because its host is gone, exits
    * with 0; an outside Ctrl-C (SIGINT) is the user's wish too (130).
    */
-  #exited(child: ChildProcess, started: number, code: number | null, signal: NodeJS.Signals | null): void {
+  #exited(child: Child, exit: ChildExit): void {
     this.#exitCount++;
     const i = this.children.indexOf(child);
     if (i >= 0) this.children.splice(i, 1);
-    if (child.pid !== undefined) this.#observer?.exited(child.pid, code, signal);
+    if (child.pid !== undefined) this.#observer?.exited(child.pid, exit.code, exit.signal);
     for (const f of this.#onExit.splice(0)) f();
-    if (this.#stopping || exitOnPurpose(code, signal)) return;
+    if (this.#stopping || exitOnPurpose(exit)) return;
     const replace = (): void => {
       const next = this.#spawn();
       if (child.pid !== undefined && next.pid !== undefined) this.#observer?.replaced(child.pid, next.pid);
     };
-    this.#respawner.unexpectedExit(started, describeExit(code, signal), replace, () => this.stderr());
+    this.#respawner.unexpectedExit(child.started, describeExit(exit), replace, () => this.stderr());
   }
 
   /** From now on, replace daemons that die unexpectedly. */
@@ -183,21 +155,7 @@ export class LocalDaemons {
 
   /** What they wrote to stderr, its last 64 KiB (empty with `output`). */
   stderr(): string {
-    if (this.#fd === undefined) return '';
-    try {
-      const size = fstatSync(this.#fd).size;
-      const len = Math.min(size, STDERR_TAIL);
-      const buf = Buffer.alloc(len);
-      let got = 0;
-      while (got < len) {
-        const r = readSync(this.#fd, buf, got, len - got, size - len + got);
-        if (r === 0) break;
-        got += r;
-      }
-      return buf.subarray(0, got).toString('utf8').trim();
-    } catch {
-      return '';
-    }
+    return this.#log?.tail() ?? '';
   }
 
   /** No more replacements: what exits from now on is part of a teardown. */
@@ -209,18 +167,9 @@ export class LocalDaemons {
   /** Waits up to graceMs for every daemon to exit by itself, then kills the rest. */
   async stop(graceMs = 2000): Promise<void> {
     this.disarm();
-    const alive = this.children.filter((c) => c.exitCode === null && c.signalCode === null);
-    if (alive.length > 0) {
-      await Promise.race([
-        Promise.all(
-          alive.map(
-            (c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r))),
-          ),
-        ),
-        new Promise((r) => setTimeout(r, graceMs).unref()),
-      ]);
-      for (const c of alive) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    }
+    // The waits do not keep this process alive (nor do the daemons), and nothing waits after
+    // SIGKILL: a host on its way out must not linger for its daemons' reaping.
+    await stopChildren([...this.children], { graceMs, signals: ['SIGKILL'], stepMs: 0, ref: false });
     this.#closeLog();
   }
 }

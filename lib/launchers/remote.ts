@@ -16,11 +16,11 @@
  * owner-only job script (clusters). Only commands for starting daemons by hand carry it, as an
  * `env MIRAI_SECRET=...` prefix, since nothing else reaches a shell the user types into.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { SECRET_ENV } from '../wire/auth';
 import { buildDaemonArgs } from '../daemon/options';
 import type { DaemonOptions } from '../daemon/options';
-import { describeExit, exitOnPurpose, Respawner, type RespawnHooks } from './respawn';
+import { describeExit, exitOnPurpose, startChild, stopChildren, type Child, type ChildExit } from './child';
+import { Respawner, type RespawnHooks } from './respawn';
 
 /** A running launch: its commands, how to stop it, and a promise that settles if it fails. */
 export interface RemoteLaunch {
@@ -160,18 +160,11 @@ export function manualCommands(
 // ---------------------------------------------------------------------------------------------
 // Launcher processes (ssh clients, `sh -c`, sbatch ...), shared by sshConfig and remoteConfig.
 
-const TAIL = 4000;
-
 interface Proc {
   label: string;
   /** What started it, to start it again the same way (the secret on stdin or in env included). */
   start: { command: string; args: readonly string[]; opts: StartOptions };
-  started: number;
-  child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  done: boolean;
-  closed: Promise<void>;
+  child: Child;
 }
 
 export interface StartOptions {
@@ -195,9 +188,10 @@ export interface LaunchGroupOptions {
 }
 
 /**
- * Processes started for one launch. Each runs in its own process group (so that stop() ends
- * whatever it started, e.g. the daemon under `sh -c`), does not keep this process alive, and keeps
- * the tail of its output for error messages. `failed` resolves with the first failure.
+ * Processes started for one launch. Each is a tree (child.ts: its own process group on POSIX,
+ * taskkill /T on Windows), so that stop() ends whatever it started, e.g. the daemon under
+ * `sh -c`; it does not keep this process alive, and keeps the tail of its output for error
+ * messages. `failed` resolves with the first failure.
  *
  * With respawn, once armed (the launch's daemons have connected), a process that ends other than
  * on purpose (status 0 or 130, SIGINT: its daemon was done, or its host went) is started again
@@ -222,52 +216,28 @@ export class LaunchGroup {
   }
 
   #start(label: string, command: string, args: readonly string[], opts: StartOptions): void {
-    const child = spawn(command, args, {
-      stdio: [opts.keepStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-      env: opts.env ? { ...process.env, ...opts.env } : process.env,
-      detached: process.platform !== 'win32',
-      windowsHide: true,
+    const child = startChild(command, args, {
+      keepStdin: opts.keepStdin,
+      input: opts.stdinText,
+      stdout: 'capture',
+      stderr: 'capture',
+      forward: opts.output === true,
+      env: opts.env,
+      tree: true,
     });
-    let resolveClosed!: () => void;
-    const proc: Proc = {
-      label,
-      start: { command, args, opts },
-      started: Date.now(),
-      child,
-      stdout: '',
-      stderr: '',
-      done: false,
-      closed: new Promise<void>((r) => (resolveClosed = r)),
-    };
+    const proc: Proc = { label, start: { command, args, opts }, child };
     this.#procs.push(proc);
-    child.stdout!.on('data', (b: Buffer) => {
-      proc.stdout = (proc.stdout + b.toString('utf8')).slice(-TAIL);
-      if (opts.output) process.stdout.write(b);
-    });
-    child.stderr!.on('data', (b: Buffer) => {
-      proc.stderr = (proc.stderr + b.toString('utf8')).slice(-TAIL);
-      if (opts.output) process.stderr.write(b);
-    });
-    child.stdin?.on('error', () => {});
-    if (opts.stdinText !== undefined) child.stdin?.write(opts.stdinText);
-    let spawnError: string | undefined;
-    child.on('error', (e) => {
-      spawnError = `cannot run '${command}': ${e.message}`;
-      if (this.#respawner?.active) return; // 'close' follows and counts it as a failed relaunch
-      if (!proc.done) {
-        proc.done = true;
-        resolveClosed();
-      }
-      if (!this.#stopping) this.#fail(`${label}: ${spawnError}`);
-    });
-    child.on('close', (code, signal) => {
-      proc.done = true;
-      resolveClosed();
+    child.onExit((exit) => {
       if (this.#stopping) return;
       if (this.#respawner?.active) {
-        this.#ended(proc, code, signal, spawnError);
+        this.#ended(proc, exit);
         return;
       }
+      if (exit.error !== undefined) {
+        this.#fail(`${label}: ${exit.error}`);
+        return;
+      }
+      const { code, signal } = exit;
       if (code === 0 && !opts.failOnCleanExit) return;
       const how =
         code === 0
@@ -275,26 +245,23 @@ export class LaunchGroup {
           : code !== null
             ? `failed with exit status ${code}`
             : `was killed by ${signal}`;
-      const out = proc.stderr.trim() || proc.stdout.trim();
+      const out = child.stderr.trim() || child.stdout.trim();
       this.#fail(`${label} ${how}${out ? `: ${out}` : ' (no output)'}`);
     });
-    child.unref();
-    for (const s of [child.stdin, child.stdout, child.stderr])
-      (s as unknown as { unref?: () => void } | null)?.unref?.();
   }
 
   /** A launcher ended while armed: start it again unless it ended on purpose. */
-  #ended(proc: Proc, code: number | null, signal: NodeJS.Signals | null, spawnError: string | undefined): void {
-    if (spawnError === undefined && exitOnPurpose(code, signal)) return;
+  #ended(proc: Proc, exit: ChildExit): void {
+    if (exitOnPurpose(exit)) return;
     const i = this.#procs.indexOf(proc);
     if (i >= 0) this.#procs.splice(i, 1);
-    const how = `${proc.label}, ${spawnError ?? describeExit(code, signal)}`;
+    const how = `${proc.label}, ${describeExit(exit)}`;
     const { command, args, opts } = proc.start;
     this.#respawner!.unexpectedExit(
-      proc.started,
+      proc.child.started,
       how,
       () => this.#start(proc.label, command, args, opts),
-      () => proc.stderr.trim() || proc.stdout.trim(),
+      () => proc.child.stderr.trim() || proc.child.stdout.trim(),
     );
   }
 
@@ -344,45 +311,20 @@ export class LaunchGroup {
 
   /** How many were started and are still running. */
   get running(): number {
-    return this.#procs.filter((p) => !p.done).length;
+    return this.#procs.filter((p) => p.child.running).length;
   }
 
   /**
    * Ends them: closes their stdin, waits up to graceMs for them to exit by themselves (a daemon
-   * exits when its host goes), then SIGTERM to each process group, and SIGKILL a second later.
+   * exits when its host goes), then SIGTERM to each tree, and SIGKILL a second later.
    */
   async stop(graceMs = 3000): Promise<void> {
     this.#stopping = true;
     this.disarm();
-    const live = (): Proc[] => this.#procs.filter((p) => !p.done);
-    for (const p of live()) p.child.stdin?.end();
-    // A referenced timer: whoever awaits stop() must not see the process exit meanwhile.
-    const waitAll = (ms: number): Promise<unknown> => {
-      let timer: NodeJS.Timeout | undefined;
-      return Promise.race([
-        Promise.all(live().map((p) => p.closed)),
-        new Promise((r) => (timer = setTimeout(r, ms))),
-      ]).finally(() => clearTimeout(timer));
-    };
-    await waitAll(graceMs);
-    for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
-      const left = live();
-      if (left.length === 0) return;
-      for (const p of left) killGroup(p.child, sig);
-      await waitAll(1000);
-    }
-  }
-}
-
-function killGroup(child: ChildProcess, sig: NodeJS.Signals): void {
-  try {
-    if (process.platform !== 'win32' && child.pid) process.kill(-child.pid, sig);
-    else child.kill(sig);
-  } catch {
-    try {
-      child.kill(sig);
-    } catch {
-      // already gone
-    }
+    // Referenced waits: whoever awaits stop() must not see the process exit meanwhile.
+    await stopChildren(
+      this.#procs.map((p) => p.child),
+      { graceMs, signals: ['SIGTERM', 'SIGKILL'], stepMs: 1000, ref: true },
+    );
   }
 }

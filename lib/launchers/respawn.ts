@@ -31,16 +31,6 @@ export function warnRespawnStopped(profile: string, reason: string): void {
   process.emitWarning(`profile '${profile}': ${reason}`, { type: 'MiraiWarning', code: 'MIRAI_RESPAWN_STOPPED' });
 }
 
-/** Exits with status 0 or 130 or by SIGINT are on purpose (done, host gone, Ctrl-C). */
-export function exitOnPurpose(code: number | null, signal: NodeJS.Signals | null): boolean {
-  return code === 0 || code === 130 || signal === 'SIGINT';
-}
-
-/** How a process ended, for messages. */
-export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
-  return signal ? `signal ${signal}` : `exit code ${code}`;
-}
-
 export class Respawner {
   /** What is supervised, plural, for messages: 'local daemons', "launchers 'sh -c .'". */
   readonly #what: string;
