@@ -113,7 +113,19 @@ export class DaemonLoop {
   /** The connection to the host is gone. */
   disconnected(): void {
     this.#proof.reset(); // a new connection proves itself again
-    if (this.#autoExit) this.#finish('disconnected');
+    if (this.#autoExit) {
+      this.#finish('disconnected');
+      return;
+    }
+    if (this.#finished) return; // closing anyway (its last replies may be lingering)
+    // Waiting for the host to come back (--no-auto-exit). NNG's pair socket keeps a send it could
+    // not deliver and hands it to the next connection: a reply, HELLO or PROOF meant for the
+    // host that left would reach the next one ahead of our PROOF, and its Gate would refuse the
+    // connection (and our PROOF to that connection's challenge, left undelivered in turn, the
+    // next one). So drop what is pending, and send nothing until a host has proved itself again.
+    // (This cancels the pending receive too: #onRecvError posts it again.)
+    this.#replies.open = false;
+    this.#socket.cancel();
   }
 
   /** Keeps exactly one receive pending, armed while a task runs (or is about to). */
@@ -192,6 +204,7 @@ export class DaemonLoop {
       if (this.#proof.trusted) {
         raiseLimit(this.#socket, msg.pipe, 0); // a host that proved itself may send any task
         this.#replies.maxBytes = this.#proof.maxSize;
+        this.#replies.open = true;
         // Who we are, ahead of any reply: the host's info() and daemonEvents() show it.
         this.#socket.send(hello(process.pid, hostname())).catch(() => {});
       }
