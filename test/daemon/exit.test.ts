@@ -4,8 +4,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BYE_IDLE_TIME, BYE_WALLTIME } from '../../dist/wire/protocol';
+import { tempPath, waitFor } from '../helpers';
 import { bounded, children, cleanup, Host, ipc, K, spawnDaemon, WAIT } from './host';
 
 test.after(cleanup);
@@ -111,6 +113,33 @@ test('autoExit: a host that closes as soon as the daemon connects (30 times)', a
     const e = await bounded(d.exit, 5000, `exit after the host closed (iteration ${i}; stderr: ${d.stderr()})`);
     assert.is(e.code, 0, d.stderr());
   }
+});
+
+// NNG's pair socket keeps a send it cannot deliver and hands it to the next connection. So what a
+// --no-auto-exit daemon meant for a host that left (here: the result of a task that ends while no
+// host is there) would reach the next host ahead of the daemon's proof, and that host's Gate would
+// refuse the connection; the proof answering its challenge, left undelivered in turn, could then
+// refuse the one after (the reconnection above took up to seconds: its HELLO went astray so).
+test('--no-auto-exit: nothing meant for a host that left reaches the next one', async () => {
+  const h = new Host();
+  await h.daemon('--no-auto-exit');
+  const started = tempPath('mirai-dt-started');
+  const ended = tempPath('mirai-dt-ended');
+  const src = `new Promise((r) => {
+    require('fs').writeFileSync(started, '');
+    setTimeout(() => {
+      r('for the host that left');
+      setTimeout(() => require('fs').writeFileSync(ended, ''), 50);
+    }, 300);
+  })`;
+  await h.send(K.TASK, 1, { type: 'c', src, data: { started, ended } });
+  await waitFor(() => fs.existsSync(started), WAIT, 'task start');
+  h.sock.close();
+  await waitFor(() => fs.existsSync(ended), WAIT, 'task end'); // its result was sent to no host
+  const back = new Host(h.url);
+  await bounded(back.admitted(), WAIT, 'reconnection');
+  assert.is(await back.value(2, () => 'back'), 'back');
+  assert.equal([back.gate.rejected, back.stray], [0, 0], 'the first connection is admitted; nothing stale arrives');
 });
 
 test('a SIGINT from outside (Ctrl-C) ends the daemon with 130', async () => {
