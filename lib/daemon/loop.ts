@@ -65,6 +65,8 @@ export class DaemonLoop {
   /** The interrupt prefix (a CANCEL header), rewritten for each armed receive. */
   readonly #armPrefix = Buffer.alloc(HEADER_SIZE);
   #current: Running | undefined;
+  /** The task that was running when its host left (--no-auto-exit): it ends unanswered. */
+  #orphan: Running | undefined;
   #queue: Held[] = [];
   readonly #exit: ExitRules;
   #recvErrors = 0;
@@ -126,6 +128,10 @@ export class DaemonLoop {
     // (This cancels the pending receive too: #onRecvError posts it again.)
     this.#replies.open = false;
     this.#socket.cancel();
+    // The tasks of the host that left are answered to nobody: a next host counts its ids from 1
+    // again and would take their results (or a CANCEL of its own) for its own tasks.
+    this.#queue.length = 0;
+    this.#orphan = this.#current;
   }
 
   /** Keeps exactly one receive pending, armed while a task runs (or is about to). */
@@ -262,7 +268,7 @@ export class DaemonLoop {
         return cur === undefined ? this.#queue.shift() : undefined;
       }
       case Kind.CANCEL:
-        if (cur !== undefined && cur.id === id) {
+        if (cur !== undefined && cur.id === id && cur !== this.#orphan) {
           // An async task (a sync one was interrupted and is handled above).
           cur.ctx.abort();
           this.#cancelCurrent(cur);
@@ -366,7 +372,8 @@ export class DaemonLoop {
   #complete(run: Running, v: unknown, isError: boolean): void {
     this.#current = undefined;
     this.#markLast(run);
-    if (isError) this.#replies.error(run.id, v, this.#exit.replyFlags);
+    if (run === this.#orphan) this.#orphan = undefined;
+    else if (isError) this.#replies.error(run.id, v, this.#exit.replyFlags);
     else this.#replies.value(run.id, v, this.#exit.replyFlags);
     this.#ev.done(run.everywhere);
     this.#counted(run);
@@ -375,7 +382,8 @@ export class DaemonLoop {
   #cancelCurrent(run: Running): void {
     this.#current = undefined;
     this.#markLast(run);
-    this.#reply(Kind.ERROR_VALUE, run.id, Code.CANCELED);
+    if (run === this.#orphan) this.#orphan = undefined;
+    else this.#reply(Kind.ERROR_VALUE, run.id, Code.CANCELED);
     this.#ev.done(run.everywhere);
     this.#counted(run);
   }
