@@ -142,6 +142,30 @@ test('--no-auto-exit: nothing meant for a host that left reaches the next one', 
   assert.equal([back.gate.rejected, back.stray], [0, 0], 'the first connection is admitted; nothing stale arrives');
 });
 
+test('--no-auto-exit: a task of the host that left is not answered to the next one', async () => {
+  const h = new Host();
+  await h.daemon('--no-auto-exit');
+  const started = tempPath('mirai-dt-started');
+  const gate = tempPath('mirai-dt-gate');
+  const src = `new Promise((r) => {
+    require('fs').writeFileSync(started, '');
+    const t = setInterval(() => {
+      if (require('fs').existsSync(gate)) {
+        clearInterval(t);
+        r('for the host that left');
+      }
+    }, 5);
+  })`;
+  await h.send(K.TASK, 1, { type: 'c', src, data: { started, gate } });
+  await waitFor(() => fs.existsSync(started), WAIT, 'task start');
+  h.sock.close();
+  const back = new Host(h.url);
+  await bounded(back.admitted(), WAIT, 'reconnection');
+  fs.writeFileSync(gate, ''); // the old task ends now, with the next host there
+  // The same id (each host counts from 1): its answer must be this host's own task's.
+  assert.is(await back.value(1, () => 'mine'), 'mine');
+});
+
 test('a SIGINT from outside (Ctrl-C) ends the daemon with 130', async () => {
   const h = new Host();
   const d = await h.daemon('--output');
