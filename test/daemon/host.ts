@@ -48,11 +48,15 @@ export function spawnDaemon(args: string[], env = secretEnv()): Daemon {
     out = '';
   child.stderr!.on('data', (c) => (err += c));
   child.stdout!.on('data', (c) => (out += c));
+  // Settled on 'close', once stdout and stderr have ended: at 'exit' the daemon's last words
+  // ("mirai daemon: walltime") may still be in the pipe. `at` is when it exited.
+  let at = 0;
+  child.once('exit', () => {
+    at = Date.now();
+    children.delete(child);
+  });
   const exit = new Promise<{ code: number | null; signal: string | null; at: number }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal, at: Date.now() });
-    }),
+    child.once('close', (code, signal) => resolve({ code, signal, at: at || Date.now() })),
   );
   return { child, stderr: () => err, stdout: () => out, exit };
 }
