@@ -129,7 +129,7 @@ test('`mirai dispatcher` rejects bad arguments with exit code 1 and a message', 
   let err = '';
   child.stderr!.on('data', (c) => (err += c));
   try {
-    const code = await bounded(new Promise((res) => child.once('exit', res)), 'cli exit');
+    const code = await bounded(new Promise((res) => child.once('close', res)), 'cli exit'); // 'close': stderr has ended
     assert.is(code, 1);
     assert.match(err, /expected 2 URLs/);
   } finally {
