@@ -65,6 +65,8 @@ export class DaemonLoop {
   /** The interrupt prefix (a CANCEL header), rewritten for each armed receive. */
   readonly #armPrefix = Buffer.alloc(HEADER_SIZE);
   #current: Running | undefined;
+  /** The task that was running when its host left (--no-auto-exit): it ends unanswered. */
+  #orphan: Running | undefined;
   #queue: Held[] = [];
   readonly #exit: ExitRules;
   #recvErrors = 0;
@@ -113,7 +115,23 @@ export class DaemonLoop {
   /** The connection to the host is gone. */
   disconnected(): void {
     this.#proof.reset(); // a new connection proves itself again
-    if (this.#autoExit) this.#finish('disconnected');
+    if (this.#autoExit) {
+      this.#finish('disconnected');
+      return;
+    }
+    if (this.#finished) return; // closing anyway (its last replies may be lingering)
+    // Waiting for the host to come back (--no-auto-exit). NNG's pair socket keeps a send it could
+    // not deliver and hands it to the next connection: a reply, HELLO or PROOF meant for the
+    // host that left would reach the next one ahead of our PROOF, and its Gate would refuse the
+    // connection (and our PROOF to that connection's challenge, left undelivered in turn, the
+    // next one). So drop what is pending, and send nothing until a host has proved itself again.
+    // (This cancels the pending receive too: #onRecvError posts it again.)
+    this.#replies.open = false;
+    this.#socket.cancel();
+    // The tasks of the host that left are answered to nobody: a next host counts its ids from 1
+    // again and would take their results (or a CANCEL of its own) for its own tasks.
+    this.#queue.length = 0;
+    this.#orphan = this.#current;
   }
 
   /** Keeps exactly one receive pending, armed while a task runs (or is about to). */
@@ -192,6 +210,7 @@ export class DaemonLoop {
       if (this.#proof.trusted) {
         raiseLimit(this.#socket, msg.pipe, 0); // a host that proved itself may send any task
         this.#replies.maxBytes = this.#proof.maxSize;
+        this.#replies.open = true;
         // Who we are, ahead of any reply: the host's info() and daemonEvents() show it.
         this.#socket.send(hello(process.pid, hostname())).catch(() => {});
       }
@@ -249,7 +268,7 @@ export class DaemonLoop {
         return cur === undefined ? this.#queue.shift() : undefined;
       }
       case Kind.CANCEL:
-        if (cur !== undefined && cur.id === id) {
+        if (cur !== undefined && cur.id === id && cur !== this.#orphan) {
           // An async task (a sync one was interrupted and is handled above).
           cur.ctx.abort();
           this.#cancelCurrent(cur);
@@ -353,7 +372,8 @@ export class DaemonLoop {
   #complete(run: Running, v: unknown, isError: boolean): void {
     this.#current = undefined;
     this.#markLast(run);
-    if (isError) this.#replies.error(run.id, v, this.#exit.replyFlags);
+    if (run === this.#orphan) this.#orphan = undefined;
+    else if (isError) this.#replies.error(run.id, v, this.#exit.replyFlags);
     else this.#replies.value(run.id, v, this.#exit.replyFlags);
     this.#ev.done(run.everywhere);
     this.#counted(run);
@@ -362,7 +382,8 @@ export class DaemonLoop {
   #cancelCurrent(run: Running): void {
     this.#current = undefined;
     this.#markLast(run);
-    this.#reply(Kind.ERROR_VALUE, run.id, Code.CANCELED);
+    if (run === this.#orphan) this.#orphan = undefined;
+    else this.#reply(Kind.ERROR_VALUE, run.id, Code.CANCELED);
     this.#ev.done(run.everywhere);
     this.#counted(run);
   }

@@ -20,6 +20,11 @@ export class Replies {
   batching = false;
   /** The largest message the host accepts (0: any): a bigger result becomes an error. */
   maxBytes = 0;
+  /**
+   * False while no host that proved itself is connected: replies are dropped then, as NNG would
+   * hand them to the next connection ahead of its handshake (DaemonLoop#disconnected).
+   */
+  open = false;
   #outbox: Buffer[][] = [];
   #outboxBytes = 0;
   #last: Promise<void> | undefined;
@@ -113,6 +118,7 @@ export class Replies {
   }
 
   #sent(data: Buffer | Buffer[], bytes: number): void {
+    if (!this.open) return;
     let p: Promise<void>;
     try {
       p = this.#socket.send(data);

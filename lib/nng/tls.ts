@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { pemText } from '../wire/pem';
 import { addon, type NativeTlsConfig } from './native';
 
 export interface TlsOptions {
@@ -19,16 +19,11 @@ export interface TlsOptions {
 
 const KEYS = new Set(['mode', 'cert', 'key', 'pass', 'ca', 'auth', 'serverName']);
 
-/** PEM text as is; anything else is read as a file path. */
+/** PEM text as is; anything else is read as a file path (the one rule: lib/wire/pem.ts). */
 function pem(what: string, v: string | undefined): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string') throw new TypeError(`tls.${what} must be PEM text or a file path (got ${typeof v})`);
-  if (v.includes('-----BEGIN')) return v;
-  try {
-    return readFileSync(v, 'utf8');
-  } catch (e) {
-    throw new TypeError(`tls.${what}: '${v}' is neither PEM text nor a readable file (${(e as Error).message})`);
-  }
+  return pemText(v, `tls.${what}`);
 }
 
 /** A TLS configuration for `listen(url, { tls })` / `dial(url, { tls })` on tls+tcp:// or wss://. */

@@ -1,8 +1,9 @@
 /**
  * PEM, one module: "is this PEM text or a file path?" (TLS options accept both everywhere),
  * reading the file when it is a path, splitting PEM text into certificates and a key, and
- * telling an encrypted key. The host's TLS set-up (lib/host/tls-setup.ts) asks here; the
- * addon's TlsConfig (lib/nng/tls.ts) applies the same rule for its own options.
+ * telling an encrypted key. The host's TLS set-up (lib/host/tls-setup.ts) and the addon's
+ * TlsConfig (lib/nng/tls.ts, for its cert, key and ca) both ask here. No imports but node:fs, so
+ * that lib/nng may use it without depending on the rest of the wire layer.
  */
 import { readFileSync } from 'node:fs';
 
