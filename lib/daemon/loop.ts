@@ -8,7 +8,8 @@
 import { Proof, raiseLimit } from '../wire/auth';
 import type { DaemonOptions, ExitReason } from './options';
 import { Replies } from './replies';
-import { compileFunction, Evaluator, isInterrupt, isThenable, TaskContext } from './evaluate';
+import { Evaluator, isInterrupt, isThenable, TaskContext } from './evaluate';
+import { plainError, readTask } from './task-input';
 import { Interrupts, type InterruptMechanism } from './interrupts';
 import { ExitRules } from './exit-rules';
 import { Code } from '../wire/errors';
@@ -19,16 +20,13 @@ import { hostname } from 'node:os';
 import {
   BYE_IDLE_TIME,
   BYE_WALLTIME,
-  decodePayload,
   header,
   HEADER_SIZE,
   hello,
   Kind,
   readHeader,
   splitBatch,
-  type TaskPayload,
 } from '../wire/protocol';
-import { daemonCodec, SERIAL_GLOBAL } from '../wire/serial';
 
 /** A TASK / EVERYWHERE waiting its turn (only round-robin hosts send more than one at a time). */
 interface Held {
@@ -308,27 +306,14 @@ export class DaemonLoop {
       state: RUNNING,
       explained: undefined,
     };
-    let payload: TaskPayload;
     this.#interrupts.arm();
-    try {
-      payload = decodePayload<TaskPayload>(h.body);
-    } catch (e) {
+    const payload = readTask(h.body);
+    this.#current = run;
+    if (payload instanceof Error) {
       this.#interrupts.disarm();
-      this.#current = run;
-      this.#complete(run, plainError(`malformed task message: ${(e as Error)?.message ?? e}`, 'TypeError'), true);
+      this.#complete(run, payload, true);
       return;
     }
-    if ((globalThis as Record<symbol, unknown>)[SERIAL_GLOBAL] !== undefined) {
-      try {
-        payload.data = daemonCodec(compileFunction)!.unpack(payload.data);
-      } catch (e) {
-        this.#interrupts.disarm();
-        this.#current = run;
-        this.#complete(run, plainError((e as Error)?.message ?? String(e), 'TypeError'), true);
-        return;
-      }
-    }
-    this.#current = run;
     if (payload.trace !== undefined) this.#reply(Kind.STARTED, run.id, 0); // for the host's span
     let value: unknown;
     // A task stuck in synchronous code never sees the pipe event: while it runs, the addon
@@ -461,11 +446,4 @@ export class DaemonLoop {
     if (linger === undefined) close();
     else void linger.then((wait: number) => setTimeout(close, wait));
   }
-}
-
-/** An error of the daemon's own about a task: no daemon frames in its stack. */
-function plainError(message: string, name: 'Error' | 'TypeError' = 'Error'): Error {
-  const e = name === 'TypeError' ? new TypeError(message) : new Error(message);
-  e.stack = `${name}: ${message}`;
-  return e;
 }
