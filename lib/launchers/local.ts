@@ -12,7 +12,8 @@
 import * as path from 'node:path';
 import { buildDaemonArgs } from '../daemon/options';
 import type { DaemonOptions } from '../daemon/options';
-import { describeExit, exitOnPurpose, startNode, stopChildren, StderrFile, type Child, type ChildExit } from './child';
+import { describeExit, exitOnPurpose, startNode, stopChildren, type Child, type ChildExit } from './child';
+import { StderrFile } from './stderr-file';
 import { Respawner, type RespawnHooks } from './respawn';
 
 // Where they were defined first; the policy now lives in respawn.ts for remote launchers too.

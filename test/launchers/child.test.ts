@@ -14,9 +14,9 @@ import {
   startChild,
   startNode,
   stopChildren,
-  StderrFile,
   type Child,
 } from '../../dist/launchers/child';
+import { StderrFile } from '../../dist/launchers/stderr-file';
 import { skipTest, tempFile, waitFor, withTimeout } from '../helpers';
 
 const POSIX = process.platform !== 'win32';
