@@ -46,6 +46,16 @@ inline LPTHREAD_START_ROUTINE CtrlRoutineAddress() {
   }();
   return routine;
 }
+
+// wine, unlike Windows, skips Ctrl-Break as well when the process ignores Ctrl-C (bit 0 of the
+// PEB's ConsoleFlags, which CREATE_NEW_PROCESS_GROUP sets: Node's `detached` children). Such a
+// process without a console (`detached` is DETACHED_PROCESS too) can receive no Ctrl-C from
+// anyone, so the flag protects nothing there and is cleared; with a console, the parent's choice
+// to keep the user's Ctrl-C away stands (Windows delivers the Ctrl-Break regardless).
+inline void AcceptCtrlEventsIfConsoleless() {
+  DWORD pid = 0;
+  if (GetConsoleProcessList(&pid, 1) == 0) SetConsoleCtrlHandler(nullptr, FALSE);
+}
 #endif
 
 // Returns false if the interrupt could not be sent (Windows: no CtrlRoutine, or no thread). NNG
@@ -57,6 +67,8 @@ inline bool RaiseSigint() {
 #else
   LPTHREAD_START_ROUTINE routine = CtrlRoutineAddress();
   if (routine == nullptr) return false;
+  static const bool accepting = (AcceptCtrlEventsIfConsoleless(), true);
+  (void)accepting;
   // A small stack: CtrlRoutine only calls the handlers (Node's takes a mutex and calls V8).
   HANDLE t = CreateThread(nullptr, 64 * 1024, routine,
                           reinterpret_cast<LPVOID>(static_cast<DWORD_PTR>(CTRL_BREAK_EVENT)),

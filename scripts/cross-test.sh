@@ -27,7 +27,7 @@ mkdir -p "$logdir"
 
 # Suites (regexes on paths under test/, either slash: Windows paths use backslashes).
 arm64_suites=${pattern:-'(nng[\\/][a-z-]+|codec)\.test\.ts$'}
-win32_suites=${pattern:-'(nng[\\/][a-z-]+|codec|mirai[\\/](tasks|map|cancel|options|serial))\.test\.ts$'}
+win32_suites=${pattern:-'(nng[\\/][a-z-]+|codec|daemon[\\/]interrupts|mirai[\\/](tasks|map|cancel|options|serial))\.test\.ts$'}
 
 # esbuild (under tsx) runs as a child process: give each guest a binary it can start. Under
 # qemu that is the host's own x64 esbuild (the kernel runs it natively); under wine an older
