@@ -73,6 +73,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Pending(const Napi::CallbackInfo& info);
   Napi::Value HoldJs(const Napi::CallbackInfo& info);  // lib/nng/cv.ts: a waiter is pending
   Napi::Value ReleaseJs(const Napi::CallbackInfo& info);
+  Napi::Value RaiseInterrupt(const Napi::CallbackInfo& info);  // the daemon's SIGINT keeper
 
   using Tsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, Completion, CallJs>;
   Tsfn tsfn_;

@@ -8,6 +8,7 @@
 #include "addon.h"
 #include "aio_op.h"
 #include "errors.h"
+#include "signals.h"
 
 #ifdef _WIN32
 #ifndef WIN32_LEAN_AND_MEAN
@@ -63,6 +64,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod("pending", &Addon::Pending),
                            InstanceMethod("hold", &Addon::HoldJs),
                            InstanceMethod("release", &Addon::ReleaseJs),
+                           InstanceMethod("raiseInterrupt", &Addon::RaiseInterrupt),
                        });
 }
 
@@ -160,6 +162,13 @@ Napi::Value Addon::HoldJs(const Napi::CallbackInfo& info) {
 Napi::Value Addon::ReleaseJs(const Napi::CallbackInfo& info) {
   Release();
   return info.Env().Undefined();
+}
+
+// What the addon does for an interrupting CANCEL, on demand: the daemon's SIGINT keeper hands an
+// interrupt on to a task's run this way (on Windows process.kill(pid, 'SIGINT') terminates the
+// process). False if it could not be sent.
+Napi::Value Addon::RaiseInterrupt(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), RaiseSigint());
 }
 
 Napi::Value Addon::Pending(const Napi::CallbackInfo& info) {

@@ -6,7 +6,8 @@
 //   linux-x64   glibc  zig 0.11 (glibc 2.28 stubs)   prebuilds/linux-x64/mirai.napi.glibc.node
 //   linux-arm64 glibc  zig 0.11 (glibc 2.28 stubs)   prebuilds/linux-arm64/mirai.napi.glibc.node
 //   linux-x64   musl   zig 0.11 (x86_64-linux-musl)  prebuilds/linux-x64/mirai.napi.musl.node
-//   win32-x64          mingw-w64 (-posix, -static)   prebuilds/win32-x64/mirai.napi.node
+//   win32-x64          mingw-w64 (-posix, -static,   prebuilds/win32-x64/mirai.napi.node
+//                      UCRT)
 //   darwin-x64         zig 0.11 + ld64.lld (11.0)    prebuilds/darwin-x64/mirai.napi.node
 //   darwin-arm64       zig 0.11 + ld64.lld (11.0)    prebuilds/darwin-arm64/mirai.napi.node
 //
@@ -153,6 +154,10 @@ function inspect(t, file) {
       }
     }
     needs = [...p.matchAll(/DLL Name: (\S+)/g)].map((m) => m[1]);
+    // One C runtime per process: node.exe's UCRT (cmake/win32-x64-mingw.cmake), never a second,
+    // msvcrt.dll, which Debian's mingw-w64 links by default.
+    const crt = needs.filter((n) => /^msvcr/i.test(n));
+    if (crt.length) throw new Error(`${t.id}: imports ${crt.join(' ')}; the addon must link UCRT only`);
   } else if (t.platform === 'darwin') {
     exports = capture('llvm-nm', ['-g', '--defined-only', '-j', file])
       .split('\n')

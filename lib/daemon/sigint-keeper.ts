@@ -16,6 +16,11 @@
  * reaches the keeper meanwhile (it arrived before the task's watchdog was registered, or the
  * keeper re-registered after it) is raised again once the task's run is in place.
  *
+ * On Windows "SIGINT" is a console control event (Ctrl-Break) that the addon raises in-process
+ * (binding/signals.h: kernel32's CtrlRoutine on a new thread), which Node's watchdog takes through
+ * its console control handler; everything above holds as on POSIX, except that the keeper hands
+ * an interrupt on through the addon too: process.kill(pid, 'SIGINT') terminates a Windows process.
+ *
  * The keeper counts what it absorbs (`absorbed`) so the daemon can tell a SIGINT it caused from
  * one sent from outside (Ctrl-C). Do not add `process.on('SIGINT')` listeners in a process that
  * uses the keeper: Node removes them around breakOnSigint runs, and that resets the signal's
@@ -27,11 +32,15 @@ import type { InterruptMechanism } from './interrupts';
 
 // Runs as a classic script in the worker: top-level names would be shared with vm scripts,
 // hence the IIFE and the symbol-keyed global. state: [0] up, [1] absorbed, [2] what the main
-// thread is doing (RUN_* below).
+// thread is doing (RUN_* below). workerData.native: the addon's loader module on Windows (see
+// the header), loaded at start so that handing an interrupt on is prompt; null elsewhere.
 const KEEPER_SOURCE = `(() => {
   const vm = require('node:vm');
   const { workerData, parentPort } = require('node:worker_threads');
-  const state = new Int32Array(workerData);
+  const state = new Int32Array(workerData.state);
+  const raise = workerData.native === null
+    ? () => process.kill(process.pid, 'SIGINT')
+    : ((addon) => () => addon.raiseInterrupt())(require(workerData.native).addon);
   const k = { state, block: new Int32Array(new SharedArrayBuffer(4)) };
   globalThis[Symbol.for('mirai.sigintKeeper')] = k;
   const opts = { breakOnSigint: true, displayErrors: false };
@@ -46,7 +55,7 @@ const KEEPER_SOURCE = `(() => {
       // out of the way (the outer run keeps the helper up) until the task's run is over.
       while (Atomics.load(state, 2) === 1) Atomics.wait(state, 2, 1, 1000);
       if (Atomics.load(state, 2) === 2) {
-        process.kill(process.pid, 'SIGINT');
+        raise();
         while (Atomics.load(state, 2) === 2) Atomics.wait(state, 2, 2, 1000);
         return;
       }
@@ -59,6 +68,9 @@ const KEEPER_SOURCE = `(() => {
   const outer = new vm.Script('globalThis[Symbol.for("mirai.sigintKeeper")].hold()');
   for (;;) { try { outer.runInThisContext(opts); } catch { caught(); } }
 })();`;
+
+/** The module that loads the addon (lib/nng/native), for the keeper to require on Windows. */
+const KEEPER_NATIVE = process.platform === 'win32' ? require.resolve('../nng/native') : null;
 
 const RUN_NONE = 0;
 const RUN_SOON = 1;
@@ -90,7 +102,7 @@ export class SigintKeeper implements InterruptMechanism {
     try {
       w = new Worker(KEEPER_SOURCE, {
         eval: true,
-        workerData: this.state.buffer,
+        workerData: { state: this.state.buffer, native: KEEPER_NATIVE },
         env: SHARE_ENV,
         stdout: true, // the keeper prints nothing; don't tie it to the process's streams
         stderr: true,

@@ -83,6 +83,8 @@ export interface Addon {
   setExternalBuffers(enabled: boolean): void;
   versions(): { nng: string; mbedtls: string };
   pending(): number;
+  /** Raises what an interrupting CANCEL raises (SIGINT; Windows: a Ctrl-Break event); false if it could not. */
+  raiseInterrupt(): boolean;
   hold(): void;
   release(): void;
 }

@@ -1,8 +1,11 @@
 // lib/daemon/interrupts.ts driven directly, with a fake mechanism: no socket, no signals. The
 // accounting that tells a SIGINT the daemon caused (a CANCEL on an armed receive) from one sent
 // from outside, the settle-before-arm wait, the grace for an interrupted run, and failure.
+// Last, the real mechanism (the SIGINT keeper and the addon's interrupt) in a child process.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import * as path from 'node:path';
+import { killChildren, spawnNode, withTimeout } from '../helpers';
 import { Interrupts, INTERRUPT_GRACE, type InterruptMechanism } from '../../dist/daemon/interrupts';
 import { header, Kind, readHeader } from '../../dist/wire/protocol';
 
@@ -188,6 +191,20 @@ test('after detach() no check runs; stop() releases the mechanism', async () => 
   assert.is(await check, true);
   assert.equal(events, []);
   other.ints.stop();
+});
+
+test('the real mechanism: an interrupt while no task runs is absorbed; one that lands on the keeper just before a run is handed on to it', async () => {
+  const child = spawnNode([path.join(__dirname, '..', 'fixtures', 'daemon', 'keeper.js')], { timeoutMs: 30000 });
+  try {
+    const exit = await withTimeout(child.exited, 32000, 'keeper fixture');
+    assert.equal(exit, { code: 0, signal: null }, `stdout: ${child.stdout}stderr: ${child.stderr}`);
+    assert.match(child.stdout, /^absorbed 1$/m);
+    // The hand-on is not absorbed: the count stays at the first interrupt's.
+    assert.match(child.stdout, /^handed on in \d+ ms; absorbed 1$/m);
+    assert.match(child.stdout, /^alive$/m);
+  } finally {
+    killChildren();
+  }
 });
 
 test.run();

@@ -43,10 +43,30 @@ test('req/rep over inproc', async () => {
   assert.is(await roundTrip(`inproc://reqrep-${process.pid}`), `inproc://reqrep-${process.pid}`);
 });
 
-test('req/rep over ipc (a socket file in tmpdir while listening)', async () => {
+test('req/rep over ipc (a socket file in tmpdir while listening; a named pipe on Windows)', async () => {
   const { url, path } = ipcUrl();
   await roundTrip(url);
-  assert.ok(fs.existsSync(path), 'the ipc socket file exists while listening');
+  if (process.platform !== 'win32') {
+    assert.ok(fs.existsSync(path), 'the ipc socket file exists while listening');
+    return;
+  }
+  // NNG's Windows ipc:// is the named pipe \\.\pipe\<path>: no file, and a raw connection to
+  // the pipe (node:net speaks named pipes) is accepted while a listener is open.
+  assert.not.ok(fs.existsSync(path), 'no file for a Windows ipc listener');
+  const rep = open('rep');
+  rep.listen(url);
+  const pipe = `\\\\.\\pipe\\${path}`;
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      const c = net.connect(pipe, () => {
+        c.destroy();
+        resolve();
+      });
+      c.on('error', reject);
+    }),
+    5000,
+    `connect to ${pipe}`,
+  );
 });
 
 test('req/rep over tcp with port 0: listener.url has the real port', async () => {
