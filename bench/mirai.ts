@@ -35,39 +35,30 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { daemons, everywhere, mirai, type DaemonsOptions } from '../dist';
-import { fmt, fmtInt, medianOfSorted, summarize, type Summary } from './lib/stats';
-import { printTable } from './lib/table';
+import { fmt, fmtInt, medianOfSorted, summarize } from './lib/stats';
+import { report } from './lib/mirai-report';
+import {
+  EVERYWHERE,
+  EVERYWHERE_WARMUP,
+  PAYLOAD_DOUBLES,
+  PAYLOAD_TRIPS,
+  PAYLOAD_WARMUP,
+  STARTS,
+  TASK_ROUNDS,
+  TASKS,
+  TRIPS,
+  WARMUP,
+  type Mode,
+  type Result,
+} from './lib/mirai-spec';
 import { bareFork } from './peers/fork';
 import { piscina } from './peers/piscina';
 import { tinypool } from './peers/tinypool';
 import type { Impl, Runner } from './peers/types';
 import { workerpoolProcess, workerpoolThread } from './peers/workerpool';
 
-const envInt = (name: string, def: number): number => {
-  const v = Number(process.env[name]);
-  return Number.isFinite(v) && v > 0 ? Math.floor(v) : def;
-};
-const TRIPS = envInt('MIRAI_BENCH_TRIPS', 2_000);
-const WARMUP = Math.max(100, Math.floor(TRIPS / 10));
-const TASKS = envInt('MIRAI_BENCH_TASKS', 10_000);
-const TASK_ROUNDS = 3;
-const PAYLOAD_TRIPS = 200;
-const PAYLOAD_WARMUP = 10;
-const PAYLOAD_DOUBLES = (1024 * 1024) / 8; // 1 MiB
-const STARTS = envInt('MIRAI_BENCH_STARTS', 5);
-const EVERYWHERE = 200;
-const EVERYWHERE_WARMUP = 20;
 /** A workload that takes longer than this has hung: the row reports it and the bench goes on. */
 const WORKLOAD_TIMEOUT = 20_000;
-
-// The targets of issue 3 (medians, same run, 2 workers).
-const TARGET = {
-  rttDispatcher: 150, // µs, at most
-  rttDirect: 100, // µs, at most
-  mibps: 1_200, // MiB/s one way, at least
-  connect: 100, // ms, at most
-  everywhere: 250, // µs, at most
-};
 
 // ---------------------------------------------------------------------------------------------
 // This package as an Impl, one per mode.
@@ -85,8 +76,6 @@ const everywhereTask = (d: { x: number }): number => {
   (globalThis as Record<string, unknown>).benchValue = d.x;
   return d.x;
 };
-
-type Mode = 'dispatcher thread' | 'dispatcher process' | 'round-robin';
 
 function miraiImpl(mode: Mode, opts: DaemonsOptions): Impl & { mode: Mode; start(): Promise<MiraiRunner> } {
   return {
@@ -118,27 +107,6 @@ const PEERS: Impl[] = [piscina, tinypool, workerpoolProcess, workerpoolThread, b
 
 // ---------------------------------------------------------------------------------------------
 // Measuring.
-
-export interface Result {
-  name: string;
-  workers: 'thread' | 'process';
-  mode?: Mode;
-  rtt?: Summary;
-  /** Median of each quarter of the trips, in order. */
-  rttQuarters: number[];
-  /** tasks/s of each round, and the best. */
-  tputRounds: number[];
-  tput?: number;
-  mibps?: number;
-  /** ms from start to first result, each start, and the median. */
-  startRounds: number[];
-  startMs?: number;
-  connectRounds: number[];
-  connectMs?: number;
-  everywhere?: Summary;
-  error?: string;
-  seconds: number;
-}
 
 function withTimeout<T>(p: PromiseLike<T>, ms: number, _what: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;
@@ -302,154 +270,6 @@ async function measureImpl(impl: Impl & { start(): Promise<Runner | MiraiRunner>
 
 // ---------------------------------------------------------------------------------------------
 // Reporting.
-
-const x = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(2)}x` : '-');
-
-function report(results: Result[]): void {
-  console.log('');
-  printTable(
-    [
-      'implementation (2 workers)',
-      'workers',
-      'RTT median µs',
-      'RTT p99 µs',
-      `${fmtInt(TASKS)} tasks: tasks/s`,
-      '1 MiB: MiB/s',
-      'start→first ms',
-      'connected ms',
-      'everywhere µs',
-    ],
-    results.map((r) => [
-      r.name,
-      r.workers,
-      fmt(r.rtt?.median),
-      fmt(r.rtt?.p99),
-      fmtInt(r.tput),
-      fmtInt(r.mibps),
-      fmt(r.startMs),
-      fmt(r.connectMs),
-      fmt(r.everywhere?.median),
-    ]),
-    {
-      title:
-        `Tiny task \`(d) => d.x + 1\`: latency = ${fmtInt(TRIPS)} sequential round trips after ${WARMUP} warm-up; ` +
-        `throughput = ${fmtInt(TASKS)} submitted at once, best of ${TASK_ROUNDS}. 1 MiB = ${PAYLOAD_TRIPS} sequential round trips of a ` +
-        `Float64Array, MiB/s one way. start→first and connected: median of ${STARTS} fresh starts. everywhere: median of ${EVERYWHERE}.`,
-    },
-  );
-  for (const r of results) {
-    const bits = [
-      `RTT median per quarter µs ${r.rttQuarters.map((v) => fmt(v)).join(' / ') || '-'}`,
-      `tasks/s per round ${r.tputRounds.map(fmtInt).join(' / ') || '-'}`,
-      `start→first ms ${r.startRounds.map((v) => fmt(v)).join(' / ') || '-'}`,
-    ];
-    if (r.connectRounds.length) bits.push(`connected ms ${r.connectRounds.map((v) => fmt(v)).join(' / ')}`);
-    if (r.everywhere) bits.push(`everywhere p99 ${fmt(r.everywhere.p99)} µs`);
-    console.log(`  ${r.name}: ${bits.join('; ')}; ${r.seconds.toFixed(1)} s${r.error ? `; FAILED at ${r.error}` : ''}`);
-  }
-
-  const ours = results.filter((r) => r.mode);
-  const peers = results.filter((r) => !r.mode);
-  if (ours.length && peers.length) {
-    const rows: string[][] = [];
-    for (const o of ours) {
-      for (const p of peers) {
-        rows.push([
-          `${o.name} vs ${p.name}`,
-          x((p.rtt?.median ?? NaN) / (o.rtt?.median ?? NaN)),
-          x((p.rtt?.p99 ?? NaN) / (o.rtt?.p99 ?? NaN)),
-          x((o.tput ?? NaN) / (p.tput ?? NaN)),
-          x((o.mibps ?? NaN) / (p.mibps ?? NaN)),
-          x((p.startMs ?? NaN) / (o.startMs ?? NaN)),
-        ]);
-      }
-    }
-    console.log('');
-    printTable(['this package vs peer', 'RTT median', 'RTT p99', 'tasks/s', 'MiB/s', 'start→first'], rows, {
-      title:
-        'Ratios, this package to each peer, as speed-ups: > 1.00x means this package is faster (latencies and start: peer ÷ ours; rates: ours ÷ peer).',
-    });
-  }
-
-  // Targets.
-  const byMode = (m: Mode): Result | undefined => ours.find((r) => r.mode === m);
-  const processPeers = peers.filter((p) => p.workers === 'process' && p.tput !== undefined);
-  const bestProcess = processPeers.reduce<Result | undefined>((b, p) => (!b || p.tput! > b.tput! ? p : b), undefined);
-  const pisc = peers.find((p) => p.name === 'piscina');
-  const rows: string[][] = [];
-  const verdict = (ok: boolean | undefined): string => (ok === undefined ? 'n/a' : ok ? 'met' : 'MISSED');
-  const num = (v: number | undefined): v is number => v !== undefined && Number.isFinite(v);
-  for (const m of ['dispatcher thread', 'dispatcher process'] as Mode[]) {
-    const r = byMode(m);
-    if (!r) continue;
-    rows.push([
-      `${fmtInt(TASKS)} tiny tasks, ${m}`,
-      `≥ best process peer${bestProcess ? ` (${bestProcess.name}: ${fmtInt(bestProcess.tput)}/s)` : ''}`,
-      `${fmtInt(r.tput)}/s`,
-      verdict(num(r.tput) && bestProcess ? r.tput >= bestProcess.tput! : undefined),
-    ]);
-  }
-  const rr = byMode('round-robin');
-  if (rr) {
-    rows.push([
-      `${fmtInt(TASKS)} tiny tasks, round-robin`,
-      `≥ piscina${pisc?.tput ? ` (${fmtInt(pisc.tput)}/s)` : ''}`,
-      `${fmtInt(rr.tput)}/s`,
-      verdict(num(rr.tput) && pisc?.tput ? rr.tput >= pisc.tput : undefined),
-    ]);
-  }
-  for (const r of ours) {
-    const limit = r.mode === 'round-robin' ? TARGET.rttDirect : TARGET.rttDispatcher;
-    rows.push([
-      `sequential round trip, ${r.mode}`,
-      `≤ ${limit} µs median`,
-      `${fmt(r.rtt?.median)} µs`,
-      verdict(num(r.rtt?.median) ? r.rtt!.median <= limit : undefined),
-    ]);
-  }
-  for (const r of ours) {
-    rows.push([
-      `1 MiB Float64Array round trips, ${r.mode}`,
-      `≥ ${fmtInt(TARGET.mibps)} MiB/s`,
-      `${fmtInt(r.mibps)} MiB/s`,
-      verdict(num(r.mibps) ? r.mibps >= TARGET.mibps : undefined),
-    ]);
-  }
-  for (const r of ours) {
-    rows.push([
-      `daemons(2) until both connected, ${r.mode}`,
-      `≤ ${TARGET.connect} ms`,
-      `${fmt(r.connectMs)} ms`,
-      verdict(num(r.connectMs) ? r.connectMs <= TARGET.connect : undefined),
-    ]);
-  }
-  for (const r of ours) {
-    rows.push([
-      `everywhere() on 2 daemons, ${r.mode}`,
-      `≤ ${TARGET.everywhere} µs`,
-      `${fmt(r.everywhere?.median)} µs`,
-      verdict(num(r.everywhere?.median) ? r.everywhere!.median <= TARGET.everywhere : undefined),
-    ]);
-  }
-  if (rows.length) {
-    console.log('');
-    printTable(['target (issue 3)', 'wanted', 'measured', 'verdict'], rows, {
-      title: 'Performance targets (medians, this run)',
-    });
-    const missed = rows.filter((r) => r[3] === 'MISSED').length;
-    const met = rows.filter((r) => r[3] === 'met').length;
-    console.log(
-      `targets: ${met} met, ${missed} missed${rows.length - met - missed ? `, ${rows.length - met - missed} not measured` : ''}`,
-    );
-  }
-  console.log(
-    "R's mirai is measured side by side in bench/compare; the transport floor is NNG's ipc round trip (bench/nng).",
-  );
-  const failed = results.filter((r) => r.error);
-  if (failed.length) console.log(`FAILED: ${failed.map((r) => `${r.name} (${r.error})`).join('; ')}`);
-}
-
-// ---------------------------------------------------------------------------------------------
 
 function selected(): Array<Impl & { start(): Promise<Runner | MiraiRunner> }> {
   const all = [...MIRAI_IMPLS, ...PEERS];
