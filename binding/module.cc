@@ -8,17 +8,7 @@
 #include "addon.h"
 #include "aio_op.h"
 #include "errors.h"
-#include "signals.h"
-
-#ifdef _WIN32
-#ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN
-#endif
-#ifndef NOMINMAX
-#define NOMINMAX
-#endif
-#include <windows.h>
-#endif
+#include "signals.h"  // on Windows, also <windows.h> (lean, no min/max macros)
 
 namespace mirai {
 

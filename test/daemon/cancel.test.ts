@@ -7,16 +7,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { waitFor } from '../helpers';
-import { bounded, cleanup, Host, K, WAIT } from './host';
+import { bounded, Host, K, WAIT, sharedDaemon } from './host';
 
-let main: Host;
+const shared = sharedDaemon(test);
 let id = 0;
-
-test.before(async () => {
-  main = new Host();
-  await main.daemon();
-});
-test.after(cleanup);
 
 test('CANCEL interrupts a sync infinite loop; the next task runs within 1 s with state intact', async () => {
   const h = new Host();
@@ -45,12 +39,12 @@ test('CANCEL interrupts a sync infinite loop; the next task runs within 1 s with
 });
 
 test("CANCEL aborts an async task's signal and is answered at once", async () => {
-  await main.run(++id, 'globalThis.box = {}', undefined, K.EVERYWHERE);
+  await shared.host.run(++id, 'globalThis.box = {}', undefined, K.EVERYWHERE);
   const tid = ++id;
   // The task says when it is waiting (a file), so that the CANCEL reaches an async task and not
   // its synchronous start (which it would interrupt before the listener exists).
   const mark = path.join(os.tmpdir(), `mirai-dt-${process.pid}-${randomBytes(4).toString('hex')}.started`);
-  await main.send(K.TASK, tid, {
+  await shared.host.send(K.TASK, tid, {
     type: 'f',
     data: mark,
     src: String(
@@ -65,9 +59,9 @@ test("CANCEL aborts an async task's signal and is answered at once", async () =>
   });
   await waitFor(() => fs.existsSync(mark), WAIT, 'task start');
   fs.rmSync(mark, { force: true });
-  await main.send(K.CANCEL, tid);
-  assert.equal(await main.recv(), { kind: K.ERROR_VALUE, flags: 20, id: tid, value: undefined });
-  assert.is(await main.value(++id, () => (globalThis as any).box.aborted), true);
+  await shared.host.send(K.CANCEL, tid);
+  assert.equal(await shared.host.recv(), { kind: K.ERROR_VALUE, flags: 20, id: tid, value: undefined });
+  assert.is(await shared.host.value(++id, () => (globalThis as any).box.aborted), true);
 });
 
 test.run();

@@ -3,19 +3,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MiraiError, ErrorValue, isErrorValue, isMiraiError, toErrorPayload } from '../../dist/wire/errors';
-import { cleanup, Host, K } from './host';
+import { K, sharedDaemon } from './host';
 
-let main: Host;
+const shared = sharedDaemon(test);
 let id = 0;
 
-test.before(async () => {
-  main = new Host();
-  await main.daemon();
-});
-test.after(cleanup);
-
 test('thrown errors keep name, message, stack and own properties', async () => {
-  const r = await main.run(++id, () => {
+  const r = await shared.host.run(++id, () => {
     const e: any = new RangeError('too big');
     e.code = 'E_BIG';
     e.fn = () => 1;
@@ -30,14 +24,14 @@ test('thrown errors keep name, message, stack and own properties', async () => {
   );
   assert.match(e.stack!, /^RangeError: too big\n\s+at /);
   assert.not.match(e.stack!, /evaluate\.js|daemon\.js/);
-  const r2 = await main.run(++id, 'throw 42');
+  const r2 = await shared.host.run(++id, 'throw 42');
   assert.equal([r2.flags, r2.value.name, r2.value.message], [1, 'Error', '42']);
-  const r3 = await main.run(++id, () => Promise.reject(new TypeError('async bad')));
+  const r3 = await shared.host.run(++id, () => Promise.reject(new TypeError('async bad')));
   assert.equal([r3.flags, r3.value.name, r3.value.message], [1, 'TypeError', 'async bad']);
 });
 
 test('an unserializable result gives an error naming the problem', async () => {
-  const r = await main.run(++id, () => () => 1);
+  const r = await shared.host.run(++id, () => () => 1);
   assert.equal([r.kind, r.flags], [K.RESULT, 1]);
   assert.match(r.value.message, /result could not be serialized/);
 });

@@ -237,3 +237,19 @@ export const taskParts = (tid: number, x: number): Buffer[] => [
   header(K.TASK, tid),
   v8.serialize({ type: 'c', src: 'x * 2', data: { x } }),
 ];
+
+/**
+ * One host and its daemon shared by the tests of a file: made when the file's suite starts (its
+ * before hook), torn down with everything else after it (cleanup).
+ */
+export function sharedDaemon(suite: { before(fn: () => Promise<void>): void; after(fn: () => unknown): void }): {
+  readonly host: Host;
+} {
+  const shared = {} as { host: Host };
+  suite.before(async () => {
+    shared.host = new Host();
+    await shared.host.daemon();
+  });
+  suite.after(cleanup);
+  return shared;
+}

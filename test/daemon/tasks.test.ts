@@ -4,24 +4,21 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cleanup, Host, K } from './host';
+import { Host, K, sharedDaemon } from './host';
 
-let main: Host;
+const shared = sharedDaemon(test);
 let id = 0;
 
-test.before(async () => {
-  main = new Host();
-  await main.daemon();
-});
-test.after(cleanup);
-
 test('function and code-string tasks: data, scope, completion value, async', async () => {
-  assert.is(await main.value(++id, (d: any) => d.x + 1, { x: 41 }), 42);
-  assert.is(await main.value(++id, 'let z = x * y; z + 1', { x: 6, y: 7 }), 43);
-  assert.is(await main.value(++id, 'let z = 1; z'), 1); // `let` is local: no redeclaration error
-  assert.equal(await main.value(++id, (d: any) => new Map([[d, new Date(0)]]), 'k'), new Map([['k', new Date(0)]]));
+  assert.is(await shared.host.value(++id, (d: any) => d.x + 1, { x: 41 }), 42);
+  assert.is(await shared.host.value(++id, 'let z = x * y; z + 1', { x: 6, y: 7 }), 43);
+  assert.is(await shared.host.value(++id, 'let z = 1; z'), 1); // `let` is local: no redeclaration error
+  assert.equal(
+    await shared.host.value(++id, (d: any) => new Map([[d, new Date(0)]]), 'k'),
+    new Map([['k', new Date(0)]]),
+  );
   assert.is(
-    await main.value(
+    await shared.host.value(
       ++id,
       async (d: number) => {
         await new Promise((r) => setTimeout(r, 5));
@@ -31,28 +28,31 @@ test('function and code-string tasks: data, scope, completion value, async', asy
     ),
     42,
   );
-  assert.is(await main.value(++id, 'Promise.resolve(x)', { x: 'thenable awaited' }), 'thenable awaited');
-  assert.is(await main.value(++id, 'f(x) { return x + 1 }', 1, 'f'), 2); // method shorthand source
+  assert.is(await shared.host.value(++id, 'Promise.resolve(x)', { x: 'thenable awaited' }), 'thenable awaited');
+  assert.is(await shared.host.value(++id, 'f(x) { return x + 1 }', 1, 'f'), 2); // method shorthand source
 });
 
 test("require and import() resolve from the daemon's working directory", async () => {
-  assert.is(await main.value(++id, () => require('node:os').EOL), os.EOL);
-  assert.is(await main.value(++id, 'import("node:path").then((m) => m.sep)'), path.sep);
+  assert.is(await shared.host.value(++id, () => require('node:os').EOL), os.EOL);
+  assert.is(await shared.host.value(++id, 'import("node:path").then((m) => m.sep)'), path.sep);
 });
 
 test('cleanup removes task globals; everywhere state persists', async () => {
   assert.equal(
-    (await main.run(++id, 'var counter = 10; globalThis.base = { n: 5 }; 1', undefined, K.EVERYWHERE)).flags,
+    (await shared.host.run(++id, 'var counter = 10; globalThis.base = { n: 5 }; 1', undefined, K.EVERYWHERE)).flags,
     0,
   );
-  await main.value(++id, () => {
+  await shared.host.value(++id, () => {
     (globalThis as any).leak = 1;
     (globalThis as any).base.touched = true;
   });
-  await main.value(++id, 'var tmp = 1; function helper() {}');
-  assert.equal(await main.value(++id, 'typeof leak + typeof tmp + typeof helper'), 'undefinedundefinedundefined');
-  assert.equal(await main.value(++id, 'counter + base.n'), 15);
-  assert.is(await main.value(++id, () => (globalThis as any).base.touched), true);
+  await shared.host.value(++id, 'var tmp = 1; function helper() {}');
+  assert.equal(
+    await shared.host.value(++id, 'typeof leak + typeof tmp + typeof helper'),
+    'undefinedundefinedundefined',
+  );
+  assert.equal(await shared.host.value(++id, 'counter + base.n'), 15);
+  assert.is(await shared.host.value(++id, () => (globalThis as any).base.touched), true);
 });
 
 test('cleanup off keeps task globals; output on keeps stdout/stderr, off discards them', async () => {

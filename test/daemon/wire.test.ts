@@ -9,16 +9,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import { batchParts, header, splitBatch } from '../../dist/wire/protocol';
-import { cleanup, Host, K, replies, taskParts, type Reply } from './host';
+import { Host, K, replies, taskParts, type Reply, sharedDaemon } from './host';
 
-let main: Host;
+const shared = sharedDaemon(test);
 let id = 0;
-
-test.before(async () => {
-  main = new Host();
-  await main.daemon();
-});
-test.after(cleanup);
 
 test('garbage and truncated messages are dropped; the daemon keeps serving', async () => {
   const junk = [
@@ -38,11 +32,11 @@ test('garbage and truncated messages are dropped; the daemon keeps serving', asy
   }
   // One junk message, then a task, then its reply: a poly socket drops what a busy pipe cannot queue.
   for (const b of junk) {
-    await main.raw(b);
+    await shared.host.raw(b);
     const tid = ++id;
-    await main.send(K.TASK, tid, { type: 'c', src: 'x', data: { x: tid } });
+    await shared.host.send(K.TASK, tid, { type: 'c', src: 'x', data: { x: tid } });
     let r: Reply;
-    do r = await main.recv();
+    do r = await shared.host.recv();
     while (r.id !== tid); // tasks with bad payloads are answered with errors
     assert.equal([r.kind, r.flags, r.value], [K.RESULT, 0, tid]);
   }
@@ -107,12 +101,12 @@ test('malformed BATCHes (bad counts, lengths, truncation, random) are dropped wh
   for (const b of junk) {
     // Dropped whole, or (a mutation that still parses) its tasks answered: either way no crash.
     assert.equal(splitBatch(b) === null || Array.isArray(splitBatch(b)), true);
-    await main.raw(b);
+    await shared.host.raw(b);
     const tid = ++id;
-    await main.send(K.TASK, tid, { type: 'c', src: 'x', data: { x: tid } });
+    await shared.host.send(K.TASK, tid, { type: 'c', src: 'x', data: { x: tid } });
     let r: Reply;
     do {
-      const { got } = await replies(main, 1);
+      const { got } = await replies(shared.host, 1);
       r = got.find((g) => g.id === tid) ?? got[0]!;
     } while (r.id !== tid);
     assert.equal([r.kind, r.flags, r.value], [K.RESULT, 0, tid]);
