@@ -134,13 +134,22 @@ test('input on stdin (then closed), keepStdin until endStdin(), env added to our
 function startParent(tree: boolean): Child {
   const g = tempFile(
     'grandchild.js',
-    'process.stdout.write("grandchild " + process.pid + "\\n"); setInterval(() => {}, 1000);',
+    // Its pid, then a tick every 50 ms: output that keeps coming shows it is alive.
+    'process.stdout.write("grandchild " + process.pid + "\\n"); let n = 0;' +
+      'setInterval(() => process.stdout.write("tick " + ++n + "\\n"), 50);',
   );
   if (!POSIX) return track(startChild('cmd.exe', ['/d', '/c', process.execPath, g], { stdout: 'capture', tree }));
   const parent =
     'const g = require("child_process").spawn(process.execPath, [process.argv[1]], { stdio: ["ignore", "inherit", "ignore"] });' +
     'g.on("error", (e) => console.error(e)); setInterval(() => {}, 1000);';
   return track(startNode(['-e', parent, g], { stdout: 'capture', tree }));
+}
+
+/** The grandchild's last tick in the child's captured stdout (0 before the first). */
+function lastTick(out: string): number {
+  let n = 0;
+  for (const m of out.matchAll(/tick (\d+)/g)) n = Math.max(n, Number(m[1]));
+  return n;
 }
 
 async function grandchildOf(c: Child): Promise<number> {
@@ -171,7 +180,10 @@ test('not a tree: kill() ends the child only, its grandchild lives on (what tree
   try {
     c.kill('SIGKILL');
     await waitFor(() => !c.alive, 10000, 'the child to exit');
-    assert.is(await new Promise((r) => setTimeout(() => r(gone(gpid)), 200)), false, 'the grandchild survived');
+    // The grandchild still writes to our pipe after its parent has gone: it survived.
+    const before = lastTick(c.stdout);
+    await waitFor(() => lastTick(c.stdout) > before, 10000, 'the grandchild to tick on after its parent died');
+    assert.not.ok(gone(gpid), 'the grandchild survived');
   } finally {
     try {
       process.kill(gpid, 'SIGKILL'); // by its pid: we started it, through our child
