@@ -84,8 +84,8 @@ export class Scheduler {
     const ahead = d.ahead;
     if (ahead !== null && id === ahead.id && d.runId !== id) {
       // About the task it holds ahead: taken back, or cancelled before it started.
-      if (kind === Kind.RECALLED) this.#takenBack(d, ahead);
-      else if (kind === Kind.ERROR_VALUE) this.#aheadCancelled(d, ahead, m);
+      if (kind === Kind.RECALLED) this.#takenBack(d);
+      else if (kind === Kind.ERROR_VALUE) this.#aheadCancelled(d, m);
       else return false;
       return true;
     }
@@ -96,10 +96,8 @@ export class Scheduler {
     if (busy === Busy.TASK) {
       const t = d.task!;
       d.task = null;
-      t.state = TaskState.DONE;
-      this.#tasks.delete(id);
       this.executing--;
-      this.completed++;
+      this.#done(t);
       d.row.tasksDone++;
       this.#io.toHost(m);
     } else if (busy === Busy.EVERYWHERE) {
@@ -236,12 +234,18 @@ export class Scheduler {
     this.#io.toDaemon(d, m);
   }
 
-  /** d answered its running task and has started the one it held. */
-  #promote(d: Daemon): void {
+  /** d no longer holds its task ahead (started, taken back, cancelled or lost): that task. */
+  #unholdFrom(d: Daemon): Task {
     const t = d.ahead!;
     d.ahead = null;
     d.recalling = false;
     this.#holders.delete(d);
+    return t;
+  }
+
+  /** d answered its running task and has started the one it held. */
+  #promote(d: Daemon): void {
+    const t = this.#unholdFrom(d);
     if (t.retry === 0) t.copy = null;
     d.busy = Busy.TASK;
     d.runId = t.id;
@@ -261,44 +265,32 @@ export class Scheduler {
   }
 
   /** The daemon gave back the task it held (RECALLED): it runs elsewhere, first in line. */
-  #takenBack(d: Daemon, t: Task): void {
-    d.ahead = null;
-    d.recalling = false;
-    this.#holders.delete(d);
-    this.#unhold(t);
+  #takenBack(d: Daemon): void {
+    this.#queueFirst(this.#unholdFrom(d));
     this.#offer(d);
   }
 
-  #aheadCancelled(d: Daemon, t: Task, m: Message): void {
-    d.ahead = null;
-    d.recalling = false;
-    this.#holders.delete(d);
+  #aheadCancelled(d: Daemon, m: Message): void {
     this.executing--;
-    t.state = TaskState.DONE;
-    t.copy = null;
-    this.#tasks.delete(t.id);
-    this.completed++;
-    this.#io.toHost(m);
+    this.#done(this.#unholdFrom(d));
+    this.#io.toHost(m); // the daemon's ERROR_VALUE 20, as it came
     this.#offer(d);
   }
 
   /** d ends (maxTasks, lost) before starting the task it held: queued again, retries kept. */
   #requeueAhead(d: Daemon): void {
-    const t = d.ahead!;
-    d.ahead = null;
-    d.recalling = false;
-    this.#holders.delete(d);
+    const t = this.#unholdFrom(d);
     if (t.cancelSent) {
       // The host cancelled it and the daemon never answered: it did not run.
       this.executing--;
       this.#settle(t, Code.CANCELED);
       return;
     }
-    this.#unhold(t);
+    this.#queueFirst(t);
   }
 
-  /** A held task that never started: first in line again. */
-  #unhold(t: Task): void {
+  /** A task that is not running (held and never started, or lost with retries left): first in line. */
+  #queueFirst(t: Task): void {
     t.state = TaskState.QUEUED;
     t.daemon = null;
     t.cancelSent = false;
@@ -311,17 +303,22 @@ export class Scheduler {
   /** A task whose daemon was lost, with retries left: first in line again. */
   #requeue(t: Task): void {
     t.retry--;
-    this.#unhold(t);
+    this.#queueFirst(t);
   }
 
   /** Settles t at the dispatcher with ErrorValue code. */
   #settle(t: Task, code: number): void {
+    this.#done(t);
+    this.#io.toHost(header(Kind.ERROR_VALUE, t.id, code));
+  }
+
+  /** t is answered (counted as completed): nothing of it is kept. */
+  #done(t: Task): void {
     t.state = TaskState.DONE;
     t.msg = null;
     t.copy = null;
     this.#tasks.delete(t.id);
     this.completed++;
-    this.#io.toHost(header(Kind.ERROR_VALUE, t.id, code));
   }
 
   #takeIdle(): Daemon | undefined {
