@@ -33,7 +33,7 @@ import { RoundRobinLink } from './round-robin-link';
 import type { Link, LinkHost } from './link';
 import { QueueBudget, QueueFullError } from './budget';
 import { EverywhereCalls } from './everywhere';
-import { endSpan, startSpan, traceparent } from '../wire/trace';
+import { activeTracer, endSpan, startSpan, traceparent } from '../wire/trace';
 import { TaskSpans } from './task-spans';
 import { DaemonHub } from './daemon-hub';
 import type { DaemonRow } from '../wire/protocol';
@@ -189,7 +189,8 @@ export class Host implements Canceller {
     if (this.codec) payload.data = this.codec.pack(payload.data);
     const id = this.#takeId();
     const retry = opts.retry ?? 0;
-    const span = startSpan('mirai.task', { 'mirai.task.id': id, 'mirai.mode': this.mode });
+    const tracer = activeTracer(); // first: without an SDK no attributes are built either
+    const span = tracer && startSpan('mirai.task', { 'mirai.task.id': id, 'mirai.mode': this.mode }, tracer);
     if (span !== undefined) payload.trace = traceparent(span);
     // The TASK flags carry the retry budget (a dispatcher reads it; daemons ignore it).
     const parts = encode(Kind.TASK, id, payload, retry);

@@ -31,23 +31,35 @@ function otel(): typeof OtelApi | null {
 
 const { version } = require('../../package.json') as { version: string };
 
-/** A span of the active context's trace, or undefined when nothing would record it. */
-export function startSpan(name: string, attributes: OtelApi.Attributes): Span | undefined {
+/**
+ * The tracer to use now, or undefined when nothing would record: no API, or the API alone (its
+ * proxy provider has no SDK to delegate to). Callers on the task path ask this before building a
+ * span's attributes, so that without an SDK a task allocates nothing for tracing.
+ */
+export function activeTracer(): OtelApi.Tracer | undefined {
   const a = otel();
   if (a === null) return undefined;
-  // One tracer per global provider: a proxy follows a provider registered later, but not one
-  // registered again after trace.disable() (which replaces the proxy itself).
   const provider = a.trace.getTracerProvider();
-  // The API alone (no SDK registered): the proxy has no delegate; nothing would record, so no
-  // span is made at all (a non-recording one per task would still cost an allocation).
   if (provider instanceof a.ProxyTracerProvider && provider.getDelegate() === (noopProvider ??= noopOf(a))) {
     return undefined;
   }
+  // One tracer per global provider: a proxy follows a provider registered later, but not one
+  // registered again after trace.disable() (which replaces the proxy itself).
   if (provider !== tracerProvider) {
     tracerProvider = provider;
     tracer = provider.getTracer('mirai', version);
   }
-  const span = tracer!.startSpan(name, { attributes, kind: a.SpanKind.PRODUCER });
+  return tracer;
+}
+
+/** A span of the active context's trace, or undefined when nothing would record it. */
+export function startSpan(
+  name: string,
+  attributes: OtelApi.Attributes,
+  t: OtelApi.Tracer | undefined = activeTracer(),
+): Span | undefined {
+  if (t === undefined) return undefined;
+  const span = t.startSpan(name, { attributes, kind: otel()!.SpanKind.PRODUCER });
   if (span.isRecording()) return span;
   span.end();
   return undefined;
