@@ -6,9 +6,7 @@
  */
 import { FLAG_LAST } from '../wire/protocol';
 import type { DaemonOptions, ExitReason } from './options';
-
-/** Timers beyond this many ms cannot be set: such limits mean "none". */
-export const MAX_TIMER = 2 ** 31 - 1;
+import { MAX_TIMER } from '../wire/validate';
 
 export class ExitRules {
   readonly #maxTasks: number;

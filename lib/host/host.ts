@@ -35,6 +35,7 @@ import { QueueBudget, QueueFullError } from './budget';
 import { EverywhereCalls } from './everywhere';
 import { activeTracer, endSpan, startSpan, traceparent } from '../wire/trace';
 import { TaskSpans } from './task-spans';
+import { MAX_TIMER } from '../wire/validate';
 import { DaemonHub } from './daemon-hub';
 import type { DaemonRow } from '../wire/protocol';
 
@@ -50,8 +51,6 @@ export interface SubmitOptions {
 type Waiter = () => boolean; // returns true when done (and removes itself)
 
 const MAX_ID = 0xffffffff;
-/** The longest timer Node can set: a wait without a timeout. */
-const MAX_TIMER = 2 ** 31 - 1;
 
 /** Each mode: the socket protocol it speaks and its link. */
 const LINKS: Record<HostMode, { protocol: 'pair' | 'poly'; create(host: LinkHost, maxMessageSize: number): Link }> = {

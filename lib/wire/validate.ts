@@ -6,6 +6,9 @@
 
 type Check = (v: unknown) => boolean;
 
+/** The longest timer Node can set (ms): a longer limit or wait means none. */
+export const MAX_TIMER = 2 ** 31 - 1;
+
 export const is = {
   bool: ((v) => typeof v === 'boolean') as Check,
   string: ((v) => typeof v === 'string') as Check,
