@@ -105,5 +105,6 @@ void InitEndpoint(Napi::Env env, Napi::Object exports, Addon* addon);
 void InitContext(Napi::Env env, Napi::Object exports, Addon* addon);
 void InitTls(Napi::Env env, Napi::Object exports, Addon* addon);
 void InitCert(Napi::Env env, Napi::Object exports, Addon* addon);
+void InitProcessJob(Napi::Env env, Napi::Object exports, Addon* addon);
 
 }  // namespace mirai

@@ -47,6 +47,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   InitContext(env, exports, this);
   InitTls(env, exports, this);
   InitCert(env, exports, this);
+  InitProcessJob(env, exports, this);
   DefineAddon(exports, {
                            InstanceMethod("setErrorClass", &Addon::SetErrorClass),
                            InstanceMethod("setExternalBuffers", &Addon::SetExternalBuffers),

@@ -11,7 +11,8 @@
 #
 # Default suites: arm64 runs what runs in one process (test/nng, test/codec): a suite that spawns
 # `node` cannot start an arm64 child here (no binfmt_misc, so only the first process is under
-# qemu). win32 runs test/nng, test/codec, test/daemon/interrupts and the mirai suites listed below
+# qemu). win32 runs test/nng, test/codec, test/daemon/interrupts, test/launchers/child (its
+# tree tests prove the job object) and the mirai suites listed below
 # (their daemons are node.exe children under the same wine). Not listed: suites that use /proc,
 # socket files, POSIX signals or exit signals (daemons, events, exit, failure, faults, daemon,
 # scheduling: 5 of 6), backpressure (passes, 45 s under wine) and progress (passed once, hung
@@ -30,7 +31,7 @@ mkdir -p "$logdir"
 
 # Suites (regexes on paths under test/, either slash: Windows paths use backslashes).
 arm64_suites=${pattern:-'(nng[\\/][a-z-]+|codec)\.test\.ts$'}
-win32_suites=${pattern:-'(nng[\\/][a-z-]+|codec|daemon[\\/]interrupts|mirai[\\/](tasks|map|cancel|options|serial|everywhere|everywhere-limits|bad-input|hostile|idioms|sync|telemetry))\.test\.ts$'}
+win32_suites=${pattern:-'(nng[\\/][a-z-]+|codec|daemon[\\/]interrupts|launchers[\\/]child|mirai[\\/](tasks|map|cancel|options|serial|everywhere|everywhere-limits|bad-input|hostile|idioms|sync|telemetry))\.test\.ts$'}
 
 # esbuild (under tsx) runs as a child process: give each guest a binary it can start. Under
 # qemu that is the host's own x64 esbuild (the kernel runs it natively); under wine an older

@@ -12,7 +12,8 @@
  *  - how it ended, as one value (ChildExit: status, signal, or why it could not start), given
  *    once its output is complete ('close', not 'exit');
  *  - ending it: a tree is ended whole, by its process group on POSIX, and on Windows (which has
- *    no process groups, and where the launcher's children are not ended with it) by
+ *    no process groups, and where the launcher's children are not ended with it) by the job
+ *    object it was put in at spawn (binding/process_job.cc), or where that failed by
  *    `taskkill /T /F`, which walks the tree by parent pid; a plain child by its pid;
  *  - waiting for the end with a bounded timeout, and a graceful stop (close stdin, wait, signal,
  *    wait, signal harder).
@@ -22,6 +23,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
+import type { NativeProcessJob } from '../nng/native';
 
 /** How a child process ended: one value for messages, events and respawn decisions. */
 export interface ChildExit {
@@ -72,7 +74,7 @@ export interface ChildOptions {
   forward?: boolean;
   /** Characters of each captured stream kept (its tail; default TAIL_CHARS). */
   tailChars?: number;
-  /** It and what it starts are ended together: own process group on POSIX, taskkill /T on Windows. */
+  /** It and what it starts are ended together: own process group on POSIX, a job object on Windows. */
   tree?: boolean;
   /** Keep this process alive while it runs (default false). */
   ref?: boolean;
@@ -98,6 +100,8 @@ export class Child {
   readonly done: Promise<ChildExit>;
   readonly #child: ChildProcess;
   readonly #tree: boolean;
+  /** Windows, for a tree: the job holding it and what it starts (undefined: taskkill /T instead). */
+  #job: NativeProcessJob | undefined;
   readonly #tailChars: number;
   #stdout = '';
   #stderr = '';
@@ -129,10 +133,11 @@ export class Child {
       env,
       windowsHide: true,
       // A new process group (POSIX) for a tree: the group is what kill() ends. On Windows
-      // `detached` means a new console instead, and taskkill /T finds the tree without it.
+      // `detached` means a new console instead; the tree goes into a job object below.
       detached: this.#tree && process.platform !== 'win32',
     });
     this.#child = child;
+    if (this.#tree && process.platform === 'win32' && child.pid !== undefined) this.#job = openJob(child.pid);
     if (child.stdout) this.#capture(child.stdout, 'stdout', opts.forward === true);
     if (child.stderr) this.#capture(child.stderr, 'stderr', opts.forward === true);
     if (child.stdin) {
@@ -177,6 +182,8 @@ export class Child {
           }
         : { code, signal };
     this.#exit = exit;
+    this.#job?.close(); // a tree outlives its first process by its own rules, as a POSIX group does
+    this.#job = undefined;
     for (const f of this.#listeners.splice(0)) f(exit);
     this.#resolve(exit);
   }
@@ -234,12 +241,15 @@ export class Child {
   }
 
   /**
-   * Sends sig to it, or for a tree to it and its descendants: its process group on POSIX;
-   * `taskkill /T /F` on Windows (every signal ends a Windows process at once anyway). Never throws.
+   * Sends sig to it, or for a tree to it and its descendants: its process group on POSIX; its
+   * job, else `taskkill /T /F`, on Windows (every signal ends a Windows process at once anyway).
+   * Never throws.
    */
   kill(sig: NodeJS.Signals = 'SIGTERM'): void {
     const pid = this.#child.pid;
     if (pid === undefined || this.#exit !== undefined) return;
+    // Exit status 1, as libuv's TerminateProcess gives a Windows child that kill() ended.
+    if (this.#job?.terminate(1)) return;
     if (this.#tree && process.platform === 'win32') {
       killTreeWindows(this.#child, pid);
       return;
@@ -378,6 +388,20 @@ export async function runChild(
 /** s without its head beyond the last max characters. */
 function keepTail(s: string, max: number): string {
   return s.length > max ? s.slice(-max) : s;
+}
+
+/**
+ * Windows: a job object holding the process pid and what it will start, or undefined if one could
+ * not be made (killTreeWindows then). The addon is loaded here, on first use: this module is also
+ * loaded where no tree is ever started.
+ */
+function openJob(pid: number): NativeProcessJob | undefined {
+  try {
+    const { addon } = require('../nng/native') as typeof import('../nng/native');
+    return new addon.ProcessJob(pid);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -189,7 +189,7 @@ export interface LaunchGroupOptions {
 
 /**
  * Processes started for one launch. Each is a tree (child.ts: its own process group on POSIX,
- * taskkill /T on Windows), so that stop() ends whatever it started, e.g. the daemon under
+ * a job object on Windows), so that stop() ends whatever it started, e.g. the daemon under
  * `sh -c`; it does not keep this process alive, and keeps the tail of its output for error
  * messages. `failed` resolves with the first failure.
  *

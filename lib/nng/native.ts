@@ -62,7 +62,19 @@ export interface NativeTlsConfig {
   close(): void;
 }
 
+/** A Windows job object holding a child process's tree (binding/process_job.cc). */
+export interface NativeProcessJob {
+  /** Ends every process in the job with this exit code; false once closed or if Windows refused. */
+  terminate(exitCode: number): boolean;
+  /** Lets go of the job; its processes run on. */
+  close(): void;
+  /** Processes in the job now; -1 once closed. */
+  readonly active: number;
+}
+
 export interface Addon {
+  /** Windows only (elsewhere the constructor throws): puts process pid in a new job. */
+  ProcessJob: new (pid: number) => NativeProcessJob;
   Socket: new (protocol: string, raw: boolean) => NativeSocket;
   Context: new (socket: NativeSocket) => NativeContext;
   Message: new () => NativeMessage;

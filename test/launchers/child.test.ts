@@ -157,14 +157,7 @@ async function grandchildOf(c: Child): Promise<number> {
   return Number(/grandchild (\d+)/.exec(c.stdout)![1]);
 }
 
-test('tree: kill() ends the child and its grandchild (process group; taskkill /T on Windows)', async () => {
-  if (!POSIX) {
-    // Windows' own taskkill has /T; wine 8's does not (it refuses the option, and the supervisor
-    // then ends the child alone): no tree to test there.
-    const usage = await runChild('taskkill', ['/?'], { timeoutMs: 30000 });
-    if (!/\/T\b/.test(usage.stdout + usage.stderr))
-      return skipTest('this taskkill has no /T (wine 8): cannot end a tree here');
-  }
+test('tree: kill() ends the child and its grandchild (process group; a job object on Windows)', async () => {
   const c = startParent(true);
   const gpid = await grandchildOf(c);
   assert.not.ok(gone(gpid), 'the grandchild runs');
@@ -172,6 +165,38 @@ test('tree: kill() ends the child and its grandchild (process group; taskkill /T
   const exit = await withTimeout(c.done, 15000, 'the tree to end (its pipe to close)');
   if (POSIX) assert.equal(exit, { code: null, signal: 'SIGTERM' });
   await waitFor(() => gone(gpid), 10000, 'the grandchild to be gone');
+});
+
+test('tree: what the child started is ended after the child itself has exited (an orphan; taskkill /T misses it)', async () => {
+  const g = tempFile(
+    'orphan.js',
+    'process.stdout.write("grandchild " + process.pid + "\\n"); let n = 0;' +
+      'setInterval(() => process.stdout.write("tick " + ++n + "\\n"), 50);',
+  );
+  // The child exits once its child runs. On Windows the grandchild is detached so that the
+  // child's own libuv job (which ends a Node process's children with it) leaves it running; on
+  // POSIX it must stay in the child's process group, which is what kill() ends.
+  const parent =
+    'const g = require("child_process").spawn(process.execPath, [process.argv[1]], ' +
+    '{ stdio: ["ignore", "inherit", "ignore"], detached: process.platform === "win32" });' +
+    'g.unref(); g.on("spawn", () => process.exit(0));';
+  const c = track(startNode(['-e', parent, g], { stdout: 'capture', tree: true }));
+  const gpid = await grandchildOf(c);
+  try {
+    await waitFor(() => !c.alive, 10000, 'the child to exit');
+    const before = lastTick(c.stdout);
+    await waitFor(() => lastTick(c.stdout) > before, 10000, 'the orphan to tick on after its parent exited');
+    assert.ok(c.running, 'the tree still runs: the orphan holds its pipe');
+    c.kill('SIGTERM');
+    await withTimeout(c.done, 15000, 'the tree to end (its pipe to close)');
+    await waitFor(() => gone(gpid), 10000, 'the orphan to be gone');
+  } finally {
+    try {
+      process.kill(gpid, 'SIGKILL'); // a failed assertion must not leave it running
+    } catch {
+      // gone, as it should be
+    }
+  }
 });
 
 test('not a tree: kill() ends the child only, its grandchild lives on (what tree is for)', async () => {
