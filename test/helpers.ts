@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { daemonCommand } from '../dist/launchers/local';
 
 const temps = new Set<string>();
 const children = new Set<Child>();
@@ -259,7 +260,11 @@ export function spawnProcess(cmd: string, args: string[], opts: SpawnOptions): C
   return new Child(cmd, args, opts);
 }
 
-/** Runs `node ...args` with a hard deadline. */
+/**
+ * Runs `node ...args` with a hard deadline: the Node that local daemons get (MIRAI_DAEMON_NODE,
+ * so that under qemu-user a test's child hosts run under qemu too), else this one.
+ */
 export function spawnNode(args: string[], opts: SpawnOptions): Child {
-  return new Child(process.execPath, args, opts);
+  const [exe, ...prefix] = daemonCommand(undefined) ?? [process.execPath];
+  return new Child(exe!, [...prefix, ...args], opts);
 }

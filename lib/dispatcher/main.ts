@@ -85,7 +85,12 @@ export interface DispatcherHandle {
  * listens on inproc://) or as a process ('process'; abstract:// on Linux, else ipc://, or
  * tcp://). Neither keeps the host alive. The host then waits for READY on its socket.
  */
-export function startDispatcher(mode: 'thread' | 'process', opts: DispatcherOptions): DispatcherHandle {
+export function startDispatcher(
+  mode: 'thread' | 'process',
+  opts: DispatcherOptions,
+  /** The Node command of a process dispatcher (daemons() option `node`); default ours. */
+  command?: readonly string[],
+): DispatcherHandle {
   if (mode === 'thread') {
     // execArgv: [] so that loaders the host runs under (tsx, ts-node) do not slow the worker:
     // it runs compiled JavaScript only.
@@ -107,16 +112,20 @@ export function startDispatcher(mode: 'thread' | 'process', opts: DispatcherOpti
   const args = [path.join(__dirname, '..', 'cli.js'), 'dispatcher', opts.hostUrl, opts.daemonUrl];
   // The secret and TLS key go on its stdin, never on its command line; the tail of its stderr
   // says why it failed, for the error daemons() throws. Not a tree: it starts no processes.
-  const child = startNode(args, {
-    input: JSON.stringify({
-      secret: opts.secret,
-      tls: opts.tls,
-      maxMessageSize: opts.maxMessageSize,
-      prefetch: opts.prefetch,
-    }),
-    stderr: 'capture',
-    tailChars: 2000,
-  });
+  const child = startNode(
+    args,
+    {
+      input: JSON.stringify({
+        secret: opts.secret,
+        tls: opts.tls,
+        maxMessageSize: opts.maxMessageSize,
+        prefetch: opts.prefetch,
+      }),
+      stderr: 'capture',
+      tailChars: 2000,
+    },
+    command,
+  );
   const handle: DispatcherHandle = {
     exited: child.done.then((exit) => {
       if (exit.error !== undefined) handle.error ??= exit.error;

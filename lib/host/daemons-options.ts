@@ -28,6 +28,15 @@ export interface DaemonProcessOptions {
   execArgv?: string[];
   /** Heap limit of local daemons, in MB (--max-old-space-size). */
   memory?: number;
+  /**
+   * The command that runs local daemons, as an executable or a command prefix whose last word is
+   * a Node (or Electron) binary: `'/opt/node22/bin/node'`, `['nice', '-n', '10', process.execPath]`,
+   * `['qemu-aarch64-static', '/opt/arm64/bin/node']`. Words are passed as they are, no shell.
+   * Default: the environment variable MIRAI_DAEMON_NODE (a path, or a JSON array of words) when
+   * set, else this process's own binary (process.execPath). The daemon CLI and execArgv follow it; a
+   * `dispatcher: 'process'` is started by it too.
+   */
+  node?: string | readonly string[];
   /** Mutual TLS (a host given tls: { cert, key, ca }): the daemons' certificate, PEM or a path. */
   tlsClientCert?: string;
   /** Mutual TLS: the key of tlsClientCert, as a file path where the daemons run. */
@@ -146,6 +155,10 @@ export const PROCESS_SCHEMA: Schema = {
   env: [is.stringRecord, 'an object of strings'],
   execArgv: [is.stringArray, 'an array of strings'],
   memory: [is.posNumber, 'a number of MB'],
+  node: [
+    (v) => is.nonEmptyString(v) || (Array.isArray(v) && v.length > 0 && v.every(is.nonEmptyString)),
+    'an executable path or a non-empty array of command words',
+  ],
   respawn: [is.bool, 'a boolean'],
   tlsClientCert: [is.string, 'PEM text or a file path'],
   tlsClientKey: [is.string, 'a file path (or PEM text)'],

@@ -23,6 +23,7 @@ import {
   type Status,
 } from './daemons-options';
 import { launchLocal, launchRemote } from './launch';
+import { daemonCommand } from '../launchers/local';
 import { startSync } from './sync';
 import { QueueBudget } from './budget';
 import { endSpan, startSpan } from '../wire/trace';
@@ -135,14 +136,18 @@ async function setUp(
       host.socket.listen(hostUrl);
       host.start();
       installSerial(host, serial);
-      profile.dispatcher = startDispatcher(dmode, {
-        hostUrl,
-        daemonUrl: url,
-        tls: tls ? { cert: tls.cert, key: tls.key, pass: tls.pass, ca: tls.ca } : undefined,
-        secret,
-        maxMessageSize,
-        ...(opts.prefetch ? { prefetch: true } : {}),
-      });
+      profile.dispatcher = startDispatcher(
+        dmode,
+        {
+          hostUrl,
+          daemonUrl: url,
+          tls: tls ? { cert: tls.cert, key: tls.key, pass: tls.pass, ca: tls.ca } : undefined,
+          secret,
+          maxMessageSize,
+          ...(opts.prefetch ? { prefetch: true } : {}),
+        },
+        daemonCommand(opts.node),
+      );
       // Local daemons on our own fresh IPC path start while the dispatcher comes up (they
       // wait for its socket): both take tens of ms, so this halves the time to connected.
       if (!opts.url && !opts.remote && n > 0) {

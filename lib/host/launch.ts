@@ -87,6 +87,7 @@ export async function launchRemote(n: number, opts: LaunchRemoteOptions = {}): P
   delete (daemonOpts as Record<string, unknown>).env;
   delete (daemonOpts as Record<string, unknown>).execArgv;
   delete (daemonOpts as Record<string, unknown>).memory;
+  delete (daemonOpts as Record<string, unknown>).node;
   delete (daemonOpts as Record<string, unknown>).respawn;
   if (!remote) return manualCommands(n, p.url, daemonOpts);
   const target = p.host.connections + n;

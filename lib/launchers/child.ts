@@ -292,9 +292,17 @@ export function startChild(command: string, args: readonly string[], opts: Child
   return new Child(command, args, opts);
 }
 
-/** Starts this Node (or Electron run as Node) with args. */
-export function startNode(args: readonly string[], opts: ChildOptions = {}): Child {
-  return new Child(process.execPath, args, { ...opts, node: true });
+/**
+ * Starts this Node (or Electron run as Node) with args, or the Node that command runs: a
+ * command prefix (['nice', '-n', '10', '/opt/node/bin/node']) whose words go before args.
+ */
+export function startNode(
+  args: readonly string[],
+  opts: ChildOptions = {},
+  command: readonly string[] = [process.execPath],
+): Child {
+  const [exe, ...prefix] = command.length > 0 ? command : [process.execPath];
+  return new Child(exe!, [...prefix, ...args], { ...opts, node: true });
 }
 
 export interface StopOptions {

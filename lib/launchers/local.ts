@@ -24,6 +24,8 @@ export interface LocalLaunchOptions extends DaemonOptions {
   env?: Record<string, string>;
   /** Node flags for the daemons, e.g. ['--max-old-space-size=512']. */
   execArgv?: string[];
+  /** The command that runs them (daemons() option `node`); default process.execPath. */
+  node?: string | readonly string[];
   /** Keep their stderr in a temp file for error messages (default true; false: discard). */
   captureStderr?: boolean;
 }
@@ -48,6 +50,7 @@ const STDERR_TAIL = 64 * 1024;
 export class LocalDaemons {
   readonly children: Child[] = [];
   readonly #args: string[];
+  readonly #command: readonly string[] | undefined;
   readonly #env: Record<string, string> | undefined;
   readonly #output: boolean;
   /** Where their stderr goes (without `output`, unless captureStderr: false). */
@@ -60,7 +63,8 @@ export class LocalDaemons {
 
   constructor(n: number, url: string, opts: LocalLaunchOptions, observer?: LocalObserver) {
     this.#observer = observer;
-    const { env, execArgv, captureStderr, ...daemonOpts } = opts;
+    const { env, execArgv, captureStderr, node, ...daemonOpts } = opts;
+    this.#command = daemonCommand(node);
     this.#output = daemonOpts.output === true;
     if (!this.#output && captureStderr !== false) this.#log = new StderrFile(STDERR_TAIL);
     this.#args = [...(execArgv ?? []), daemonEntry(), ...buildDaemonArgs(url, daemonOpts)];
@@ -99,11 +103,15 @@ export class LocalDaemons {
   }
 
   #spawn(): Child {
-    const child = startNode(this.#args, {
-      env: this.#env,
-      stdout: this.#output ? 'inherit' : 'ignore',
-      stderr: this.#output ? 'inherit' : (this.#log?.fd ?? 'ignore'),
-    });
+    const child = startNode(
+      this.#args,
+      {
+        env: this.#env,
+        stdout: this.#output ? 'inherit' : 'ignore',
+        stderr: this.#output ? 'inherit' : (this.#log?.fd ?? 'ignore'),
+      },
+      this.#command,
+    );
     if (child.pid !== undefined) this.#observer?.spawned(child.pid);
     child.onExit((exit) => this.#exited(child, exit));
     this.children.push(child);
@@ -173,6 +181,30 @@ export class LocalDaemons {
     await stopChildren([...this.children], { graceMs, signals: ['SIGKILL'], stepMs: 0, ref: false });
     this.#closeLog();
   }
+}
+
+/**
+ * Environment default for the `node` option, for a whole test run or deployment (a test suite
+ * under qemu-user sets it so that daemons run under qemu too): a path, or a JSON array of words.
+ */
+export const NODE_ENV = 'MIRAI_DAEMON_NODE';
+
+/** The command words that start a local daemon's Node: the option, else NODE_ENV, else ours. */
+export function daemonCommand(node: string | readonly string[] | undefined): readonly string[] | undefined {
+  if (node !== undefined) return typeof node === 'string' ? [node] : node;
+  const env = process.env[NODE_ENV];
+  if (env === undefined || env === '') return undefined;
+  if (!env.startsWith('[')) return [env];
+  let words: unknown;
+  try {
+    words = JSON.parse(env);
+  } catch {
+    words = undefined;
+  }
+  if (!Array.isArray(words) || words.length === 0 || !words.every((w) => typeof w === 'string' && w !== '')) {
+    throw new TypeError(`${NODE_ENV} must be a path or a JSON array of non-empty strings (got ${env.slice(0, 200)})`);
+  }
+  return words as string[];
 }
 
 /** The CLI that runs a daemon: dist/cli.js next to this package's compiled lib. */

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
+import { daemonCommand } from '../../dist/launchers/local';
 import { Socket } from '../../dist/nng';
 import { FLAG_LAST, header, Kind, readHello, splitBatch } from '../../dist/wire/protocol';
 import { SECRET, secretEnv } from '../fixtures/auth';
@@ -42,7 +43,8 @@ export interface Reply {
 }
 
 export function spawnDaemon(args: string[], env = secretEnv()): Daemon {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const [node, ...prefix] = daemonCommand(undefined) ?? [process.execPath]; // qemu-user: MIRAI_DAEMON_NODE
+  const child = spawn(node!, [...prefix, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   children.add(child);
   let err = '',
     out = '';
