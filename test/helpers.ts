@@ -261,10 +261,16 @@ export function spawnProcess(cmd: string, args: string[], opts: SpawnOptions): C
 }
 
 /**
- * Runs `node ...args` with a hard deadline: the Node that local daemons get (MIRAI_DAEMON_NODE,
- * so that under qemu-user a test's child hosts run under qemu too), else this one.
+ * The command words of a child Node: the ones local daemons get (MIRAI_DAEMON_NODE, so that
+ * under qemu-user a test's child processes run under qemu too), else this process's binary.
  */
+export function nodeWords(): [string, ...string[]] {
+  const words = daemonCommand(undefined);
+  return words && words.length > 0 ? [words[0]!, ...words.slice(1)] : [process.execPath];
+}
+
+/** Runs `node ...args` with a hard deadline. */
 export function spawnNode(args: string[], opts: SpawnOptions): Child {
-  const [exe, ...prefix] = daemonCommand(undefined) ?? [process.execPath];
-  return new Child(exe!, [...prefix, ...args], opts);
+  const [exe, ...prefix] = nodeWords();
+  return new Child(exe, [...prefix, ...args], opts);
 }

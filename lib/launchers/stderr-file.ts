@@ -10,32 +10,31 @@ import { removeStaleFiles } from '../wire/url';
  * error messages: its last maxBytes. A file rather than pipes, so that nothing here must keep
  * reading while a busy host is not listening.
  *
- * It must not outlive this process, even when that is killed with SIGKILL: on POSIX it is unlinked
- * as soon as it is opened and read back through our own descriptor (children write to a dup of
- * it). Windows cannot unlink an open file, so there the name carries our pid and the next process
- * that opens one removes the files of dead pids (wire/url.ts removeStaleFiles).
+ * It must not outlive this process, even when that is killed with SIGKILL: it is unlinked as soon
+ * as it is opened and read back through our own descriptor (children write to a dup of it). On
+ * Windows that marks it delete-pending (libuv opens files with FILE_SHARE_DELETE): the name may
+ * stay listed until the last handle, ours or a daemon's, is closed, and the system removes it
+ * then, however this process ends. Should the unlink fail, the name carries our pid and the next
+ * process that opens one removes the files of dead pids (wire/url.ts removeStaleFiles).
  */
 export class StderrFile {
   /** Our descriptor, for ChildOptions.stderr (undefined once closed). */
   #fd: number | undefined;
-  /** Its name while it exists (Windows only; removed at close()). */
+  /** Its name, if the unlink failed (removed at close()). */
   #path: string | undefined;
   readonly #maxBytes: number;
 
   constructor(maxBytes: number) {
     this.#maxBytes = maxBytes;
     const file = path.join(os.tmpdir(), `mirai-${process.pid}-${randomBytes(4).toString('hex')}.log`);
-    if (process.platform === 'win32') removeStaleFiles(); // Windows cannot unlink an open log: sweep dead pids' files
+    // Windows: logs that a failed unlink (or an older version) left, of dead pids.
+    if (process.platform === 'win32') removeStaleFiles();
     // Read-write (we read it back through this fd), append (children share it), owner only.
     this.#fd = openSync(file, constants.O_CREAT | constants.O_EXCL | constants.O_RDWR | constants.O_APPEND, 0o600);
-    if (process.platform === 'win32') {
-      this.#path = file;
-    } else {
-      try {
-        unlinkSync(file);
-      } catch {
-        this.#path = file; // cannot happen for a file we just created; fall back to rm at close
-      }
+    try {
+      unlinkSync(file);
+    } catch {
+      this.#path = file; // not for a file we just created, but then: rm at close, or the sweep
     }
   }
 

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BYE_IDLE_TIME, BYE_WALLTIME } from '../../dist/wire/protocol';
-import { skipTest, tempPath, waitFor } from '../helpers';
+import { nodeWords, skipTest, tempPath, waitFor } from '../helpers';
 import { bounded, children, cleanup, Host, ipc, K, spawnDaemon, WAIT } from './host';
 
 test.after(cleanup);
@@ -58,9 +58,11 @@ test('autoExit: the daemon exits within 2 s of its host closing, or of being SIG
   assert.match(d.stderr(), /disconnected/);
   // A host process killed with SIGKILL
   const url = ipc();
+  const [node, ...prefix] = nodeWords();
   const host = spawn(
-    process.execPath,
+    node,
     [
+      ...prefix,
       '-e',
       `const { Socket } = require(${JSON.stringify(path.join(__dirname, '..', '..', 'dist', 'nng'))});
     const s = new Socket('poly'); s.listen(${JSON.stringify(url)}); console.log('listening');

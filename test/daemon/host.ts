@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
-import { daemonCommand } from '../../dist/launchers/local';
+import { nodeWords } from '../helpers';
 import { Socket } from '../../dist/nng';
 import { FLAG_LAST, header, Kind, readHello, splitBatch } from '../../dist/wire/protocol';
 import { SECRET, secretEnv } from '../fixtures/auth';
@@ -43,8 +43,8 @@ export interface Reply {
 }
 
 export function spawnDaemon(args: string[], env = secretEnv()): Daemon {
-  const [node, ...prefix] = daemonCommand(undefined) ?? [process.execPath]; // qemu-user: MIRAI_DAEMON_NODE
-  const child = spawn(node!, [...prefix, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const [node, ...prefix] = nodeWords();
+  const child = spawn(node, [...prefix, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   children.add(child);
   let err = '',
     out = '';

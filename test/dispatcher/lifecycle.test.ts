@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { Socket, TlsConfig, writeCert } from '../../dist/nng';
 import { runDispatcher, type DispatcherOptions } from '../../dist/dispatcher/dispatcher';
 import { startDispatcher } from '../../dist/dispatcher/main';
+import { nodeWords } from '../helpers';
 import { SECRET } from '../fixtures/auth';
 import { bounded, expect, ipc, K, Rig, send, uniq, withRig } from './rig';
 
@@ -99,12 +100,16 @@ test("'process' mode: TLS keys over stdin, a task over tls+tcp, the host leaving
   const [cert, key] = writeCert({ cn: '127.0.0.1' }).server;
   const client = new TlsConfig({ mode: 'client', ca: cert });
   try {
-    r.handle = startDispatcher('process', {
-      hostUrl: r.hostUrl,
-      daemonUrl: 'tls+tcp://127.0.0.1:0',
-      tls: { cert, key },
-      secret: SECRET,
-    });
+    r.handle = startDispatcher(
+      'process',
+      {
+        hostUrl: r.hostUrl,
+        daemonUrl: 'tls+tcp://127.0.0.1:0',
+        tls: { cert, key },
+        secret: SECRET,
+      },
+      nodeWords(),
+    );
     assert.match((await r.ready()).url!, /^tls\+tcp:\/\/127\.0\.0\.1:[1-9]/);
     await r.counters({});
     const d = await r.daemon(1, client);
@@ -125,7 +130,8 @@ test("'process' mode: TLS keys over stdin, a task over tls+tcp, the host leaving
 
 test('`mirai dispatcher` rejects bad arguments with exit code 1 and a message', async () => {
   const cli = path.join(__dirname, '..', '..', 'dist', 'cli.js');
-  const child = spawn(process.execPath, [cli, 'dispatcher', 'only-one'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [node, ...prefix] = nodeWords();
+  const child = spawn(node, [...prefix, cli, 'dispatcher', 'only-one'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (c) => (err += c));
   try {

@@ -25,7 +25,16 @@ import {
 } from '../../dist';
 import { DaemonHub, DEPARTED_KEPT, DaemonEvents as EventsClass } from '../../dist/host/events';
 import { errorOf, removeTemps, waitFor, withTimeout } from '../helpers';
-import { Gate, blockTask, marker, pidTask, readPid, testHooks, assertNoDaemonChildren } from '../fixtures/mirai/common';
+import {
+  Gate,
+  KILLED,
+  blockTask,
+  marker,
+  pidTask,
+  readPid,
+  testHooks,
+  assertNoDaemonChildren,
+} from '../fixtures/mirai/common';
 
 const W = 15000;
 
@@ -147,7 +156,7 @@ for (const [label, dispatcher] of [
     process.kill(victim.pid!, 'SIGKILL');
     const [d] = await rec.wait(disconnectOf(victim.pid!), 1, W, 'the crash');
     assert.is(d!.reason, 'crash');
-    assert.equal(d!.exit, { code: null, signal: 'SIGKILL' });
+    assert.equal(d!.exit, KILLED);
     assert.equal(d!.daemon, victim);
     const [r] = await rec.wait((e) => e.type === 'replaced', 1, W, 'replaced');
     assert.ok(r!.type === 'replaced');
@@ -256,7 +265,7 @@ for (const [label, dispatcher] of [
     const gone = rows.find((r) => r.pid === busyPid)!;
     assert.is(gone.state, 'gone');
     assert.is(gone.reason, 'crash');
-    assert.equal(gone.exit, { code: null, signal: 'SIGKILL' });
+    assert.equal(gone.exit, KILLED);
     assert.is(gone.id, busy.id);
     await daemons(0);
     assert.equal(await info(), [], 'no profile, no rows');
@@ -274,7 +283,7 @@ test('process dispatcher: connects with matching pids, a SIGKILL crash, replaced
   process.kill(victim, 'SIGKILL');
   const [d] = await rec.wait(disconnectOf(victim), 1, W, 'the crash');
   assert.is(d!.reason, 'crash');
-  assert.equal(d!.exit, { code: null, signal: 'SIGKILL' });
+  assert.equal(d!.exit, KILLED);
   await rec.wait((e) => e.type === 'replaced', 1, W, 'replaced');
   // The replacement may still be replaying everywhere(): busy, but with no mirai.
   const rows = await info();
