@@ -51,6 +51,12 @@ export class DaemonTable {
     return this.#rows.get(pipe);
   }
 
+  /** The connection of daemon number `daemon`, while it is in the table. */
+  pipeOf(daemon: number): number | undefined {
+    for (const [pipe, r] of this.#rows) if (r.daemon === daemon) return pipe;
+    return undefined;
+  }
+
   /** Its HELLO: who it is. Only the first counts (a confused peer cannot rename itself). */
   hello(pipe: number, pid: number, hostname: string): void {
     const row = this.#rows.get(pipe);

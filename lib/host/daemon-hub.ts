@@ -45,6 +45,7 @@ interface LocalProcess {
 
 export class DaemonHub implements LocalObserver {
   readonly #url: () => string;
+  readonly #drop: (daemon: number) => void;
   readonly #subs = new Set<DaemonEvents>();
   readonly #live = new Map<number, Entry>();
   readonly #departed: DaemonInfo[] = [];
@@ -54,9 +55,14 @@ export class DaemonHub implements LocalObserver {
   #closing = false;
   #ended = false;
 
-  /** url: the daemons' URL (its scheme is every daemon's transport). */
-  constructor(url: () => string) {
+  /**
+   * url: the daemons' URL (its scheme is every daemon's transport). drop: closes a daemon's
+   * connection (lib/host/link.ts Link.drop), for a local daemon whose process exited while its
+   * connection stayed open.
+   */
+  constructor(url: () => string, drop: (daemon: number) => void = () => {}) {
     this.#url = url;
+    this.#drop = drop;
   }
 
   /** Events from now on go to ev too, until end(). */
@@ -232,7 +238,7 @@ export class DaemonHub implements LocalObserver {
     const complete = e.gone !== undefined && (lp === undefined || lp.exit !== undefined);
     if (!complete && !now) {
       if (e.timer === undefined) {
-        e.timer = setTimeout(() => this.#settle(e, true), EXIT_WAIT_MS);
+        e.timer = setTimeout(() => this.#waited(e), EXIT_WAIT_MS);
         e.timer.unref();
       }
       return;
@@ -253,6 +259,20 @@ export class DaemonHub implements LocalObserver {
       at: e.gone.at,
     });
     for (const h of e.held) this.#emit(h);
+  }
+
+  /**
+   * EXIT_WAIT_MS after the first half of a departure. A local daemon whose process exited while
+   * its connection is still open (its socket held by another process, as under wine) would
+   * keep its task forever: its connection is closed, which settles that task (ErrorValue 19,
+   * or its retry) as on any disconnect.
+   */
+  #waited(e: Entry): void {
+    const lp = e.ref.local ? this.#local.get(e.ref.pid!) : undefined;
+    if (e.gone === undefined && lp?.exit !== undefined && !this.#closing && this.#live.has(e.ref.id)) {
+      this.#drop(e.ref.id);
+    }
+    this.#settle(e, true);
   }
 
   #goneRow(e: Entry): DaemonInfo {

@@ -71,6 +71,10 @@ export class DispatcherLink implements Link {
     if (!this.#host.isClosed()) for (const id of ids) this.#send(header(Kind.CANCEL, id));
   };
 
+  drop(daemon: number): void {
+    if (!this.#host.isClosed()) this.#send(header(Kind.DROP, daemon));
+  }
+
   stopEverywhere(id: number): void {
     this.cancel(id); // the dispatcher interrupts the daemons still running that call
   }

@@ -94,7 +94,10 @@ export class Host implements Canceller {
   /** Messages dropped: malformed, a kind that peer may not send, a result from the wrong daemon. */
   #dropped = 0;
   /** Who the daemons are and what happens to them: daemonEvents(), info() (lib/host/events.ts). */
-  readonly daemonHub = new DaemonHub(() => this.url);
+  readonly daemonHub = new DaemonHub(
+    () => this.url,
+    (daemon) => this.#link.drop(daemon),
+  );
   readonly #spans = new TaskSpans();
 
   /** maxMessageSize: the largest message a daemon may send (round-robin; a dispatcher has its own). */

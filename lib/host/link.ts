@@ -29,6 +29,11 @@ export interface Link {
   everywhere(id: number, parts: Buffer[]): void;
   /** everywhere() call id expired (its timeout): interrupt the daemons still running it. */
   stopEverywhere(id: number): void;
+  /**
+   * Daemon number `daemon` is dead (its local process exited) but its connection has not gone:
+   * close it, so that what it held settles as on any disconnect.
+   */
+  drop(daemon: number): void;
   /** Task id settled (any way): forget what was kept for it. */
   settled(id: number): void;
   /** Counters of the far side, or null when it has none. */

@@ -21,6 +21,7 @@ import {
   type Header,
 } from '../wire/protocol';
 import { DaemonTable } from '../dispatcher/daemon-table';
+import { Pipe } from '../nng';
 import { ignore, type Link, type LinkHost } from './link';
 import { RoundRobin } from './round-robin';
 
@@ -52,6 +53,16 @@ export class RoundRobinLink implements Link {
     for (const [id, parts] of this.#everywhereLog) rr.sendTo(pipe, id, parts);
     for (const [id, parts] of backlog) if (this.#host.pending(id)) rr.assign(id, parts);
     this.#host.setConnections(rr.size);
+  }
+
+  drop(daemon: number): void {
+    const pipe = this.#table.pipeOf(daemon);
+    if (pipe === undefined) return; // gone already
+    try {
+      new Pipe(pipe).close(); // its remove event settles what it held, as for any disconnect
+    } catch {
+      // closed meanwhile
+    }
   }
 
   removed(pipe: number): void {

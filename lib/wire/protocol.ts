@@ -38,6 +38,12 @@ export const Kind = {
   SHUTDOWN: 5,
   /** Ask for one row per connected daemon (info()); answered by INFO. */
   INFO_REQUEST: 7,
+  /**
+   * Close daemon number `id`'s connection: the host saw its process exit and the connection
+   * has not gone (a socket kept open elsewhere, as wine can). What it held is lost as on any
+   * disconnect. No payload.
+   */
+  DROP: 8,
   // round-robin host <-> daemon, both ways
   /**
    * Several messages in one: id = how many; payload = for each, a u32 LE length and then the
