@@ -17,7 +17,8 @@ import { Gate } from '../../dist/wire/auth';
 
 export const K = { ...Kind, FLAG_LAST };
 export const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
-export const WAIT = 5000;
+/** Bounds for one step; wine and qemu-user run TLS handshakes several times slower. */
+export const WAIT = process.platform === 'win32' || process.env.QEMU_LD_PREFIX !== undefined ? 15_000 : 5000;
 export const children = new Set<ChildProcess>();
 const sockets = new Set<Socket>();
 const ipcFiles = new Set<string>();
