@@ -20,6 +20,12 @@ export function skipTest(reason: string): void {
   process.stdout.write(`\n  [skip] ${reason}\n`);
 }
 
+/**
+ * Under wine or qemu-user (scripts/cross-test.sh sets QEMU_LD_PREFIX), where steps that take
+ * milliseconds natively can take seconds: tests widen their bounds by it.
+ */
+export const EMULATED = process.platform === 'win32' || process.env.QEMU_LD_PREFIX !== undefined;
+
 /** Removes every temporary path handed out so far. */
 export function removeTemps(): void {
   for (const p of temps) fs.rmSync(p, { recursive: true, force: true });

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
-import { nodeWords } from '../helpers';
+import { EMULATED, nodeWords } from '../helpers';
 import { Socket } from '../../dist/nng';
 import { FLAG_LAST, header, Kind, readHello, splitBatch } from '../../dist/wire/protocol';
 import { SECRET, secretEnv } from '../fixtures/auth';
@@ -18,7 +18,7 @@ import { Gate } from '../../dist/wire/auth';
 export const K = { ...Kind, FLAG_LAST };
 export const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
 /** Bounds for one step; wine and qemu-user run TLS handshakes several times slower. */
-export const WAIT = process.platform === 'win32' || process.env.QEMU_LD_PREFIX !== undefined ? 15_000 : 5000;
+export const WAIT = EMULATED ? 15_000 : 5000;
 export const children = new Set<ChildProcess>();
 const sockets = new Set<Socket>();
 const ipcFiles = new Set<string>();

@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import { daemons, everywhere, isErrorValue, mirai, status, stopMirai, type Mirai } from '../../dist';
-import { errorOf, withTimeout } from '../helpers';
+import { EMULATED, errorOf, withTimeout } from '../helpers';
 import {
   assertNoDaemonChildren,
   asyncBlockTask,
@@ -126,7 +126,7 @@ test('stop() of a running async task aborts its signal on the daemon', async () 
   await waitFile(started);
   assert.is(m.stop(), true);
   await expectCode(m, 20);
-  await waitFile(aborted, 2000);
+  await waitFile(aborted, EMULATED ? 10_000 : 2000);
   assert.equal(await withTimeout(Promise.resolve(probe()), 1000, 'next task'), [daemonPid, { opened: true }]);
 });
 
