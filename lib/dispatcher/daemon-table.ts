@@ -6,9 +6,11 @@
  * leave. Changes go to `news` as DaemonNews (lib/wire/protocol.ts): the dispatcher sends them to
  * its host as DAEMON messages, a round-robin link hands them to the host's DaemonHub directly.
  *
- * No I/O and nothing per task but the `tasksDone` counter, bumped by the owner: what a daemon
+ * No I/O but closeConnection (the host's drop of a dead daemon), and nothing per task but the
+ * `tasksDone` counter, bumped by the owner: what a daemon
  * runs right now stays in the owner's own state and is read only when info() asks (`rows`).
  */
+import { Pipe } from '../nng';
 import type { DaemonNews, DaemonRow, DepartureHint } from '../wire/protocol';
 
 export interface TableRow {
@@ -51,10 +53,20 @@ export class DaemonTable {
     return this.#rows.get(pipe);
   }
 
-  /** The connection of daemon number `daemon`, while it is in the table. */
-  pipeOf(daemon: number): number | undefined {
-    for (const [pipe, r] of this.#rows) if (r.daemon === daemon) return pipe;
-    return undefined;
+  /**
+   * Closes daemon number `daemon`'s connection, if it is still in the table (Link.drop): its
+   * remove event then settles what it held, as for any disconnect.
+   */
+  closeConnection(daemon: number): void {
+    for (const [pipe, r] of this.#rows) {
+      if (r.daemon !== daemon) continue;
+      try {
+        new Pipe(pipe).close();
+      } catch {
+        // closed meanwhile
+      }
+      return;
+    }
   }
 
   /** Its HELLO: who it is. Only the first counts (a confused peer cannot rename itself). */

@@ -21,7 +21,7 @@
  * to the dispatcher. A daemon connection counts, and gets anything, only once it has.
  */
 import { DEFAULT_MAX_MESSAGE_SIZE, Gate, HANDSHAKE_MAX_SIZE } from '../wire/auth';
-import { Pipe, Socket, type TlsConfig, type Message } from '../nng';
+import { Socket, type TlsConfig, type Message } from '../nng';
 import { daemonTls, errorText, proveToHost, ready } from './connect';
 import {
   BYE_IDLE_TIME,
@@ -184,8 +184,8 @@ class Dispatcher {
       case Kind.SHUTDOWN:
         void this.#teardown();
         return;
-      case Kind.DROP:
-        return this.#drop(id);
+      case Kind.DROP: // the host saw daemon number id's process exit; its connection stayed
+        return this.#table.closeConnection(id);
       default:
         this.#dropped++; // malformed, or a kind the host does not send
     }
@@ -257,17 +257,6 @@ class Dispatcher {
     this.#live++;
     this.#toHost(header(Kind.CONNECTIONS, this.#live));
     this.#sched.next(d);
-  }
-
-  /** The host says daemon number `daemon` is dead: close its connection, settle what it held. */
-  #drop(daemon: number): void {
-    const pipe = this.#table.pipeOf(daemon);
-    if (pipe === undefined) return; // gone already
-    try {
-      new Pipe(pipe).close(); // its remove event settles what it held, as for any disconnect
-    } catch {
-      // closed meanwhile
-    }
   }
 
   #removed(pipe: number): void {

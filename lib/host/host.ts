@@ -26,6 +26,7 @@ import {
   readHeader,
   type Counters,
   type ErrorPayload,
+  type DaemonRow,
   type TaskPayload,
 } from '../wire/protocol';
 import { DispatcherLink } from './dispatcher-link';
@@ -37,7 +38,6 @@ import { activeTracer, endSpan, startSpan, traceparent } from '../wire/trace';
 import { TaskSpans } from './task-spans';
 import { MAX_TIMER } from '../wire/validate';
 import { DaemonHub } from './daemon-hub';
-import type { DaemonRow } from '../wire/protocol';
 
 export type HostMode = 'dispatcher' | 'direct';
 
@@ -93,11 +93,9 @@ export class Host implements Canceller {
   readonly #link: Link;
   /** Messages dropped: malformed, a kind that peer may not send, a result from the wrong daemon. */
   #dropped = 0;
+  readonly #dropDaemon = (daemon: number): void => this.#link.drop(daemon);
   /** Who the daemons are and what happens to them: daemonEvents(), info() (lib/host/events.ts). */
-  readonly daemonHub = new DaemonHub(
-    () => this.url,
-    (daemon) => this.#link.drop(daemon),
-  );
+  readonly daemonHub = new DaemonHub(() => this.url, this.#dropDaemon);
   readonly #spans = new TaskSpans();
 
   /** maxMessageSize: the largest message a daemon may send (round-robin; a dispatcher has its own). */

@@ -21,7 +21,6 @@ import {
   type Header,
 } from '../wire/protocol';
 import { DaemonTable } from '../dispatcher/daemon-table';
-import { Pipe } from '../nng';
 import { ignore, type Link, type LinkHost } from './link';
 import { RoundRobin } from './round-robin';
 
@@ -56,13 +55,7 @@ export class RoundRobinLink implements Link {
   }
 
   drop(daemon: number): void {
-    const pipe = this.#table.pipeOf(daemon);
-    if (pipe === undefined) return; // gone already
-    try {
-      new Pipe(pipe).close(); // its remove event settles what it held, as for any disconnect
-    } catch {
-      // closed meanwhile
-    }
+    this.#table.closeConnection(daemon);
   }
 
   removed(pipe: number): void {

@@ -10,7 +10,7 @@ import { errorOf, spawnNode, withTimeout } from '../helpers';
 import {
   alive,
   assertNoDaemonChildren,
-  cliChildren,
+  dispatcherPids,
   asyncBlockTask,
   Gate,
   marker,
@@ -113,7 +113,7 @@ for (const mode of ['process', 'thread', 'false'] as const) {
       const line = await host.line(/^\{/, W);
       const info = JSON.parse(line) as { daemons: number[] };
       assert.is(info.daemons.length, 2);
-      const dispatcher = cliChildren(host.proc.pid).filter((p) => !info.daemons.includes(p));
+      const dispatcher = dispatcherPids(host.proc.pid!, info.daemons);
       assert.is(dispatcher.length, mode === 'process' ? 1 : 0, 'dispatcher processes');
       pids = [...info.daemons, ...dispatcher];
       assert.ok(pids.every(alive), 'all running before the kill');

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { daemons, everywhere, isErrorValue, launchLocal, mirai } from '../../dist';
 import { removeTemps, spawnNode, tempPath, withTimeout } from '../helpers';
-import { alive, assertNoDaemonChildren, cliChildren, packageTempFiles, waitGone } from '../fixtures/mirai/common';
+import { alive, assertNoDaemonChildren, dispatcherPids, packageTempFiles, waitGone } from '../fixtures/mirai/common';
 
 const ITER = Math.max(1, Number(process.env.FAULTS_ITER ?? 1));
 const SEED = Number(process.env.FAULTS_SEED ?? Date.now() % 1e9);
@@ -115,7 +115,7 @@ for (const [tname, makeUrl] of Object.entries(TRANSPORTS)) {
     for (let it = 0; it < ITER; it++) {
       const pids = await setUp('process', makeUrl());
       // The child that is not a daemon (Windows lists no command lines).
-      const [dispatcher, ...more] = cliChildren().filter((p) => !pids.includes(p));
+      const [dispatcher, ...more] = dispatcherPids(process.pid, pids);
       assert.ok(dispatcher !== undefined && more.length === 0, 'one dispatcher process');
       const { outcomes } = await stream(5 + rand(TASKS - 10), () => process.kill(dispatcher!, 'SIGKILL'));
       // Queued tasks cannot be told from running ones once the dispatcher is gone: any may be lost,
@@ -137,7 +137,7 @@ for (const [tname, makeUrl] of Object.entries(TRANSPORTS)) {
         const host = spawnNode([HOST, mode, makeUrl() ?? ''], { timeoutMs: 60_000 });
         try {
           const { daemons: own } = JSON.parse(await host.line(/^\{/, W)) as { daemons: number[] };
-          const dispatcher = cliChildren(host.proc.pid!).filter((p) => !own.includes(p));
+          const dispatcher = dispatcherPids(host.proc.pid!, own);
           assert.is(dispatcher.length, mode === 'process' ? 1 : 0, 'dispatcher processes');
           const pids = [...own, ...dispatcher];
           await host.line(new RegExp(`^${1 + rand(20)}$`), W);

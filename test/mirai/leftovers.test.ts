@@ -14,7 +14,7 @@ import { parseUrl } from '../../dist/wire/url';
 import { spawnNode, tempPath, waitFor, withTimeout } from '../helpers';
 // @internal (stripped from the published types).
 const { removeStaleFiles } = url as unknown as { removeStaleFiles(dir?: string, all?: boolean): string[] };
-import { alive, cliChildren, marker, packageTempFiles, testHooks, waitGone } from '../fixtures/mirai/common';
+import { alive, dispatcherPids, marker, packageTempFiles, testHooks, waitGone } from '../fixtures/mirai/common';
 
 const W = 15000;
 const HOST = path.join(__dirname, '..', 'fixtures', 'mirai', 'host-kill.js');
@@ -53,7 +53,7 @@ if (linux) {
       try {
         const info = JSON.parse(await host.line(/^\{/, W)) as { daemons: number[] };
         assert.is(info.daemons.length, 2);
-        const dispatcher = cliChildren(hostPid).filter((p) => !info.daemons.includes(p));
+        const dispatcher = dispatcherPids(hostPid, info.daemons);
         assert.is(dispatcher.length, mode === 'process' ? 1 : 0);
         pids = [...info.daemons, ...dispatcher];
         // Accepted connections are listed under their listener's name too: count names.
